@@ -1,0 +1,3 @@
+module github.com/kickmon/kickmon/proto
+
+go 1.26
