@@ -1,7 +1,7 @@
 module github.com/kickmon/kickmon/collector
 
-go 1.26
+go 1.26.0
 
-require github.com/kickmon/kickmon/proto v0.0.0
+require github.com/gorilla/websocket v1.5.3
 
 replace github.com/kickmon/kickmon/proto => ../proto

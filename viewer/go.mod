@@ -1,7 +1,5 @@
 module github.com/kickmon/kickmon/viewer
 
-go 1.26
-
-require github.com/kickmon/kickmon/proto v0.0.0
+go 1.26.0
 
 replace github.com/kickmon/kickmon/proto => ../proto

@@ -1,7 +1,13 @@
 module github.com/kickmon/kickmon/writer
 
-go 1.26
+go 1.26.0
 
-require github.com/kickmon/kickmon/proto v0.0.0
+require github.com/jackc/pgx/v5 v5.12.0
+
+require (
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	golang.org/x/text v0.42.0 // indirect
+)
 
 replace github.com/kickmon/kickmon/proto => ../proto

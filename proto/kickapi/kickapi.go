@@ -1,0 +1,135 @@
+// Package kickapi is the client side of kickcollector's gRPC API: the default
+// socket path and a Dial that every kickmon client (writer, viewer, ctl) uses.
+package kickapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+)
+
+// DefaultSocketPath is where kickcollector listens unless KICKMON_SOCKET says otherwise.
+const DefaultSocketPath = "/run/kickmon/kickmon.sock"
+
+// SocketPath returns the socket named by KICKMON_SOCKET (via getenv), or the default.
+func SocketPath(getenv func(string) string) string {
+	if p := getenv("KICKMON_SOCKET"); p != "" {
+		return p
+	}
+	return DefaultSocketPath
+}
+
+// Conn is a connection to kickcollector.
+type Conn struct {
+	kickmonv1.CollectorServiceClient
+	cc   *grpc.ClientConn
+	path string
+}
+
+// Path is the socket path the connection was made to.
+func (c *Conn) Path() string { return c.path }
+
+// ClientConn exposes the underlying connection (for health checks).
+func (c *Conn) ClientConn() *grpc.ClientConn { return c.cc }
+
+// Close closes the connection.
+func (c *Conn) Close() error { return c.cc.Close() }
+
+// Dial returns a client for the collector at the socket path. The connection
+// is lazy and reconnects with backoff, so clients started before the
+// collector wait for it; use WaitForReady call options or Explain to turn
+// connection errors into something an operator can act on.
+func Dial(path string, opts ...grpc.DialOption) (*Conn, error) {
+	if path == "" {
+		path = DefaultSocketPath
+	}
+	base := []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff: backoff.Config{
+				BaseDelay:  100 * time.Millisecond,
+				Multiplier: 1.6,
+				Jitter:     0.2,
+				MaxDelay:   5 * time.Second,
+			},
+			MinConnectTimeout: 2 * time.Second,
+		}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20)),
+	}
+	cc, err := grpc.NewClient("unix://"+path, append(base, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to kickcollector at %s: %w", path, err)
+	}
+	return &Conn{CollectorServiceClient: kickmonv1.NewCollectorServiceClient(cc), cc: cc, path: path}, nil
+}
+
+// Explain turns an RPC error into an actionable message naming the socket:
+// a missing or refused socket suggests checking the service, a permission
+// problem suggests the admin group. Other errors are returned unchanged.
+func Explain(path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	switch st.Code() {
+	case codes.Unavailable:
+		return fmt.Errorf("cannot reach kickcollector at %s: %s (is it running? systemctl status kickmon-collector)", path, socketProblem(path))
+	case codes.PermissionDenied:
+		return fmt.Errorf("permission denied by kickcollector at %s: %s (add yourself to the admin group, KICKMON_ADMIN_GROUP, default kickmon)", path, st.Message())
+	}
+	return err
+}
+
+// socketProblem says, in words, why nothing answers at path.
+func socketProblem(path string) string {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "no such file"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied on the socket's directory"
+	case err != nil:
+		return err.Error()
+	case fi.Mode()&fs.ModeSocket == 0:
+		return "not a socket"
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		if errors.Is(err, syscall.EACCES) {
+			return "permission denied on the socket (add yourself to its group)"
+		}
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return "connection refused (stale socket)"
+		}
+		return err.Error()
+	}
+	_ = c.Close()
+	return "the socket accepts connections but the API did not answer"
+}
+
+// IsOutOfRange reports whether err is WatchEvents' answer to a from_seq that
+// the collector's spool no longer holds.
+func IsOutOfRange(err error) bool {
+	return status.Code(err) == codes.OutOfRange
+}
+
+// Ping checks that the collector answers, within ctx.
+func Ping(ctx context.Context, c *Conn) error {
+	_, err := c.GetStatus(ctx, &kickmonv1.GetStatusRequest{}, grpc.WaitForReady(false))
+	return Explain(c.path, err)
+}
