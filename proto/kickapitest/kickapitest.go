@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kickmon/kickmon/proto/kickapi"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"github.com/kickmon/kickmon/proto/kickapi"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
