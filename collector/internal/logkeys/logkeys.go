@@ -1,0 +1,26 @@
+// Package logkeys holds the slog attribute keys of the collector, so the
+// same fact is always logged under the same name. Append keys; never
+// rename one (operators query logs by them).
+package logkeys
+
+// Attribute keys.
+const (
+	Component  = "component"
+	Err        = "err"
+	URL        = "url"
+	Socket     = "socket"      // kickmon's shard number of a Pusher socket
+	SocketID   = "socket_id"   // Pusher's socket_id
+	Channel    = "channel"     // a Pusher channel name
+	ChannelID  = "channel_id"  // Kick's channel id
+	UserID     = "user_id"     // Kick's broadcaster_user_id
+	Event      = "event"       // a Pusher or webhook event name
+	CloseCode  = "close_code"  // a WebSocket close code
+	Backoff    = "backoff"     // a wait before a retry
+	Channels   = "channels"    // a number of channels
+	MessageID  = "message_id"  // Kick-Event-Message-Id
+	Status     = "status"      // an HTTP status code
+	Reason     = "reason"      // why something was rejected
+	Count      = "count"       // a number of things
+	Addr       = "addr"        // a listen address
+	Subscriber = "subscriber"  // a webhook subscription id
+)
