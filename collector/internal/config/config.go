@@ -1,0 +1,307 @@
+// Package config owns kickcollector's configuration: defaults, the
+// environment, an optional env file, systemd credentials, and validation
+// that lists every problem at once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+)
+
+// Defaults, as documented in design.md.
+const (
+	DefaultAuthURL           = "https://id.kick.com"
+	DefaultAPIURL            = "https://api.kick.com"
+	DefaultPusherURL         = "wss://ws-us2.pusher.com/app/32cbd69e4b950bf97679?protocol=7&client=js&version=8.4.0&flash=false"
+	DefaultSocket            = "/run/kickmon/kickmon.sock"
+	DefaultStateDir          = "/var/lib/kickmon"
+	DefaultPollInterval      = 60 * time.Second
+	DefaultOfflineGrace      = 30 * time.Second
+	DefaultAPIBudget         = 100 // requests/minute: Kick staff's "100pm" (kick-api.md §1.8)
+	DefaultChannelsPerSocket = 200
+	DefaultSpoolMaxBytes     = 1 << 30
+	DefaultAdminGroup        = "kickmon"
+	MinPollInterval          = time.Second
+	WarnPollInterval         = 10 * time.Second
+)
+
+// Config is kickcollector's whole configuration.
+type Config struct {
+	ClientID     string
+	ClientSecret string // never logged or printed
+
+	AuthURL   string
+	APIURL    string
+	PusherURL string // empty: Pusher off
+
+	AllowInsecure bool
+	Socket        string
+	StateDir      string
+	Streamers     []string
+
+	PollInterval      time.Duration
+	OfflineGrace      time.Duration
+	APIBudget         int
+	ChannelsPerSocket int
+	WebhookAddr       string
+	SpoolMaxBytes     int64
+	AdminGroup        string
+	MetricsAddr       string
+	LogLevel          slog.Level
+}
+
+// SpoolPath is the spool file inside the state directory.
+func (c *Config) SpoolPath() string { return filepath.Join(c.StateDir, "spool.db") }
+
+// Lookup finds an environment variable; os.LookupEnv is one.
+type Lookup func(key string) (string, bool)
+
+// Load builds the configuration from env (real environment), an optional
+// env file (whose values the real environment overrides) and the systemd
+// credentials directory, then validates it. The error lists every problem.
+func Load(env Lookup, envFile string) (*Config, error) {
+	var problems []string
+	fileVals := map[string]string{}
+	if envFile != "" {
+		vals, err := godotenv.Read(envFile)
+		if err != nil {
+			return nil, fmt.Errorf("read env file %s: %w", envFile, err)
+		}
+		fileVals = vals
+	}
+	get := func(k string) (string, bool) {
+		if v, ok := env(k); ok {
+			return v, true
+		}
+		v, ok := fileVals[k]
+		return v, ok
+	}
+	str := func(k, def string) string {
+		if v, ok := get(k); ok && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+		return def
+	}
+	dur := func(k string, def time.Duration) time.Duration {
+		v := str(k, "")
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s=%q: not a duration (e.g. 30s, 1m)", k, v))
+			return def
+		}
+		return d
+	}
+	integer := func(k string, def int) int {
+		v := str(k, "")
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			problems = append(problems, fmt.Sprintf("%s=%q: want a positive whole number", k, v))
+			return def
+		}
+		return n
+	}
+
+	c := &Config{
+		AuthURL:           str("KICK_AUTH_URL", DefaultAuthURL),
+		APIURL:            str("KICK_API_URL", DefaultAPIURL),
+		Socket:            str("KICKMON_SOCKET", DefaultSocket),
+		StateDir:          str("KICKMON_STATE_DIR", str("STATE_DIRECTORY", DefaultStateDir)),
+		PollInterval:      dur("KICKMON_POLL_INTERVAL", DefaultPollInterval),
+		OfflineGrace:      dur("KICKMON_OFFLINE_GRACE", DefaultOfflineGrace),
+		APIBudget:         integer("KICKMON_API_BUDGET", DefaultAPIBudget),
+		ChannelsPerSocket: integer("KICKMON_PUSHER_CHANNELS_PER_SOCKET", DefaultChannelsPerSocket),
+		WebhookAddr:       str("KICKMON_WEBHOOK_ADDR", ""),
+		AdminGroup:        str("KICKMON_ADMIN_GROUP", DefaultAdminGroup),
+		MetricsAddr:       str("KICKMON_METRICS_ADDR", ""),
+		SpoolMaxBytes:     DefaultSpoolMaxBytes,
+	}
+	// Unset means the default URL; set to the empty string means Pusher is off.
+	if v, ok := get("KICK_PUSHER_URL"); ok {
+		c.PusherURL = strings.TrimSpace(v)
+	} else {
+		c.PusherURL = DefaultPusherURL
+	}
+	if v := str("KICKMON_ALLOW_INSECURE", ""); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("KICKMON_ALLOW_INSECURE=%q: want true or false", v))
+		}
+		c.AllowInsecure = b
+	}
+	if v := str("KICKMON_SPOOL_MAX_BYTES", ""); v != "" {
+		n, err := ParseSize(v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("KICKMON_SPOOL_MAX_BYTES=%q: %v", v, err))
+		} else {
+			c.SpoolMaxBytes = n
+		}
+	}
+	if v := str("KICKMON_LOG_LEVEL", "info"); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			problems = append(problems, fmt.Sprintf("KICKMON_LOG_LEVEL=%q: want debug, info, warn or error", v))
+		}
+	}
+	if v := str("KICKMON_STREAMERS", ""); v != "" {
+		for _, s := range strings.Split(v, ",") {
+			s = strings.ToLower(strings.TrimSpace(s))
+			if s == "" {
+				continue
+			}
+			if !validSlug(s) {
+				problems = append(problems, fmt.Sprintf("KICKMON_STREAMERS: %q is not a Kick slug (letters, digits, - and _, at most 25)", s))
+				continue
+			}
+			c.Streamers = append(c.Streamers, s)
+		}
+	}
+
+	var err error
+	c.ClientID, err = secret(get, "KICK_CLIENT_ID", "kick-client-id")
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	c.ClientSecret, err = secret(get, "KICK_CLIENT_SECRET", "kick-client-secret")
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+
+	problems = append(problems, c.validate()...)
+	if len(problems) > 0 {
+		return nil, &Error{Problems: problems}
+	}
+	return c, nil
+}
+
+// Error lists every configuration problem.
+type Error struct{ Problems []string }
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("invalid configuration (%d problems):\n  - %s", len(e.Problems), strings.Join(e.Problems, "\n  - "))
+}
+
+// secret reads a secret from the environment, else from the systemd
+// credentials directory. Only the variable's name reaches an error.
+func secret(get Lookup, key, credential string) (string, error) {
+	if v, ok := get(key); ok && strings.TrimSpace(v) != "" {
+		return strings.TrimSpace(v), nil
+	}
+	if dir, ok := get("CREDENTIALS_DIRECTORY"); ok && dir != "" {
+		b, err := os.ReadFile(filepath.Join(dir, credential))
+		if err == nil && strings.TrimSpace(string(b)) != "" {
+			return strings.TrimSpace(string(b)), nil
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("%s: read credential %s: %v", key, credential, errors.Unwrap(err))
+		}
+	}
+	return "", fmt.Errorf("%s is required (or the systemd credential %s)", key, credential)
+}
+
+func (c *Config) validate() []string {
+	var p []string
+	checkURL := func(name, v string, schemes ...string) {
+		u, err := url.Parse(v)
+		if err != nil || u.Host == "" {
+			p = append(p, fmt.Sprintf("%s=%q: not an absolute URL", name, v))
+			return
+		}
+		secure := schemes[0]
+		for _, s := range schemes {
+			if u.Scheme == s {
+				if s != secure && !c.AllowInsecure {
+					p = append(p, fmt.Sprintf("%s=%q: %s is refused without KICKMON_ALLOW_INSECURE=true", name, v, s))
+				}
+				return
+			}
+		}
+		p = append(p, fmt.Sprintf("%s=%q: scheme must be one of %s", name, v, strings.Join(schemes, ", ")))
+	}
+	checkURL("KICK_AUTH_URL", c.AuthURL, "https", "http")
+	checkURL("KICK_API_URL", c.APIURL, "https", "http")
+	if c.PusherURL != "" {
+		checkURL("KICK_PUSHER_URL", c.PusherURL, "wss", "ws")
+	}
+	if c.PollInterval < MinPollInterval {
+		p = append(p, fmt.Sprintf("KICKMON_POLL_INTERVAL=%s: must be at least %s", c.PollInterval, MinPollInterval))
+	}
+	if c.OfflineGrace <= 0 {
+		p = append(p, fmt.Sprintf("KICKMON_OFFLINE_GRACE=%s: must be positive", c.OfflineGrace))
+	}
+	if c.SpoolMaxBytes < 1<<20 {
+		p = append(p, fmt.Sprintf("KICKMON_SPOOL_MAX_BYTES=%d: must be at least 1MiB", c.SpoolMaxBytes))
+	}
+	if !filepath.IsAbs(c.Socket) {
+		p = append(p, fmt.Sprintf("KICKMON_SOCKET=%q: must be an absolute path", c.Socket))
+	} else if len(c.Socket) > 107 {
+		p = append(p, fmt.Sprintf("KICKMON_SOCKET=%q: longer than a Unix socket path may be (107 bytes)", c.Socket))
+	}
+	if !filepath.IsAbs(c.StateDir) {
+		p = append(p, fmt.Sprintf("KICKMON_STATE_DIR=%q: must be an absolute path", c.StateDir))
+	}
+	for name, addr := range map[string]string{"KICKMON_WEBHOOK_ADDR": c.WebhookAddr, "KICKMON_METRICS_ADDR": c.MetricsAddr} {
+		if addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			p = append(p, fmt.Sprintf("%s=%q: want host:port", name, addr))
+		}
+	}
+	return p
+}
+
+// Warnings are legal but unwise settings, for the log at start.
+func (c *Config) Warnings() []string {
+	var w []string
+	if c.PollInterval < WarnPollInterval {
+		w = append(w, fmt.Sprintf("KICKMON_POLL_INTERVAL=%s is below %s: meant for tests; Kick refreshes viewer counts about once a minute", c.PollInterval, WarnPollInterval))
+	}
+	if c.AllowInsecure {
+		w = append(w, "KICKMON_ALLOW_INSECURE=true: plain http/ws endpoints are accepted")
+	}
+	return w
+}
+
+var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,24}$`)
+
+func validSlug(s string) bool { return slugRE.MatchString(s) }
+
+// ParseSize parses a byte size such as 1073741824, 512MiB, 1GiB or 10MB.
+func ParseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, errors.New("want a positive size such as 1GiB, 512MiB or a number of bytes")
+	}
+	if n > (1<<62)/mult {
+		return 0, errors.New("size too large")
+	}
+	return n * mult, nil
+}

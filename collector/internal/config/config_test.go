@@ -1,0 +1,147 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func env(m map[string]string) Lookup {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+var base = map[string]string{"KICK_CLIENT_ID": "id", "KICK_CLIENT_SECRET": "s3cr3t-value"}
+
+func with(extra map[string]string) map[string]string {
+	m := map[string]string{}
+	for k, v := range base {
+		m[k] = v
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(env(base), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Config{
+		ClientID: "id", ClientSecret: "s3cr3t-value",
+		AuthURL: DefaultAuthURL, APIURL: DefaultAPIURL, PusherURL: DefaultPusherURL,
+		Socket: DefaultSocket, StateDir: DefaultStateDir,
+		PollInterval: time.Minute, OfflineGrace: 30 * time.Second, APIBudget: DefaultAPIBudget,
+		ChannelsPerSocket: DefaultChannelsPerSocket, SpoolMaxBytes: 1 << 30, AdminGroup: "kickmon",
+	}
+	if diff := cmp.Diff(want, c); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+}
+
+func TestValues(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   map[string]string
+		check func(*Config) bool
+	}{
+		{"pusher off when empty", with(map[string]string{"KICK_PUSHER_URL": ""}), func(c *Config) bool { return c.PusherURL == "" }},
+		{"insecure sim urls", with(map[string]string{"KICKMON_ALLOW_INSECURE": "true", "KICK_API_URL": "http://127.0.0.1:1", "KICK_PUSHER_URL": "ws://127.0.0.1:1/app/k?protocol=7"}), func(c *Config) bool { return c.AllowInsecure && c.APIURL == "http://127.0.0.1:1" }},
+		{"streamers normalised", with(map[string]string{"KICKMON_STREAMERS": " XQC, 4head,,"}), func(c *Config) bool { return cmp.Equal(c.Streamers, []string{"xqc", "4head"}) }},
+		{"spool size units", with(map[string]string{"KICKMON_SPOOL_MAX_BYTES": "512MiB"}), func(c *Config) bool { return c.SpoolMaxBytes == 512<<20 }},
+		{"state dir from systemd", with(map[string]string{"STATE_DIRECTORY": "/var/lib/x"}), func(c *Config) bool { return c.StateDir == "/var/lib/x" }},
+		{"log level", with(map[string]string{"KICKMON_LOG_LEVEL": "debug"}), func(c *Config) bool { return c.LogLevel.String() == "DEBUG" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(env(tt.env), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(c) {
+				t.Errorf("unexpected config %+v", c)
+			}
+		})
+	}
+}
+
+// Every problem is named in one error, and the secret never appears in it.
+func TestEveryProblemListed(t *testing.T) {
+	_, err := Load(env(map[string]string{
+		"KICK_CLIENT_SECRET":      "s3cr3t-value",
+		"KICK_API_URL":            "http://api.example",
+		"KICKMON_POLL_INTERVAL":   "soon",
+		"KICKMON_OFFLINE_GRACE":   "-1s",
+		"KICKMON_API_BUDGET":      "0",
+		"KICKMON_SPOOL_MAX_BYTES": "lots",
+		"KICKMON_LOG_LEVEL":       "loud",
+		"KICKMON_STREAMERS":       "ok,bad slug!",
+		"KICKMON_SOCKET":          "relative.sock",
+		"KICKMON_METRICS_ADDR":    "nope",
+		"KICKMON_ALLOW_INSECURE":  "maybe",
+	}), "")
+	if err == nil {
+		t.Fatal("Load accepted a bad configuration")
+	}
+	msg := err.Error()
+	for _, want := range []string{"KICK_CLIENT_ID is required", "KICK_API_URL", "KICKMON_POLL_INTERVAL", "KICKMON_OFFLINE_GRACE", "KICKMON_API_BUDGET", "KICKMON_SPOOL_MAX_BYTES", "KICKMON_LOG_LEVEL", `"bad slug!"`, "KICKMON_SOCKET", "KICKMON_METRICS_ADDR", "KICKMON_ALLOW_INSECURE"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not mention %s:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "s3cr3t") {
+		t.Errorf("error leaks the secret:\n%s", msg)
+	}
+}
+
+func TestCredentialsAndEnvFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "kick-client-id"), []byte("cred-id\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kick-client-secret"), []byte("cred-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "kickmon.env")
+	if err := os.WriteFile(file, []byte("KICKMON_POLL_INTERVAL=5s\nKICKMON_OFFLINE_GRACE=10s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(env(map[string]string{"CREDENTIALS_DIRECTORY": dir, "KICKMON_OFFLINE_GRACE": "20s"}), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ClientID != "cred-id" || c.ClientSecret != "cred-secret" {
+		t.Errorf("credentials not read: id=%q", c.ClientID)
+	}
+	if c.PollInterval != 5*time.Second || c.OfflineGrace != 20*time.Second {
+		t.Errorf("env file / environment precedence: poll=%s grace=%s", c.PollInterval, c.OfflineGrace)
+	}
+	if len(c.Warnings()) == 0 {
+		t.Error("a 5s poll interval should warn")
+	}
+	if _, err := Load(env(base), filepath.Join(dir, "missing.env")); err == nil || !strings.Contains(err.Error(), "missing.env") {
+		t.Errorf("missing env file: %v", err)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"1GiB", 1 << 30, true}, {"512MiB", 512 << 20, true}, {"10MB", 10e6, true}, {"4096", 4096, true},
+		{"0", 0, false}, {"-1GiB", 0, false}, {"GiB", 0, false}, {"1.5GiB", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseSize(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
