@@ -1,0 +1,102 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+func TestName(t *testing.T) {
+	for in, want := range map[string]string{
+		"EVENT_KIND_STREAM_STARTED": "STREAM_STARTED",
+		"SOURCE_PUSHER":             "pusher",
+		"HEALTH_RATE_LIMITED":       "RATE_LIMITED",
+	} {
+		if got := Name(in); got != want {
+			t.Errorf("Name(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestServeMetricsAndHealth(t *testing.T) {
+	status := &kickmonv1.CollectorStatus{
+		Streamers: 3, Live: 1,
+		Sources: []*kickmonv1.SourceStatus{{Source: kickmonv1.Source_SOURCE_POLL, Health: kickmonv1.Health_HEALTH_OK}},
+		Sockets: []*kickmonv1.SocketStatus{{State: "connected"}, {State: "connected"}},
+		Spool:   &kickmonv1.SpoolStatus{LastSeq: 9, AckedSeq: 7},
+	}
+	m := New(func() *kickmonv1.CollectorStatus { return status })
+	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	m.ObserveEvents([]*kickmonv1.Event{{
+		Kind: kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED, Source: kickmonv1.Source_SOURCE_PUSHER,
+		KickTime: timestamppb.New(start), ObservedAt: timestamppb.New(start.Add(800 * time.Millisecond)),
+	}})
+	m.APIRequest("channels", "ok")
+
+	var sick atomic.Bool
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, ln, m, func() error {
+			if sick.Load() {
+				return errors.New("no source works")
+			}
+			return nil
+		}, slog.New(slog.DiscardHandler))
+	}()
+	base := "http://" + ln.Addr().String()
+
+	code, body := get(t, base+"/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, want := range []string{
+		`kickmon_collector_events_total{kind="STREAM_STARTED",source="pusher"} 1`,
+		`kickmon_collector_detection_latency_seconds_bucket{source="pusher",le="1"} 1`,
+		`kickmon_collector_api_requests_total{endpoint="channels",outcome="ok"} 1`,
+		`kickmon_collector_streamers 3`,
+		`kickmon_collector_pusher_sockets{state="connected"} 2`,
+		`kickmon_collector_source_up{health="ok",source="poll"} 1`,
+		`kickmon_collector_spool_seq{which="acked"} 7`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if code, _ := get(t, base+"/healthz"); code != 200 {
+		t.Errorf("/healthz healthy: %d", code)
+	}
+	sick.Store(true)
+	if code, body := get(t, base+"/healthz"); code != 503 || !strings.Contains(body, "no source works") {
+		t.Errorf("/healthz sick: %d %q", code, body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve: %v", err)
+	}
+}
