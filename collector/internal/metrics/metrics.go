@@ -100,7 +100,9 @@ var (
 	descWatchers  = prometheus.NewDesc("kickmon_collector_watchers", "Open WatchEvents streams.", nil, nil)
 )
 
-type statusCollector struct{ status func() *kickmonv1.CollectorStatus }
+type statusCollector struct {
+	status func() *kickmonv1.CollectorStatus
+}
 
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descStreamers, descLive, descSource, descSockets, descBudget, descUsed, descLimited, descToken, descSpoolSize, descSpoolSeq, descWatchers} {
