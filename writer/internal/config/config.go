@@ -1,0 +1,214 @@
+// Package config owns kickwriter's configuration: defaults, the environment,
+// an optional env file, the systemd credential for the database URL, and
+// validation that lists every problem at once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/joho/godotenv"
+)
+
+// Defaults, as documented in design.md.
+const (
+	DefaultSocket        = "/run/kickmon/kickmon.sock"
+	DefaultBatchInterval = 100 * time.Millisecond
+	DefaultBatchSize     = 10
+	// DefaultMaxBatch caps how many pending events one group commit takes.
+	DefaultMaxBatch = 5000
+	// Credential is the systemd credential file holding the database URL.
+	Credential = "database-url"
+)
+
+// Config is kickwriter's whole configuration.
+type Config struct {
+	DatabaseURL   string // never logged: use Redact
+	Socket        string
+	BatchInterval time.Duration
+	BatchSize     int
+	MaxBatch      int
+	MetricsAddr   string
+	LogLevel      slog.Level
+	AllowInsecure bool
+}
+
+// Lookup finds an environment variable; os.LookupEnv is one.
+type Lookup func(key string) (string, bool)
+
+// Error lists every configuration problem.
+type Error struct{ Problems []string }
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("invalid configuration (%d problems):\n  - %s", len(e.Problems), strings.Join(e.Problems, "\n  - "))
+}
+
+// Load builds the configuration from env (the real environment), an
+// optional env file (whose values the real environment overrides) and the
+// systemd credentials directory, then validates it. The error lists every
+// problem and never contains the database password.
+func Load(env Lookup, envFile string) (*Config, error) {
+	var problems []string
+	fileVals := map[string]string{}
+	if envFile != "" {
+		vals, err := godotenv.Read(envFile)
+		if err != nil {
+			return nil, fmt.Errorf("read env file %s: %w", envFile, err)
+		}
+		fileVals = vals
+	}
+	get := func(k string) string {
+		if v, ok := env(k); ok {
+			return strings.TrimSpace(v)
+		}
+		return strings.TrimSpace(fileVals[k])
+	}
+	str := func(k, def string) string {
+		if v := get(k); v != "" {
+			return v
+		}
+		return def
+	}
+
+	c := &Config{
+		Socket:        str("KICKMON_SOCKET", DefaultSocket),
+		BatchInterval: DefaultBatchInterval,
+		BatchSize:     DefaultBatchSize,
+		MaxBatch:      DefaultMaxBatch,
+		MetricsAddr:   get("KICKMON_METRICS_ADDR"),
+	}
+	if v := get("KICKMON_BATCH_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("KICKMON_BATCH_INTERVAL=%q: not a duration (e.g. 100ms)", v))
+		} else {
+			c.BatchInterval = d
+		}
+	}
+	if v := get("KICKMON_BATCH_SIZE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("KICKMON_BATCH_SIZE=%q: want a whole number", v))
+		} else {
+			c.BatchSize = n
+		}
+	}
+	if v := get("KICKMON_ALLOW_INSECURE"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("KICKMON_ALLOW_INSECURE=%q: want true or false", v))
+		}
+		c.AllowInsecure = b
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(str("KICKMON_LOG_LEVEL", "info"))); err != nil {
+		problems = append(problems, fmt.Sprintf("KICKMON_LOG_LEVEL=%q: want debug, info, warn or error", get("KICKMON_LOG_LEVEL")))
+	}
+	url, err := databaseURL(get)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	c.DatabaseURL = url
+
+	if err := c.Validate(); err != nil {
+		var ce *Error
+		if errors.As(err, &ce) {
+			problems = append(problems, ce.Problems...)
+		}
+	}
+	if len(problems) > 0 {
+		return nil, &Error{Problems: problems}
+	}
+	return c, nil
+}
+
+// databaseURL reads KICKMON_DATABASE_URL, else the systemd credential.
+func databaseURL(get func(string) string) (string, error) {
+	if v := get("KICKMON_DATABASE_URL"); v != "" {
+		return v, nil
+	}
+	if dir := get("CREDENTIALS_DIRECTORY"); dir != "" {
+		b, err := os.ReadFile(filepath.Join(dir, Credential))
+		if err == nil && strings.TrimSpace(string(b)) != "" {
+			return strings.TrimSpace(string(b)), nil
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("KICKMON_DATABASE_URL: read credential %s: %v", Credential, errors.Unwrap(err))
+		}
+	}
+	return "", fmt.Errorf("KICKMON_DATABASE_URL is required (or the systemd credential %s)", Credential)
+}
+
+// Validate checks a configuration and lists every problem in one *Error.
+// An empty DatabaseURL is left to Load, which knows where it looked.
+func (c *Config) Validate() error {
+	var p []string
+	if c.DatabaseURL != "" {
+		if err := CheckDatabaseURL(c.DatabaseURL, c.AllowInsecure); err != nil {
+			p = append(p, "KICKMON_DATABASE_URL: "+err.Error())
+		}
+	}
+	if !filepath.IsAbs(c.Socket) {
+		p = append(p, fmt.Sprintf("KICKMON_SOCKET=%q: must be an absolute path", c.Socket))
+	} else if len(c.Socket) > 107 {
+		p = append(p, fmt.Sprintf("KICKMON_SOCKET=%q: longer than a Unix socket path may be (107 bytes)", c.Socket))
+	}
+	if c.BatchInterval <= 0 || c.BatchInterval > time.Minute {
+		p = append(p, fmt.Sprintf("KICKMON_BATCH_INTERVAL=%s: must be above 0 and at most 1m", c.BatchInterval))
+	}
+	if c.BatchSize < 1 || c.BatchSize > c.MaxBatch {
+		p = append(p, fmt.Sprintf("KICKMON_BATCH_SIZE=%d: must be between 1 and %d", c.BatchSize, c.MaxBatch))
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			p = append(p, fmt.Sprintf("KICKMON_METRICS_ADDR=%q: want host:port", c.MetricsAddr))
+		}
+	}
+	if len(p) > 0 {
+		return &Error{Problems: p}
+	}
+	return nil
+}
+
+// CheckDatabaseURL parses a pgx DSN (URL or key=value) and refuses a remote
+// server reached without TLS unless allowInsecure. Local means a Unix socket
+// directory or a loopback host. Errors never include the password.
+func CheckDatabaseURL(dsn string, allowInsecure bool) error {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return fmt.Errorf("cannot parse %s: %s", Redact(dsn), stripDSN(err.Error(), dsn))
+	}
+	if allowInsecure {
+		return nil
+	}
+	plain := cfg.TLSConfig == nil
+	for _, fb := range cfg.Fallbacks {
+		if fb.TLSConfig == nil {
+			plain = true
+		}
+	}
+	if plain && !isLocal(cfg.Host) {
+		return fmt.Errorf("%s reaches remote host %q without mandatory TLS: use sslmode=require (or verify-full), a Unix socket, or set KICKMON_ALLOW_INSECURE=true", Redact(dsn), cfg.Host)
+	}
+	return nil
+}
+
+func isLocal(host string) bool {
+	if strings.HasPrefix(host, "/") || host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// stripDSN removes the DSN itself from a message, in case a parser quotes it.
+func stripDSN(msg, dsn string) string {
+	return strings.ReplaceAll(msg, dsn, Redact(dsn))
+}
