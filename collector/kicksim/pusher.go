@@ -554,7 +554,7 @@ func (h *hub) emit(c change) {
 			return d
 		})
 	case changeNoise:
-		if c.noise%2 == 0 {
+		if c.noise%2 == 1 {
 			h.publish(ch, EventFollowersUpdated, func() any {
 				return followersData{FollowersCount: 1000 + int64(c.noise%50000), ChannelID: st.ChannelID, CreatedAt: time.Now().Unix(), Followed: true}
 			})

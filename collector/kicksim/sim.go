@@ -32,6 +32,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -165,6 +166,8 @@ type Sim struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	noiseN atomic.Int64
 
 	mu     sync.Mutex
 	srv    *http.Server
@@ -498,11 +501,11 @@ func (s *Sim) Ban(userID int64) error {
 	return s.world.update(userID, s.world.ban)
 }
 
-// EmitNoise sends one noise event (FollowersUpdated or
-// ChannelSubscriptionEvent) on the streamer's Pusher channel.
+// EmitNoise sends one noise event on the streamer's Pusher channel,
+// alternating FollowersUpdated and ChannelSubscriptionEvent.
 func (s *Sim) EmitNoise(userID int64) error {
 	return s.world.update(userID, func(st *streamer, _ time.Time) error {
-		s.world.emit(change{kind: changeNoise, s: st.Streamer, noise: int(st.UserID)})
+		s.world.emit(change{kind: changeNoise, s: st.Streamer, noise: int(s.noiseN.Add(1))})
 		return nil
 	})
 }

@@ -124,6 +124,7 @@ type WebhookStats struct {
 
 type delivery struct {
 	due       time.Time
+	userID    int64
 	subID     string
 	msgID     string
 	timestamp string
@@ -168,7 +169,9 @@ type webhooks struct {
 	queue deliveryHeap
 	rng   *mrand.Rand // guarded by qmu
 	wake  chan struct{}
-	work  chan *delivery
+	// work has one queue per worker; a broadcaster's deliveries always go to
+	// the same worker, so they arrive in order unless delayed or retried.
+	work []chan *delivery
 
 	queued, attempts, delivered, failed, duplicated, dropped atomic.Int64
 }
@@ -184,15 +187,16 @@ func newWebhooks(s *Sim) *webhooks {
 		url:    s.o.webhookURL,
 		rng:    r,
 		wake:   make(chan struct{}, 1),
-		work:   make(chan *delivery),
+		work:   make([]chan *delivery, webhookWorkers),
 	}
 }
 
 func (h *webhooks) start() {
 	h.s.wg.Add(1 + webhookWorkers)
 	go h.dispatch()
-	for range webhookWorkers {
-		go h.worker()
+	for i := range h.work {
+		h.work[i] = make(chan *delivery)
+		go h.worker(h.work[i])
 	}
 }
 
@@ -338,7 +342,7 @@ func (h *webhooks) emit(c change) {
 			h.dropped.Add(1)
 			continue
 		}
-		h.schedule(&delivery{subID: id, msgID: newULID(now), timestamp: now.UTC().Format(time.RFC3339), event: event, body: body}, h.jitter(h.s.o.webhookDelay))
+		h.schedule(&delivery{userID: st.UserID, subID: id, msgID: newULID(now), timestamp: now.UTC().Format(time.RFC3339), event: event, body: body}, h.jitter(h.s.o.webhookDelay))
 	}
 }
 
@@ -387,7 +391,7 @@ func (h *webhooks) dispatch() {
 		h.qmu.Unlock()
 		if next != nil {
 			select {
-			case h.work <- next:
+			case h.work[uint64(next.userID)%webhookWorkers] <- next:
 			case <-h.s.ctx.Done():
 				return
 			}
@@ -409,11 +413,11 @@ func (h *webhooks) dispatch() {
 	}
 }
 
-func (h *webhooks) worker() {
+func (h *webhooks) worker(work <-chan *delivery) {
 	defer h.s.wg.Done()
 	for {
 		select {
-		case d := <-h.work:
+		case d := <-work:
 			h.deliver(d)
 		case <-h.s.ctx.Done():
 			return
