@@ -24,3 +24,16 @@ const (
 	Addr       = "addr"       // a listen address
 	Subscriber = "subscriber" // a webhook subscription id
 )
+
+// Spool and gRPC server keys.
+const (
+	Path     = "path"      // a file or socket path
+	First    = "first"     // the first seq of a range
+	Last     = "last"      // the last seq of a range
+	Seq      = "seq"       // an event's seq
+	Bytes    = "bytes"     // a size in bytes
+	MaxBytes = "max_bytes" // a configured size bound
+	Method   = "method"    // a gRPC method
+	PeerUID  = "peer_uid"  // a Unix socket peer's uid
+	Group    = "group"     // a Unix group name
+)
