@@ -1,0 +1,184 @@
+// Package demo runs the whole kickmon system on one machine against the Kick
+// simulator: a throwaway PostgreSQL, kicksim, kickcollector, kickwriter and
+// (unless headless) kickview in the foreground. Everything it starts is
+// stopped when it returns.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"os/exec"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"github.com/kickmon/kickmon/proto/kickapi"
+	"github.com/kickmon/kickmon/deploy/internal/proc"
+	"github.com/kickmon/kickmon/writer/pgtest"
+	"google.golang.org/grpc"
+)
+
+// Options configure a demo run.
+type Options struct {
+	BinDir    string  // where the five binaries are
+	Streamers int     // size of the simulated world
+	Rate      float64 // simulated changes per second
+	Headless  bool    // no kickview: run until ctx ends
+	Stdin     io.Reader
+	Stdout    io.Writer
+	Stderr    io.Writer
+	// OnReady, if set, is called once everything serves.
+	OnReady func(Info)
+}
+
+// Info tells how to reach the running demo.
+type Info struct {
+	Dir    string // logs and state
+	Socket string // kickcollector's socket
+	DSN    string // the PostgreSQL database
+	Pids   []int  // every child process, PostgreSQL included
+}
+
+// Run runs the demo until kickview quits (or, headless, until ctx ends).
+func Run(ctx context.Context, o Options) (err error) {
+	bin := func(name string) string { return filepath.Join(o.BinDir, name) }
+	for _, b := range []string{"kicksim", "kickcollector", "kickwriter", "kickview", "kickctl"} {
+		if _, err := os.Stat(bin(b)); err != nil {
+			return fmt.Errorf("%s: %w (run make build first)", bin(b), err)
+		}
+	}
+	dir, err := os.MkdirTemp("", "kickdemo")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	// Children write as the PostgreSQL user may not; keep it private otherwise.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+
+	var procs []*proc.Process
+	defer func() {
+		for i := len(procs) - 1; i >= 0; i-- {
+			if serr := procs[i].Stop(15 * time.Second); serr != nil && err == nil {
+				err = serr
+			}
+		}
+	}()
+	start := func(s proc.Spec) (*proc.Process, error) {
+		s.LogDir = dir
+		p, err := proc.Start(s)
+		if err == nil {
+			procs = append(procs, p)
+		}
+		return p, err
+	}
+
+	fmt.Fprintln(o.Stdout, "kickdemo: starting PostgreSQL…")
+	pg, err := pgtest.StartCluster()
+	if err != nil {
+		return fmt.Errorf("postgresql: %w", err)
+	}
+	defer pg.Close()
+	if err := createDatabase(ctx, pg.URL("postgres"), "kickmon"); err != nil {
+		return err
+	}
+	dsn := pg.URL("kickmon")
+
+	fmt.Fprintln(o.Stdout, "kickdemo: starting kicksim, kickcollector, kickwriter…")
+	simOut, simW := io.Pipe()
+	defer func() { _ = simOut.Close() }()
+	if _, err := start(proc.Spec{Name: "kicksim", Path: bin("kicksim"), Stdout: simW,
+		Args: []string{"--streamers", strconv.Itoa(o.Streamers), "--rate", strconv.FormatFloat(o.Rate, 'f', -1, 64), "--listen", "127.0.0.1:0"}}); err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	simEnv, err := proc.ReadEnv(rctx, simOut, func(k string) bool { return k == "KICKMON_STREAMERS" })
+	cancel()
+	if err != nil {
+		return fmt.Errorf("kicksim did not print its environment (see %s/kicksim.log): %w", dir, err)
+	}
+
+	socket := filepath.Join(dir, "kickmon.sock")
+	common := []string{"KICKMON_SOCKET=" + socket, "KICKMON_LOG_LEVEL=info"}
+	collEnv := append(append(simEnv, common...),
+		"KICKMON_STATE_DIR="+filepath.Join(dir, "state"), "KICKMON_POLL_INTERVAL=5s", "KICKMON_OFFLINE_GRACE=10s")
+	if _, err := start(proc.Spec{Name: "kickcollector", Path: bin("kickcollector"), Env: collEnv}); err != nil {
+		return err
+	}
+	if err := waitCollector(ctx, socket, 30*time.Second); err != nil {
+		return fmt.Errorf("kickcollector (see %s/kickcollector.log): %w", dir, err)
+	}
+	if _, err := start(proc.Spec{Name: "kickwriter", Path: bin("kickwriter"),
+		Env: append(common, "KICKMON_DATABASE_URL="+dsn)}); err != nil {
+		return err
+	}
+
+	info := Info{Dir: dir, Socket: socket, DSN: dsn}
+	for _, p := range procs {
+		info.Pids = append(info.Pids, p.Pid())
+	}
+	fmt.Fprintf(o.Stdout, `kickdemo: running. In another terminal:
+  %s --socket %s streamers list
+  psql "%s" -c 'SELECT slug, is_live, title, viewer_count FROM kickmon.streamers ORDER BY slug'
+  logs: %s/*.log
+`, bin("kickctl"), socket, dsn, dir)
+	if o.OnReady != nil {
+		o.OnReady(info)
+	}
+
+	if o.Headless {
+		<-ctx.Done()
+		return nil
+	}
+	view, err := start(proc.Spec{Name: "kickview", Path: bin("kickview"),
+		Args: []string{"--socket", socket, "--log-file", filepath.Join(dir, "kickview.log")},
+		Process: func(c *exec.Cmd) {
+			c.Stdin, c.Stdout, c.Stderr = o.Stdin, o.Stdout, o.Stderr
+		}})
+	if err != nil {
+		return err
+	}
+	select {
+	case <-view.Done():
+		return view.Err()
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+func createDatabase(ctx context.Context, adminURL, name string) error {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return fmt.Errorf("connect to postgresql: %w", err)
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
+}
+
+// waitCollector waits until the collector answers on its socket.
+func waitCollector(ctx context.Context, socket string, timeout time.Duration) error {
+	c, err := kickapi.Dial(socket)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Close() }()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_, err = c.GetStatus(ctx, &kickmonv1.GetStatusRequest{}, grpc.WaitForReady(true))
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("no answer on %s within %s", socket, timeout)
+		}
+		return kickapi.Explain(socket, err)
+	}
+	return nil
+}
