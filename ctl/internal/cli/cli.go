@@ -1,0 +1,176 @@
+// Package cli implements kickctl, the control CLI of kickmon: nouns then verbs
+// (kickctl streamers list|show|add|remove|refresh, kickctl status, kickctl
+// events tail, kickctl version, kickctl completion), talking gRPC to
+// kickcollector on its Unix socket.
+//
+// Run is the whole program; main only adapts the process. Exit codes are 0
+// (ok), 1 (error) and 2 (usage). Errors are printed once, to stderr, prefixed
+// "kickctl: ".
+//
+// # JSON output
+//
+// Every read command takes -o json (also the mutating streamers verbs). The
+// JSON is the proto3 canonical JSON mapping of the kickmon.v1 messages
+// (protojson) with two fixed choices that make it stable for scripts:
+// field names are the proto field names (snake_case, e.g.
+// "broadcaster_user_id"), and every field is present even when unset (zero
+// numbers, "" strings, false, [] lists, null messages and timestamps).
+// Consequently enums are their full proto names ("LIVE_STATE_LIVE",
+// "SOURCE_POLL", "EVENT_KIND_STREAM_STARTED", "HEALTH_OK"), 64-bit integers
+// are JSON strings ("broadcaster_user_id": "123"), timestamps are RFC 3339
+// strings in UTC and durations are strings like "60s". Fields are emitted in
+// proto field order; whitespace is normalised (two-space indentation, or one
+// compact object per line for event streams). New fields may be added in
+// later versions; existing ones keep their names and meaning.
+//
+// Shapes, by command:
+//
+//	streamers list     ListStreamersResponse  {"streamers": [Streamer…], "last_seq": "N"}
+//	streamers show     Streamer               {"broadcaster_user_id": "…", "slug": …, …}
+//	streamers add      AddStreamersResponse   {"results": [StreamerResult…]}
+//	streamers remove   RemoveStreamersResponse {"results": [StreamerResult…]}
+//	streamers refresh  RefreshStreamersResponse {"results": [StreamerResult…]}
+//	status             CollectorStatus        {"version": …, "sources": […], "spool": {…}, …}
+//	events tail        Event, one compact object per line (NDJSON)
+//	version            {"client": {"version": "…"}, "collector": {"version": "…"}}
+//
+// The messages are documented field by field in proto/kickmon/v1/*.proto.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/kickmon/kickmon/proto/kickapi"
+)
+
+// Exit codes.
+const (
+	ExitOK    = 0
+	ExitError = 1
+	ExitUsage = 2
+)
+
+// callTimeout bounds every unary call to the collector.
+const callTimeout = 10 * time.Second
+
+// Run runs kickctl with args (without the program name) and returns the
+// process exit code. getenv reads the environment (KICKMON_SOCKET).
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	e := &env{
+		stdout:  stdout,
+		stderr:  stderr,
+		socket:  kickapi.SocketPath(getenv),
+		now:     time.Now,
+		loc:     time.Local,
+		timeout: callTimeout,
+		version: Version(),
+	}
+	return e.run(ctx, args)
+}
+
+// env is what every subcommand runs with; tests fill in now, loc and version.
+type env struct {
+	stdout, stderr io.Writer
+	socket         string
+	now            func() time.Time
+	loc            *time.Location
+	timeout        time.Duration
+	version        string
+}
+
+// usageError is a mistake in the command line: exit 2, with usage text.
+type usageError struct {
+	cmd *command // nil: top-level usage
+	msg string
+}
+
+func (u *usageError) Error() string { return u.msg }
+
+func usagef(cmd *command, format string, args ...any) error {
+	return &usageError{cmd: cmd, msg: fmt.Sprintf(format, args...)}
+}
+
+// errReported means the failure was already printed (per-slug results).
+var errReported = errors.New("failure already reported")
+
+func (e *env) run(ctx context.Context, args []string) int {
+	top := flag.NewFlagSet("kickctl", flag.ContinueOnError)
+	top.SetOutput(io.Discard)
+	top.StringVar(&e.socket, "socket", e.socket, "")
+	if err := top.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(e.stdout)
+			return ExitOK
+		}
+		return e.fail(&usageError{msg: err.Error()})
+	}
+	cmd, rest, err := lookup(top.Args())
+	if err != nil {
+		return e.fail(err)
+	}
+	fs, runner := cmd.flagSet(&e.socket)
+	pos, err := parseInterspersed(fs, rest)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printCommandUsage(e.stdout, cmd, fs)
+			return ExitOK
+		}
+		return e.fail(&usageError{cmd: cmd, msg: err.Error()})
+	}
+	if err := runner(ctx, e, pos); err != nil {
+		var u *usageError
+		if errors.As(err, &u) && u.cmd == nil {
+			u.cmd = cmd
+		}
+		return e.fail(err)
+	}
+	return ExitOK
+}
+
+// fail prints err once and returns its exit code.
+func (e *env) fail(err error) int {
+	var u *usageError
+	switch {
+	case errors.As(err, &u):
+		fmt.Fprintf(e.stderr, "kickctl: %s\n", u.msg)
+		if u.cmd != nil {
+			socket := e.socket
+			fs, _ := u.cmd.flagSet(&socket)
+			printCommandUsage(e.stderr, u.cmd, fs)
+		} else {
+			printUsage(e.stderr)
+		}
+		return ExitUsage
+	case errors.Is(err, errReported):
+		return ExitError
+	default:
+		fmt.Fprintf(e.stderr, "kickctl: %s\n", err)
+		return ExitError
+	}
+}
+
+// parseInterspersed parses flags anywhere among the positional arguments
+// ("add SLUG --channel-id N" and "add --channel-id N SLUG"); everything after
+// "--" is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}

@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"github.com/kickmon/kickmon/proto/kickapi"
+)
+
+// statusCommand is "kickctl status".
+func statusCommand() *command {
+	return &command{
+		path:    "status",
+		summary: "Show the collector's sources, sockets, token, request budget, spool and writer lag",
+		setup: func(fs *flag.FlagSet) runFunc {
+			out := outputFlag(fs)
+			return func(ctx context.Context, e *env, args []string) error {
+				if len(args) > 0 {
+					return usagef(nil, "status takes no arguments, got %q", args[0])
+				}
+				var resp *kickmonv1.GetStatusResponse
+				err := e.unary(ctx, "status", func(ctx context.Context, c *kickapi.Conn) (err error) {
+					resp, err = c.GetStatus(ctx, &kickmonv1.GetStatusRequest{})
+					return err
+				})
+				if err != nil {
+					return err
+				}
+				if *out == formatJSON {
+					return writeJSON(e.stdout, resp.GetStatus())
+				}
+				return e.printStatus(e.stdout, resp.GetStatus())
+			}
+		},
+	}
+}
+
+// printStatus writes the collector's status for a person. The token itself is
+// never part of the status, only its validity.
+func (e *env) printStatus(w io.Writer, st *kickmonv1.CollectorStatus) error {
+	tw := newTable(w)
+	fmt.Fprintf(tw, "collector:\t%s, socket %s, started %s\n", cell(st.GetVersion(), 0), e.socket, e.when(st.GetStartedAt()))
+	fmt.Fprintf(tw, "streamers:\t%d watched, %d live\n", st.GetStreamers(), st.GetLive())
+	poll := "-"
+	if st.GetPollInterval() != nil {
+		poll = st.GetPollInterval().AsDuration().String()
+	}
+	fmt.Fprintf(tw, "poll interval:\t%s\n", poll)
+	fmt.Fprintf(tw, "event watchers:\t%d\n", st.GetWatchers())
+	fmt.Fprintf(tw, "token:\t%s\n", e.token(st.GetToken()))
+	fmt.Fprintf(tw, "budget:\t%s\n", e.budget(st.GetBudget()))
+	sp := st.GetSpool()
+	fmt.Fprintf(tw, "spool:\t%s, %s of %s, seq %d..%d, acked %d\n", cell(sp.GetPath(), 0),
+		bytesize(sp.GetSizeBytes()), bytesize(sp.GetMaxBytes()), sp.GetFirstSeq(), sp.GetLastSeq(), sp.GetAckedSeq())
+	fmt.Fprintf(tw, "writer lag:\t%s\n", e.writerLag(sp))
+	if len(sp.GetLost()) > 0 {
+		var ranges []string
+		for _, r := range sp.GetLost() {
+			ranges = append(ranges, fmt.Sprintf("%d..%d", r.GetFirst(), r.GetLast()))
+		}
+		fmt.Fprintf(tw, "lost events:\t%s (dropped before the writer acknowledged them)\n", strings.Join(ranges, ", "))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(w)
+	tw = newTable(w)
+	fmt.Fprintln(tw, "SOURCE\tHEALTH\tCOVERED\tLAST SUCCESS\tBREAKER\tDETAIL\tLAST ERROR")
+	for _, s := range st.GetSources() {
+		lastErr := "-"
+		if s.GetLastError() != "" {
+			lastErr = e.ago(s.GetLastErrorAt()) + ": " + cell(s.GetLastError(), 60)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", sourceName(s.GetSource()), healthName(s.GetHealth()),
+			s.GetStreamersCovered(), e.ago(s.GetLastSuccessAt()), cell(s.GetBreakerState(), 0), cell(s.GetDetail(), 40), lastErr)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(w)
+	if len(st.GetSockets()) == 0 {
+		fmt.Fprintln(w, "no Pusher sockets")
+		return nil
+	}
+	tw = newTable(w)
+	fmt.Fprintln(tw, "SOCKET\tSTATE\tCHANNELS\tCONNECTED\tRECONNECTS\tLAST CLOSE\tLAST ERROR")
+	for _, s := range st.GetSockets() {
+		closeCode := "-"
+		if s.GetLastCloseCode() != 0 {
+			closeCode = fmt.Sprint(s.GetLastCloseCode())
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%d\t%s\t%s\n", s.GetId(), cell(s.GetState(), 0), s.GetChannels(),
+			e.since(s.GetConnectedSince()), s.GetReconnects(), closeCode, cell(s.GetLastError(), 60))
+	}
+	return tw.Flush()
+}
+
+func (e *env) token(t *kickmonv1.TokenStatus) string {
+	var b strings.Builder
+	if t.GetValid() {
+		fmt.Fprintf(&b, "valid, expires %s", e.ago(t.GetExpiresAt()))
+	} else {
+		b.WriteString("NOT VALID")
+	}
+	fmt.Fprintf(&b, ", %d renewal%s", t.GetRenewals(), plural(int(t.GetRenewals())))
+	if t.GetLastError() != "" {
+		fmt.Fprintf(&b, ", last error: %s", cell(t.GetLastError(), 0))
+	}
+	return b.String()
+}
+
+func (e *env) budget(bs *kickmonv1.BudgetStatus) string {
+	s := fmt.Sprintf("%d of %d requests/min used, %d rate-limited (429) since start",
+		bs.GetUsedLastMinute(), bs.GetRequestsPerMinute(), bs.GetRateLimitedTotal())
+	if bu := bs.GetBackoffUntil(); bu != nil && bu.AsTime().After(e.now()) {
+		s += ", backing off until " + e.clock(bu).Format("15:04:05") + " (" + e.ago(bu) + ")"
+	}
+	return s
+}
+
+// writerLag is how far the writer is behind: last_seq - acked_seq, and the
+// time since its last acknowledgement.
+func (e *env) writerLag(sp *kickmonv1.SpoolStatus) string {
+	lag := uint64(0)
+	if sp.GetLastSeq() > sp.GetAckedSeq() {
+		lag = sp.GetLastSeq() - sp.GetAckedSeq()
+	}
+	return fmt.Sprintf("%d event%s, last ack %s", lag, plural(int(lag)), e.ago(sp.GetAckedAt()))
+}
