@@ -1,0 +1,439 @@
+// Package monitor is the collector's per-streamer state machine: it fuses
+// observations from every source (poller, Pusher, webhooks) into stream
+// sessions and turns every change into a kickmon.v1 Event.
+//
+// The Monitor is pure: no goroutines, no I/O, no clock (every call carries
+// its time). It is not safe for concurrent use; one engine loop owns it,
+// appends the returned events to the spool (which assigns seq), schedules
+// the out-of-turn checks and subscribes the channels it returns, and calls
+// Tick when NextDeadline passes.
+//
+// Rules the design leaves open, chosen here:
+//   - A push (or webhook) offline report is never final: it asks for an
+//     out-of-turn check and opens a grace window of Config.OfflineGrace. A
+//     poll that says offline ends the session at once; a live report seen
+//     after the offline report closes the window silently (a flap).
+//   - A grace window that expires ends the session with source
+//     SOURCE_COLLECTOR; ended_at is Kick's end time if a source gave one,
+//     else the time the first source reported the stream offline.
+//   - Push's provisional start time and an official one are the same
+//     session when within Config.StartTolerance (default 2 min); an official
+//     start time earlier than that is also the same stream (push was late).
+//     Two official start times are the same session when within 1 s.
+//   - A provisional (push) report never ends a session whose start time is
+//     official: a different start time from push is only a hint, answered
+//     with an out-of-turn check; the official API decides.
+//   - A live report with the start time of the session that ended at most
+//     Config.ContinueWithin (default 10 min) earlier continues it: a
+//     STREAM_UPDATED whose session has no ended_at again and a LIVE
+//     streamer. Later reports with that start time are stale and ignored,
+//     except for the first report after Add or Restore.
+//   - A live report with a newer start time while a session is open ends
+//     the old session (ended_at: the pending offline report, else the new
+//     session's start) and starts a new one.
+//   - Removing a live streamer ends its session with ended_at = the removal
+//     time and source SOURCE_COLLECTOR, so no session stays open in the
+//     database. A removed streamer is remembered, and re-adding it keeps its
+//     last session, so the same start time later continues that session
+//     instead of creating a second one with the same key.
+//   - Title, category and viewers are taken only while live (an offline
+//     channel's title is not a stream's); each real change is one
+//     STREAM_UPDATED. Observations older (ObservedAt) than the last one
+//     applied from the same source are ignored, as are offline reports
+//     older than the latest live report, and metadata older than the
+//     metadata already applied.
+//   - A streamer without a channel id is blind for Pusher with reason
+//     "no channel id", set in the STREAMER_ADDED state (no separate event);
+//     learning the channel id clears it with a COVERAGE_CHANGED. A source
+//     that reports on a streamer gets a coverage entry (seeing) carrying its
+//     last_confirmed_at; going from no entry to seeing is not a change.
+package monitor
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultOfflineGrace   = 30 * time.Second
+	DefaultContinueWithin = 10 * time.Minute
+	DefaultStartTolerance = 2 * time.Minute
+)
+
+// officialTolerance is how far apart two official start times of one
+// session may be (webhook and REST API round differently).
+const officialTolerance = time.Second
+
+// ReasonNoChannelID is the Pusher coverage reason of a streamer whose
+// channel id is unknown.
+const ReasonNoChannelID = "no channel id"
+
+// Config tunes a Monitor. The zero value is usable.
+type Config struct {
+	// OfflineGrace is how long an unconfirmed push/webhook offline report
+	// waits for the official API before the session ends (default 30s).
+	OfflineGrace time.Duration
+	// ContinueWithin is how long after a session ended a live report with
+	// its start time continues it (default 10 min).
+	ContinueWithin time.Duration
+	// StartTolerance is how far push's provisional start time may be from
+	// the official one for both to be one session (default 2 min).
+	StartTolerance time.Duration
+	// NewSessionID returns a new session id (default: a ULID, monotonic).
+	NewSessionID func() string
+}
+
+// Identity is who an operator adds.
+type Identity struct {
+	UserID    int64
+	Slug      string
+	ChannelID int64 // 0 when unknown
+}
+
+// ChannelLearned says a streamer's channel id became known (or changed),
+// so the engine can subscribe it on Pusher.
+type ChannelLearned struct {
+	UserID    int64
+	ChannelID int64
+}
+
+// Result is what one call changed.
+type Result struct {
+	// Events are the changes, in order; Seq is left 0 for the spool.
+	Events []*kickmonv1.Event
+	// Check lists streamers the poller should check out of turn.
+	Check []int64
+	// Channels lists channel ids newly learned.
+	Channels []ChannelLearned
+}
+
+func (r *Result) check(userID int64) {
+	if !slices.Contains(r.Check, userID) {
+		r.Check = append(r.Check, userID)
+	}
+}
+
+// Monitor holds the state of every watched streamer.
+type Monitor struct {
+	cfg       Config
+	streamers map[int64]*entry
+	bySlug    map[string]int64
+	pending   map[int64]*entry              // streamers with an open grace window
+	removed   map[int64]*kickmonv1.Streamer // last state of removed streamers
+}
+
+// entry is one streamer: its public state plus what the rules need.
+type entry struct {
+	st *kickmonv1.Streamer
+
+	open        bool      // a session is open (st.State is LIVE)
+	start       time.Time // start of the open or last session
+	provisional bool      // start is push's created_at
+	end         time.Time // end of the last session while not open
+	endedStart  time.Time // start of the last ended session
+
+	// fresh: no status observation since Add/Restore at watchSince.
+	fresh      bool
+	watchSince time.Time
+
+	lastSeen    [numSources]time.Time // latest status ObservedAt per source
+	lastLive    time.Time             // latest live report for the current state
+	lastOffline time.Time             // latest offline report for the current state
+	lastMeta    time.Time             // ObservedAt of the metadata applied
+	lastSlug    time.Time             // ObservedAt of the slug applied
+
+	pend *pendingOffline
+}
+
+// pendingOffline is an unconfirmed offline report: a grace window.
+type pendingOffline struct {
+	firstAt  time.Time        // when the first source reported offline
+	source   kickmonv1.Source // that source
+	kickEnd  time.Time        // Kick's end time, if a source gave one
+	deadline time.Time
+}
+
+const numSources = 6
+
+// New returns an empty Monitor.
+func New(cfg Config) *Monitor {
+	if cfg.OfflineGrace <= 0 {
+		cfg.OfflineGrace = DefaultOfflineGrace
+	}
+	if cfg.ContinueWithin <= 0 {
+		cfg.ContinueWithin = DefaultContinueWithin
+	}
+	if cfg.StartTolerance <= 0 {
+		cfg.StartTolerance = DefaultStartTolerance
+	}
+	if cfg.NewSessionID == nil {
+		cfg.NewSessionID = func() string { return ulid.Make().String() }
+	}
+	return &Monitor{
+		cfg:       cfg,
+		streamers: map[int64]*entry{},
+		bySlug:    map[string]int64{},
+		pending:   map[int64]*entry{},
+		removed:   map[int64]*kickmonv1.Streamer{},
+	}
+}
+
+// Restore loads the state saved before a restart (each Streamer with its
+// open or last session). Removed streamers are remembered for a re-add.
+// now is when watching resumes: a session found later that started before
+// now is observed_late. The Result asks for a check of every streamer that
+// was live and lists every known channel id; it has no events.
+func (m *Monitor) Restore(streamers []*kickmonv1.Streamer, now time.Time) Result {
+	var r Result
+	for _, s := range streamers {
+		s = proto.Clone(s).(*kickmonv1.Streamer)
+		if s.Removed {
+			m.removed[s.BroadcasterUserId] = s
+			continue
+		}
+		e := m.adopt(s, now)
+		if e.open {
+			r.check(s.BroadcasterUserId)
+		}
+		if s.ChannelId != 0 {
+			r.Channels = append(r.Channels, ChannelLearned{UserID: s.BroadcasterUserId, ChannelID: s.ChannelId})
+		}
+	}
+	return r
+}
+
+// adopt makes st the state of a watched streamer.
+func (m *Monitor) adopt(st *kickmonv1.Streamer, now time.Time) *entry {
+	e := &entry{st: st, fresh: true, watchSince: now}
+	if st.State == kickmonv1.LiveState_LIVE_STATE_UNSPECIFIED {
+		st.State = kickmonv1.LiveState_LIVE_STATE_UNKNOWN
+	}
+	if s := st.Session; s != nil {
+		e.start = s.StartedAt.AsTime()
+		e.provisional = s.StartedAtProvisional
+		if s.EndedAt == nil && st.State == kickmonv1.LiveState_LIVE_STATE_LIVE {
+			e.open = true
+		} else {
+			if s.EndedAt == nil { // inconsistent snapshot: close it where it was last seen
+				s.EndedAt = st.LastConfirmedAt
+			}
+			e.end = s.EndedAt.AsTime()
+			e.endedStart = e.start
+		}
+	}
+	if !e.open && st.State == kickmonv1.LiveState_LIVE_STATE_LIVE {
+		st.State = kickmonv1.LiveState_LIVE_STATE_UNKNOWN
+	}
+	if !e.open {
+		st.LiveSince = nil
+	}
+	if st.ChannelId == 0 && coverageOf(st, kickmonv1.Source_SOURCE_PUSHER) == nil {
+		st.Coverage = insertCoverage(st.Coverage, &kickmonv1.Coverage{
+			Source: kickmonv1.Source_SOURCE_PUSHER, Blind: true, Reason: ReasonNoChannelID, Since: ts(now),
+		})
+	}
+	m.streamers[st.BroadcasterUserId] = e
+	m.bySlug[st.Slug] = st.BroadcasterUserId
+	delete(m.removed, st.BroadcasterUserId)
+	return e
+}
+
+// Add puts a streamer on the watch list (STREAMER_ADDED, source OPERATOR)
+// and asks for a check. Adding a watched streamer emits nothing, except
+// that a different slug is a rename and a new channel id is learned.
+func (m *Monitor) Add(id Identity, now time.Time) Result {
+	var r Result
+	if id.UserID == 0 {
+		return r
+	}
+	if e, ok := m.streamers[id.UserID]; ok {
+		if id.Slug != "" && id.Slug != e.st.Slug && !now.Before(e.lastSlug) {
+			m.rename(e, id.Slug, kickmonv1.Source_SOURCE_OPERATOR, time.Time{}, now, &r)
+		}
+		if id.ChannelID != 0 && id.ChannelID != e.st.ChannelId {
+			m.learnChannel(e, id.ChannelID, kickmonv1.Source_SOURCE_OPERATOR, now, &r)
+		}
+		return r
+	}
+	st := m.removed[id.UserID]
+	if st == nil {
+		st = &kickmonv1.Streamer{BroadcasterUserId: id.UserID}
+	}
+	st.Slug = id.Slug
+	if id.ChannelID != 0 {
+		st.ChannelId = id.ChannelID
+	}
+	st.State = kickmonv1.LiveState_LIVE_STATE_UNKNOWN
+	st.ViewerCount = 0
+	st.LastConfirmedAt = nil
+	st.Coverage = nil
+	st.AddedAt = ts(now)
+	st.Removed = false
+	e := m.adopt(st, now)
+	e.lastSlug = now
+	r.Events = append(r.Events, e.event(kickmonv1.EventKind_EVENT_KIND_STREAMER_ADDED, kickmonv1.Source_SOURCE_OPERATOR, time.Time{}, now))
+	r.check(id.UserID)
+	if st.ChannelId != 0 {
+		r.Channels = append(r.Channels, ChannelLearned{UserID: id.UserID, ChannelID: st.ChannelId})
+	}
+	return r
+}
+
+// Remove takes a streamer off the watch list: an open session ends at now
+// (STREAM_ENDED, source COLLECTOR), then STREAMER_REMOVED (source
+// OPERATOR) carries removed=true. Unknown ids are ignored.
+func (m *Monitor) Remove(userID int64, now time.Time) Result {
+	var r Result
+	e, ok := m.streamers[userID]
+	if !ok {
+		return r
+	}
+	if e.open {
+		m.endSession(e, ending{at: now, source: kickmonv1.Source_SOURCE_COLLECTOR, observedAt: now, confirmedAt: now}, &r)
+	}
+	e.st.Removed = true
+	r.Events = append(r.Events, e.event(kickmonv1.EventKind_EVENT_KIND_STREAMER_REMOVED, kickmonv1.Source_SOURCE_OPERATOR, time.Time{}, now))
+	delete(m.streamers, userID)
+	delete(m.pending, userID)
+	if m.bySlug[e.st.Slug] == userID {
+		delete(m.bySlug, e.st.Slug)
+	}
+	m.removed[userID] = e.st
+	return r
+}
+
+// Streamer returns a copy of a watched streamer's state.
+func (m *Monitor) Streamer(userID int64) (*kickmonv1.Streamer, bool) {
+	e, ok := m.streamers[userID]
+	if !ok {
+		return nil, false
+	}
+	return clone(e.st), true
+}
+
+// BySlug returns a copy of the watched streamer with that slug.
+func (m *Monitor) BySlug(slug string) (*kickmonv1.Streamer, bool) {
+	id, ok := m.bySlug[slug]
+	if !ok {
+		return nil, false
+	}
+	return m.Streamer(id)
+}
+
+// Streamers returns copies of every watched streamer, sorted by slug.
+func (m *Monitor) Streamers() []*kickmonv1.Streamer {
+	out := make([]*kickmonv1.Streamer, 0, len(m.streamers))
+	for _, e := range m.streamers {
+		out = append(out, clone(e.st))
+	}
+	slices.SortFunc(out, func(a, b *kickmonv1.Streamer) int {
+		return cmp.Or(cmp.Compare(a.Slug, b.Slug), cmp.Compare(a.BroadcasterUserId, b.BroadcasterUserId))
+	})
+	return out
+}
+
+// Len is the number of watched streamers.
+func (m *Monitor) Len() int { return len(m.streamers) }
+
+// NextDeadline is the earliest pending grace expiry, if any.
+func (m *Monitor) NextDeadline() (time.Time, bool) {
+	var next time.Time
+	for _, e := range m.pending {
+		if next.IsZero() || e.pend.deadline.Before(next) {
+			next = e.pend.deadline
+		}
+	}
+	return next, !next.IsZero()
+}
+
+// Tick ends the sessions whose grace window expired by now without the
+// official API confirming live (source COLLECTOR).
+func (m *Monitor) Tick(now time.Time) Result {
+	var r Result
+	var due []int64
+	for id, e := range m.pending {
+		if !now.Before(e.pend.deadline) {
+			due = append(due, id)
+		}
+	}
+	slices.Sort(due)
+	for _, id := range due {
+		e := m.streamers[id]
+		p := e.pend
+		m.endSession(e, ending{
+			at:          cmp.Or(p.kickEnd, p.firstAt),
+			source:      kickmonv1.Source_SOURCE_COLLECTOR,
+			observedAt:  now,
+			confirmedAt: p.firstAt,
+		}, &r)
+	}
+	return r
+}
+
+func (m *Monitor) rename(e *entry, slug string, src kickmonv1.Source, kickTime, at time.Time, r *Result) {
+	old := e.st.Slug
+	id := e.st.BroadcasterUserId
+	e.st.Slug = slug
+	e.lastSlug = at
+	if m.bySlug[old] == id {
+		delete(m.bySlug, old)
+	}
+	m.bySlug[slug] = id
+	ev := e.event(kickmonv1.EventKind_EVENT_KIND_STREAMER_RENAMED, src, kickTime, at)
+	ev.PreviousSlug = old
+	r.Events = append(r.Events, ev)
+}
+
+func (m *Monitor) learnChannel(e *entry, channelID int64, src kickmonv1.Source, at time.Time, r *Result) {
+	e.st.ChannelId = channelID
+	r.Channels = append(r.Channels, ChannelLearned{UserID: e.st.BroadcasterUserId, ChannelID: channelID})
+	if c := coverageOf(e.st, kickmonv1.Source_SOURCE_PUSHER); c != nil && c.Blind && c.Reason == ReasonNoChannelID {
+		m.setCoverage(e, kickmonv1.Source_SOURCE_PUSHER, false, "", src, time.Time{}, at, r)
+	}
+}
+
+// event builds an event carrying a copy of the streamer's current state.
+func (e *entry) event(kind kickmonv1.EventKind, src kickmonv1.Source, kickTime, observedAt time.Time) *kickmonv1.Event {
+	ev := &kickmonv1.Event{
+		Kind:       kind,
+		Streamer:   clone(e.st),
+		Source:     src,
+		KickTime:   ts(kickTime),
+		ObservedAt: ts(observedAt),
+	}
+	switch kind {
+	case kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED, kickmonv1.EventKind_EVENT_KIND_STREAM_ENDED, kickmonv1.EventKind_EVENT_KIND_STREAM_UPDATED:
+		if e.st.Session != nil {
+			ev.Session = proto.Clone(e.st.Session).(*kickmonv1.Session)
+		}
+	}
+	return ev
+}
+
+func clone(s *kickmonv1.Streamer) *kickmonv1.Streamer {
+	return proto.Clone(s).(*kickmonv1.Streamer)
+}
+
+// ts converts a time, the zero time to nil (unset).
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

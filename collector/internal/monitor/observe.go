@@ -1,0 +1,377 @@
+package monitor
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+
+	"github.com/kickmon/kickmon/collector/internal/observation"
+)
+
+// Observe applies one observation. Observations about streamers that are
+// not watched are ignored.
+func (m *Monitor) Observe(o observation.Observation) Result {
+	var r Result
+	switch o.Kind {
+	case observation.Status:
+		m.observeStatus(o, &r)
+	case observation.Coverage:
+		m.observeCoverage(o, &r)
+	}
+	return r
+}
+
+func (m *Monitor) observeStatus(o observation.Observation, r *Result) {
+	e, ok := m.streamers[o.UserID]
+	if !ok || o.Source <= 0 || int(o.Source) >= numSources {
+		return
+	}
+	if o.ObservedAt.Before(e.lastSeen[o.Source]) {
+		return // this source already told us something newer
+	}
+	e.lastSeen[o.Source] = o.ObservedAt
+	m.touchCoverage(e, o.Source, o.ObservedAt)
+
+	if o.Slug != "" && o.Slug != e.st.Slug && !o.ObservedAt.Before(e.lastSlug) {
+		m.rename(e, o.Slug, o.Source, o.KickTime, o.ObservedAt, r)
+	}
+	if o.ChannelID != 0 && o.ChannelID != e.st.ChannelId {
+		m.learnChannel(e, o.ChannelID, o.Source, o.ObservedAt, r)
+	}
+	switch o.Live {
+	case observation.Live:
+		m.live(e, o, r)
+	case observation.Offline:
+		m.offline(e, o, r)
+	default:
+		if !e.open {
+			r.check(o.UserID) // metadata of a stream we think is not live
+			break
+		}
+		if m.applyMeta(e, o) {
+			r.Events = append(r.Events, e.event(kickmonv1.EventKind_EVENT_KIND_STREAM_UPDATED, o.Source, o.KickTime, o.ObservedAt))
+		}
+	}
+	e.fresh = false
+}
+
+// startRelation is how a reported start time relates to a known one.
+type startRelation int
+
+const (
+	sameStart startRelation = iota
+	newerStart
+	olderStart
+)
+
+func (m *Monitor) relate(known time.Time, knownProvisional bool, t time.Time, provisional bool) startRelation {
+	tol := officialTolerance
+	if knownProvisional || provisional {
+		tol = m.cfg.StartTolerance
+	}
+	switch d := t.Sub(known); {
+	case d > tol:
+		return newerStart
+	case d < -tol:
+		return olderStart
+	}
+	return sameStart
+}
+
+func (m *Monitor) live(e *entry, o observation.Observation, r *Result) {
+	start, prov := o.StartedAt, o.Provisional
+	if start.IsZero() {
+		if e.open { // live, start not given: confirms the open session
+			m.continueLive(e, o, false, r)
+			return
+		}
+		start, prov = cmp.Or(o.KickTime, o.ObservedAt), true
+	}
+	if prov {
+		r.check(e.st.BroadcasterUserId) // let the official API confirm the start time
+	}
+	if e.open {
+		switch m.relate(e.start, e.provisional, start, prov) {
+		case sameStart:
+			corrected := e.provisional && !prov
+			if corrected {
+				m.setStart(e, start, false)
+			}
+			m.continueLive(e, o, corrected, r)
+		case newerStart:
+			if prov && !e.provisional {
+				return // push disagrees with the official start: a hint only, the check decides
+			}
+			m.endImplied(e, o, start, r)
+			m.startSession(e, o, start, prov, r)
+		case olderStart:
+			if e.provisional && !prov && (e.endedStart.IsZero() || start.After(e.endedStart.Add(officialTolerance))) {
+				m.setStart(e, start, false) // push saw the stream late: same stream
+				m.continueLive(e, o, true, r)
+			}
+			// else: a report about an earlier stream
+		}
+		return
+	}
+	if e.st.Session != nil {
+		switch m.relate(e.start, e.provisional, start, prov) {
+		case sameStart:
+			if o.ObservedAt.Before(e.lastOffline) || (!e.fresh && o.ObservedAt.Sub(e.end) > m.cfg.ContinueWithin) {
+				return // stale report about the ended session
+			}
+			m.reopen(e, o, start, prov, r)
+			return
+		case olderStart:
+			return
+		}
+	}
+	m.startSession(e, o, start, prov, r)
+}
+
+// setStart changes the open session's start time.
+func (m *Monitor) setStart(e *entry, start time.Time, provisional bool) {
+	e.start, e.provisional = start, provisional
+	e.st.Session.StartedAt = ts(start)
+	e.st.Session.StartedAtProvisional = provisional
+	e.st.LiveSince = ts(start)
+}
+
+// continueLive applies a live report about the open session: confirmation,
+// an end to a pending offline report seen before it, metadata. changed
+// forces a STREAM_UPDATED (the start time was corrected).
+func (m *Monitor) continueLive(e *entry, o observation.Observation, changed bool, r *Result) {
+	e.lastLive = later(e.lastLive, o.ObservedAt)
+	e.st.LastConfirmedAt = ts(later(e.st.LastConfirmedAt.AsTime(), o.ObservedAt))
+	if e.pend != nil && o.ObservedAt.After(e.pend.firstAt) {
+		e.pend = nil // a flap: live again after the offline report
+		delete(m.pending, e.st.BroadcasterUserId)
+	}
+	if m.applyMeta(e, o) || changed {
+		r.Events = append(r.Events, e.event(kickmonv1.EventKind_EVENT_KIND_STREAM_UPDATED, o.Source, o.KickTime, o.ObservedAt))
+	}
+}
+
+// applyMeta applies title, category and viewers of a live streamer, and
+// reports whether anything changed.
+func (m *Monitor) applyMeta(e *entry, o observation.Observation) bool {
+	if o.ObservedAt.Before(e.lastMeta) {
+		return false
+	}
+	e.lastMeta = o.ObservedAt
+	st, s := e.st, e.st.Session
+	changed := false
+	if o.HasTitle && (o.Title != st.Title || o.Title != s.Title) {
+		st.Title, s.Title = o.Title, o.Title
+		changed = true
+	}
+	if o.HasCategory && (o.CategoryID != st.CategoryId || o.CategoryName != st.CategoryName || o.CategoryName != s.CategoryName) {
+		st.CategoryId, st.CategoryName, s.CategoryName = o.CategoryID, o.CategoryName, o.CategoryName
+		changed = true
+	}
+	if o.HasViewers && o.Viewers != st.ViewerCount {
+		st.ViewerCount = o.Viewers
+		changed = true
+	}
+	if st.ViewerCount > s.PeakViewers {
+		s.PeakViewers = st.ViewerCount
+		changed = true
+	}
+	return changed
+}
+
+func (m *Monitor) startSession(e *entry, o observation.Observation, start time.Time, prov bool, r *Result) {
+	st := e.st
+	st.Session = &kickmonv1.Session{
+		SessionId:    m.cfg.NewSessionID(),
+		DetectedBy:   o.Source,
+		ObservedLate: e.fresh && start.Before(e.watchSince),
+		Title:        st.Title,
+		CategoryName: st.CategoryName,
+	}
+	st.State = kickmonv1.LiveState_LIVE_STATE_LIVE
+	st.ViewerCount = 0
+	e.open, e.end, e.pend = true, time.Time{}, nil
+	delete(m.pending, st.BroadcasterUserId)
+	m.setStart(e, start, prov)
+	e.lastLive = o.ObservedAt
+	e.lastMeta = time.Time{}
+	st.LastConfirmedAt = ts(o.ObservedAt)
+	m.applyMeta(e, o)
+	r.Events = append(r.Events, e.event(kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED, o.Source, start, o.ObservedAt))
+}
+
+// reopen continues the last session after it ended (a short drop).
+func (m *Monitor) reopen(e *entry, o observation.Observation, start time.Time, prov bool, r *Result) {
+	st := e.st
+	st.State = kickmonv1.LiveState_LIVE_STATE_LIVE
+	st.Session.EndedAt = nil
+	e.open, e.end = true, time.Time{}
+	e.endedStart = time.Time{}
+	corrected := e.provisional && !prov
+	if corrected {
+		m.setStart(e, start, false)
+	} else {
+		st.LiveSince = ts(e.start)
+	}
+	e.lastLive = o.ObservedAt
+	st.LastConfirmedAt = ts(o.ObservedAt)
+	m.applyMeta(e, o)
+	r.Events = append(r.Events, e.event(kickmonv1.EventKind_EVENT_KIND_STREAM_UPDATED, o.Source, o.KickTime, o.ObservedAt))
+}
+
+// endImplied ends the open session because a newer one started.
+func (m *Monitor) endImplied(e *entry, o observation.Observation, newStart time.Time, r *Result) {
+	end := ending{at: newStart, source: o.Source, observedAt: o.ObservedAt, confirmedAt: o.ObservedAt}
+	if p := e.pend; p != nil {
+		end.at, end.source, end.observedAt = cmp.Or(p.kickEnd, p.firstAt), p.source, p.firstAt
+	}
+	m.endSession(e, end, r)
+}
+
+func (m *Monitor) offline(e *entry, o observation.Observation, r *Result) {
+	st := e.st
+	if !e.open {
+		if o.ObservedAt.Before(e.lastLive) {
+			return
+		}
+		st.State = kickmonv1.LiveState_LIVE_STATE_OFFLINE
+		e.lastOffline = later(e.lastOffline, o.ObservedAt)
+		st.LastConfirmedAt = ts(later(st.LastConfirmedAt.AsTime(), o.ObservedAt))
+		return
+	}
+	if o.ObservedAt.Before(e.lastLive) {
+		return // a newer live report supersedes it
+	}
+	if !o.StartedAt.IsZero() && m.relate(e.start, e.provisional, o.StartedAt, o.Provisional) != sameStart {
+		return // about another session
+	}
+	if !o.EndedAt.IsZero() && o.EndedAt.Before(e.start.Add(-m.cfg.StartTolerance)) {
+		return // ended before this session began
+	}
+	p := e.pend
+	if p == nil {
+		p = &pendingOffline{firstAt: o.ObservedAt, source: o.Source, deadline: o.ObservedAt.Add(m.cfg.OfflineGrace)}
+	} else if o.ObservedAt.Before(p.firstAt) {
+		p.firstAt, p.source = o.ObservedAt, o.Source
+	}
+	if p.kickEnd.IsZero() {
+		p.kickEnd = o.EndedAt
+	}
+	if o.Source == kickmonv1.Source_SOURCE_POLL {
+		m.endSession(e, ending{
+			at:          cmp.Or(p.kickEnd, p.firstAt),
+			source:      p.source,
+			observedAt:  p.firstAt,
+			confirmedAt: o.ObservedAt,
+		}, r)
+		return
+	}
+	e.pend = p
+	m.pending[st.BroadcasterUserId] = e
+	r.check(st.BroadcasterUserId)
+}
+
+// ending describes how a session ends.
+type ending struct {
+	at          time.Time        // ended_at (and the event's kick_time)
+	source      kickmonv1.Source // the event's source
+	observedAt  time.Time        // the event's observed_at
+	confirmedAt time.Time        // the streamer's last_confirmed_at (offline)
+}
+
+func (m *Monitor) endSession(e *entry, end ending, r *Result) {
+	st := e.st
+	if end.at.Before(e.start) {
+		end.at = e.start
+	}
+	st.Session.EndedAt = ts(end.at)
+	st.State = kickmonv1.LiveState_LIVE_STATE_OFFLINE
+	st.LiveSince = nil
+	st.ViewerCount = 0
+	st.LastConfirmedAt = ts(end.confirmedAt)
+	e.open, e.end, e.endedStart = false, end.at, e.start
+	e.lastOffline = end.confirmedAt
+	e.pend = nil
+	delete(m.pending, st.BroadcasterUserId)
+	r.Events = append(r.Events, e.event(kickmonv1.EventKind_EVENT_KIND_STREAM_ENDED, end.source, end.at, end.observedAt))
+}
+
+func (m *Monitor) observeCoverage(o observation.Observation, r *Result) {
+	ids := o.UserIDs
+	if len(ids) == 0 {
+		ids = make([]int64, 0, len(m.streamers))
+		for id := range m.streamers {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+	}
+	for _, id := range ids {
+		e, ok := m.streamers[id]
+		if !ok {
+			continue
+		}
+		if o.Source == kickmonv1.Source_SOURCE_PUSHER && e.st.ChannelId == 0 {
+			continue // stays blind for "no channel id"
+		}
+		m.setCoverage(e, o.Source, o.Blind, o.Reason, o.Source, o.KickTime, o.ObservedAt, r)
+	}
+}
+
+// setCoverage sets one source's coverage entry, with a COVERAGE_CHANGED
+// when it actually changes. A new entry that sees is not a change.
+func (m *Monitor) setCoverage(e *entry, source kickmonv1.Source, blind bool, reason string, evSource kickmonv1.Source, kickTime, at time.Time, r *Result) {
+	if !blind {
+		reason = ""
+	}
+	c := coverageOf(e.st, source)
+	switch {
+	case c == nil:
+		c = &kickmonv1.Coverage{Source: source}
+		e.st.Coverage = insertCoverage(e.st.Coverage, c)
+		if !blind {
+			c.Since = ts(at)
+			return
+		}
+	case at.Before(c.Since.AsTime()):
+		return // older than the current state
+	case c.Blind == blind && c.Reason == reason:
+		return
+	}
+	c.Blind, c.Reason, c.Since = blind, reason, ts(at)
+	ev := e.event(kickmonv1.EventKind_EVENT_KIND_COVERAGE_CHANGED, evSource, kickTime, at)
+	ev.Coverage = proto.Clone(c).(*kickmonv1.Coverage)
+	r.Events = append(r.Events, ev)
+}
+
+// touchCoverage records that a source reported on the streamer.
+func (m *Monitor) touchCoverage(e *entry, source kickmonv1.Source, at time.Time) {
+	c := coverageOf(e.st, source)
+	if c == nil {
+		c = &kickmonv1.Coverage{Source: source, Since: ts(at)}
+		e.st.Coverage = insertCoverage(e.st.Coverage, c)
+	}
+	if c.LastConfirmedAt == nil || at.After(c.LastConfirmedAt.AsTime()) {
+		c.LastConfirmedAt = ts(at)
+	}
+}
+
+func coverageOf(st *kickmonv1.Streamer, source kickmonv1.Source) *kickmonv1.Coverage {
+	for _, c := range st.Coverage {
+		if c.Source == source {
+			return c
+		}
+	}
+	return nil
+}
+
+// insertCoverage adds c keeping the entries sorted by source.
+func insertCoverage(cs []*kickmonv1.Coverage, c *kickmonv1.Coverage) []*kickmonv1.Coverage {
+	i, _ := slices.BinarySearchFunc(cs, c.Source, func(x *kickmonv1.Coverage, s kickmonv1.Source) int {
+		return cmp.Compare(x.Source, s)
+	})
+	return slices.Insert(cs, i, c)
+}
