@@ -75,6 +75,7 @@ type hub struct {
 	subs     map[string]map[*pconn]struct{}
 	closed   bool
 	rng      *rand.Rand // socket ids; guarded by mu
+	pings    atomic.Int64
 }
 
 func newHub(s *Sim) *hub {
@@ -338,6 +339,7 @@ func (c *pconn) checkActivity(now time.Time) bool {
 		}
 	} else if time.Duration(n-c.lastRecv.Load()) >= o.activityTimeout {
 		c.pingSent.Store(n)
+		c.h.pings.Add(1)
 		_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
 		if err := c.ws.WriteMessage(websocket.TextMessage, framePing); err != nil {
 			c.kill()
@@ -580,6 +582,10 @@ func (s *Sim) Subscriptions(channel string) int {
 	defer s.hub.mu.RUnlock()
 	return len(s.hub.subs[channel])
 }
+
+// PingsSent is how many pusher:ping messages the server has sent to idle
+// clients.
+func (s *Sim) PingsSent() int { return int(s.hub.pings.Load()) }
 
 // DropSockets closes every socket without a close frame (the client sees an
 // abnormal closure, 1006).

@@ -213,8 +213,8 @@ func newWorld(n int, seed int64, liveFraction float64, truthMax int, now func() 
 		base := int64(2_500_000 + 16*i)
 		s := &streamer{idx: i}
 		s.ChannelID = base + int64(w.rng.IntN(4))
-		s.ChatroomID = base - 16*int64(500+w.rng.IntN(100)) + 4 + int64(w.rng.IntN(4))
-		s.UserID = base + 16*int64(3000+w.rng.IntN(600)) + 8 + int64(w.rng.IntN(4))
+		s.ChatroomID = base - 16*500 + 4 + int64(w.rng.IntN(4))
+		s.UserID = base + 16*3400 + 8 + int64(w.rng.IntN(4))
 		for {
 			slug := slugWordsA[w.rng.IntN(len(slugWordsA))] + "-" + slugWordsB[w.rng.IntN(len(slugWordsB))] + strconv.Itoa(w.rng.IntN(100000))
 			if _, taken := w.bySlug[slug]; !taken {
