@@ -1,0 +1,412 @@
+// Package engine is the collector's main loop: it owns the monitor (the
+// per-streamer state machine), feeds it the sources' observations, commits
+// the resulting events to the spool before anyone sees them, wakes the
+// watchers, and tells the sources what to watch. Operator requests from the
+// gRPC API run inside the same loop, so the monitor needs no locks.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/kickmon/kickmon/collector/internal/logkeys"
+	"github.com/kickmon/kickmon/collector/internal/monitor"
+	"github.com/kickmon/kickmon/collector/internal/observation"
+	"github.com/kickmon/kickmon/collector/internal/spool"
+	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Poller is what the engine needs of the official-API poller.
+type Poller interface {
+	observation.Checker
+	Watch(userID, channelID int64)
+	Unwatch(userID int64)
+}
+
+// Pusher is what the engine needs of the Pusher client.
+type Pusher interface {
+	Subscribe(channelID, userID int64)
+	Unsubscribe(channelID int64)
+}
+
+// Webhooks is what the engine needs of the webhook receiver.
+type Webhooks interface {
+	Watch(userID int64)
+	Unwatch(userID int64)
+}
+
+// Resolution is a slug resolved through the official API.
+type Resolution struct {
+	Slug   string
+	UserID int64
+	// Current is the channel's state at resolution, if the API gave it.
+	Current *observation.Observation
+	Err     error
+}
+
+// Resolver resolves slugs; failures are per slug.
+type Resolver func(ctx context.Context, slugs []string) []Resolution
+
+// Options wire an Engine.
+type Options struct {
+	Monitor  *monitor.Monitor
+	Spool    *spool.Spool
+	Poller   Poller
+	Pusher   Pusher   // nil when Pusher is off
+	Webhooks Webhooks // nil when webhooks are off
+	Resolve  Resolver
+	// Notify wakes event watchers after events up to lastSeq are committed.
+	Notify func(lastSeq uint64)
+	// Committed, if set, sees every committed batch of events (metrics).
+	Committed func([]*kickmonv1.Event)
+	Logger    *slog.Logger
+	Now       func() time.Time
+	// BatchMax bounds how many queued observations one spool commit takes.
+	BatchMax int
+}
+
+// Engine is the collector's main loop.
+type Engine struct {
+	o        Options
+	obs      chan observation.Observation
+	calls    chan func()
+	progress atomic.Int64 // unix nanos of the loop's last turn
+	running  atomic.Bool
+}
+
+// New returns an Engine; Run starts it.
+func New(o Options) *Engine {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.BatchMax <= 0 {
+		o.BatchMax = 1024
+	}
+	if o.Notify == nil {
+		o.Notify = func(uint64) {}
+	}
+	return &Engine{o: o, obs: make(chan observation.Observation, 8192), calls: make(chan func())}
+}
+
+// Observations is where sources send what they see.
+func (e *Engine) Observations() chan<- observation.Observation { return e.obs }
+
+// ErrStopped answers calls made while the loop is not running.
+var ErrStopped = errors.New("collector is shutting down")
+
+// Run restores the watch list from the spool, then runs the loop until ctx
+// ends. A spool write failure stops it with an error: events that cannot be
+// stored must not be published, and a restart reconciles through the API.
+func (e *Engine) Run(ctx context.Context) error {
+	streamers, err := e.o.Spool.Streamers()
+	if err != nil {
+		return fmt.Errorf("restore watch list: %w", err)
+	}
+	now := e.o.Now()
+	r := e.o.Monitor.Restore(streamers, now)
+	for _, st := range e.o.Monitor.Streamers() {
+		e.watch(st.GetBroadcasterUserId(), st.GetChannelId())
+	}
+	if err := e.apply(r); err != nil {
+		return err
+	}
+	e.o.Logger.Info("watch list restored", logkeys.Count, len(streamers))
+	e.progress.Store(now.UnixNano())
+	e.running.Store(true)
+	defer e.running.Store(false)
+
+	heartbeat := time.NewTicker(time.Second)
+	defer heartbeat.Stop()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		e.resetTimer(timer)
+		select {
+		case <-ctx.Done():
+			return nil
+		case o := <-e.obs:
+			if err := e.observe(o); err != nil {
+				return err
+			}
+		case f := <-e.calls:
+			f()
+		case <-timer.C:
+			if err := e.apply(e.o.Monitor.Tick(e.o.Now())); err != nil {
+				return err
+			}
+		case <-heartbeat.C:
+		}
+		e.progress.Store(e.o.Now().UnixNano())
+	}
+}
+
+func (e *Engine) resetTimer(t *time.Timer) {
+	d := time.Hour
+	if at, ok := e.o.Monitor.NextDeadline(); ok {
+		d = max(at.Sub(e.o.Now()), 0)
+	}
+	t.Reset(d)
+}
+
+// observe feeds o and whatever else is queued (up to BatchMax) to the
+// monitor, then commits all their events in one spool transaction.
+func (e *Engine) observe(o observation.Observation) error {
+	results := []monitor.Result{e.o.Monitor.Observe(o)}
+	for len(results) < e.o.BatchMax {
+		select {
+		case o := <-e.obs:
+			results = append(results, e.o.Monitor.Observe(o))
+			continue
+		default:
+		}
+		break
+	}
+	return e.apply(results...)
+}
+
+// apply commits the results' events, then acts on them.
+func (e *Engine) apply(results ...monitor.Result) error {
+	var events []*kickmonv1.Event
+	var check []int64
+	for _, r := range results {
+		events = append(events, r.Events...)
+		check = append(check, r.Check...)
+		for _, ch := range r.Channels {
+			e.watch(ch.UserID, ch.ChannelID)
+		}
+	}
+	if len(events) > 0 {
+		if err := e.o.Spool.Append(events); err != nil {
+			return fmt.Errorf("commit %d events to the spool: %w", len(events), err)
+		}
+		e.o.Notify(events[len(events)-1].GetSeq())
+		if e.o.Committed != nil {
+			e.o.Committed(events)
+		}
+	}
+	if len(check) > 0 {
+		slices.Sort(check)
+		e.o.Poller.CheckNow(slices.Compact(check)...)
+	}
+	return nil
+}
+
+// watch tells every source about a streamer (again, idempotently).
+func (e *Engine) watch(userID, channelID int64) {
+	e.o.Poller.Watch(userID, channelID)
+	if e.o.Pusher != nil && channelID != 0 {
+		e.o.Pusher.Subscribe(channelID, userID)
+	}
+	if e.o.Webhooks != nil {
+		e.o.Webhooks.Watch(userID)
+	}
+}
+
+func (e *Engine) unwatch(userID, channelID int64) {
+	e.o.Poller.Unwatch(userID)
+	if e.o.Pusher != nil && channelID != 0 {
+		e.o.Pusher.Unsubscribe(channelID)
+	}
+	if e.o.Webhooks != nil {
+		e.o.Webhooks.Unwatch(userID)
+	}
+}
+
+// do runs f inside the loop and waits for it.
+func (e *Engine) do(ctx context.Context, f func() error) error {
+	if !e.running.Load() {
+		return status.Error(codes.Unavailable, ErrStopped.Error())
+	}
+	errc := make(chan error, 1)
+	select {
+	case e.calls <- func() { errc <- f() }:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Healthy fails when the loop has not turned for longer than stall; the
+// loop turns at least every second when idle.
+func (e *Engine) Healthy(stall time.Duration) error {
+	if !e.running.Load() {
+		return errors.New("main loop not running")
+	}
+	if since := e.o.Now().Sub(time.Unix(0, e.progress.Load())); since > stall {
+		return fmt.Errorf("main loop stalled for %s", since.Round(time.Second))
+	}
+	return nil
+}
+
+// List returns the watch list and the seq it reflects.
+func (e *Engine) List(ctx context.Context, includeRemoved bool) ([]*kickmonv1.Streamer, uint64, error) {
+	var list []*kickmonv1.Streamer
+	var last uint64
+	err := e.do(ctx, func() error {
+		list, last = e.o.Monitor.Streamers(), e.o.Spool.LastSeq()
+		if includeRemoved {
+			list = append(list, e.o.Monitor.Removed()...)
+		}
+		return nil
+	})
+	return list, last, err
+}
+
+// Get returns one watched streamer by slug or user id.
+func (e *Engine) Get(ctx context.Context, slug string, userID int64) (*kickmonv1.Streamer, error) {
+	var st *kickmonv1.Streamer
+	err := e.do(ctx, func() error {
+		var ok bool
+		if slug != "" {
+			st, ok = e.o.Monitor.BySlug(normalize(slug))
+		} else {
+			st, ok = e.o.Monitor.Streamer(userID)
+		}
+		if !ok {
+			return status.Error(codes.NotFound, "streamer is not watched")
+		}
+		return nil
+	})
+	return st, err
+}
+
+// Counts returns how many streamers are watched and live.
+func (e *Engine) Counts(ctx context.Context) (total, live int64, err error) {
+	err = e.do(ctx, func() error {
+		for _, st := range e.o.Monitor.Streamers() {
+			total++
+			if st.GetState() == kickmonv1.LiveState_LIVE_STATE_LIVE {
+				live++
+			}
+		}
+		return nil
+	})
+	return total, live, err
+}
+
+func normalize(slug string) string { return strings.ToLower(strings.TrimSpace(slug)) }
+
+// Add resolves slugs through the official API and watches them. Each slug
+// gets its own result; channelID applies only to a single slug.
+func (e *Engine) Add(ctx context.Context, slugs []string, channelID int64) ([]*kickmonv1.StreamerResult, error) {
+	if channelID < 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "channel_id %d: must be positive", channelID)
+	}
+	if channelID != 0 && len(slugs) != 1 {
+		return nil, status.Errorf(codes.InvalidArgument, "channel_id needs exactly one slug, got %d", len(slugs))
+	}
+	results := make([]*kickmonv1.StreamerResult, len(slugs))
+	var toResolve []string
+	for i, s := range slugs {
+		results[i] = &kickmonv1.StreamerResult{Slug: s}
+		if n := normalize(s); n != "" && !slices.Contains(toResolve, n) {
+			toResolve = append(toResolve, n)
+		}
+	}
+	resolved := map[string]Resolution{}
+	if len(toResolve) > 0 {
+		for _, r := range e.o.Resolve(ctx, toResolve) {
+			resolved[r.Slug] = r
+		}
+	}
+	err := e.do(ctx, func() error {
+		var all []monitor.Result
+		for _, res := range results {
+			slug := normalize(res.Slug)
+			r, ok := resolved[slug]
+			switch {
+			case slug == "":
+				res.Error = "empty slug"
+				continue
+			case !ok:
+				res.Error = fmt.Sprintf("resolve %q: no answer", slug)
+				continue
+			case r.Err != nil:
+				res.Error = r.Err.Error()
+				continue
+			}
+			_, existed := e.o.Monitor.Streamer(r.UserID)
+			mr := e.o.Monitor.Add(monitor.Identity{UserID: r.UserID, Slug: slug, ChannelID: channelID}, e.o.Now())
+			all = append(all, mr)
+			if r.Current != nil {
+				all = append(all, e.o.Monitor.Observe(*r.Current))
+			}
+			st, _ := e.o.Monitor.Streamer(r.UserID)
+			e.watch(r.UserID, st.GetChannelId())
+			res.Streamer, res.Unchanged = st, existed && len(mr.Events) == 0
+		}
+		return e.apply(all...)
+	})
+	return results, err
+}
+
+// Remove stops watching streamers by slug.
+func (e *Engine) Remove(ctx context.Context, slugs []string) ([]*kickmonv1.StreamerResult, error) {
+	results := make([]*kickmonv1.StreamerResult, len(slugs))
+	err := e.do(ctx, func() error {
+		var all []monitor.Result
+		for i, s := range slugs {
+			res := &kickmonv1.StreamerResult{Slug: s}
+			results[i] = res
+			st, ok := e.o.Monitor.BySlug(normalize(s))
+			if !ok {
+				res.Error = fmt.Sprintf("%q is not watched", s)
+				continue
+			}
+			mr := e.o.Monitor.Remove(st.GetBroadcasterUserId(), e.o.Now())
+			all = append(all, mr)
+			e.unwatch(st.GetBroadcasterUserId(), st.GetChannelId())
+			res.Streamer = st
+			if n := len(mr.Events); n > 0 {
+				res.Streamer = mr.Events[n-1].GetStreamer()
+			}
+		}
+		return e.apply(all...)
+	})
+	return results, err
+}
+
+// Refresh asks the poller to check streamers now (all when slugs is empty).
+func (e *Engine) Refresh(ctx context.Context, slugs []string) ([]*kickmonv1.StreamerResult, error) {
+	var results []*kickmonv1.StreamerResult
+	err := e.do(ctx, func() error {
+		var ids []int64
+		if len(slugs) == 0 {
+			for _, st := range e.o.Monitor.Streamers() {
+				results = append(results, &kickmonv1.StreamerResult{Slug: st.GetSlug(), Streamer: st})
+				ids = append(ids, st.GetBroadcasterUserId())
+			}
+		}
+		for _, s := range slugs {
+			res := &kickmonv1.StreamerResult{Slug: s}
+			if st, ok := e.o.Monitor.BySlug(normalize(s)); ok {
+				res.Streamer = st
+				ids = append(ids, st.GetBroadcasterUserId())
+			} else {
+				res.Error = fmt.Sprintf("%q is not watched", s)
+			}
+			results = append(results, res)
+		}
+		if len(ids) > 0 {
+			e.o.Poller.CheckNow(ids...)
+		}
+		return nil
+	})
+	return results, err
+}

@@ -1,0 +1,249 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/kickmon/kickmon/collector/internal/monitor"
+	"github.com/kickmon/kickmon/collector/internal/observation"
+	"github.com/kickmon/kickmon/collector/internal/spool"
+	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// recorder stands in for the sources: it records what the engine asks of them.
+type recorder struct {
+	mu      sync.Mutex
+	watched map[int64]int64 // user → channel
+	checked []int64
+	subs    map[int64]int64 // channel → user
+}
+
+func newRecorder() *recorder {
+	return &recorder{watched: map[int64]int64{}, subs: map[int64]int64{}}
+}
+func (r *recorder) Watch(u, c int64) { r.mu.Lock(); r.watched[u] = c; r.mu.Unlock() }
+func (r *recorder) Unwatch(u int64)  { r.mu.Lock(); delete(r.watched, u); r.mu.Unlock() }
+func (r *recorder) CheckNow(ids ...int64) {
+	r.mu.Lock()
+	r.checked = append(r.checked, ids...)
+	r.mu.Unlock()
+}
+func (r *recorder) Subscribe(c, u int64) { r.mu.Lock(); r.subs[c] = u; r.mu.Unlock() }
+func (r *recorder) Unsubscribe(c int64)  { r.mu.Lock(); delete(r.subs, c); r.mu.Unlock() }
+
+type harness struct {
+	e     *Engine
+	sp    *spool.Spool
+	rec   *recorder
+	stop  func()
+	mu    sync.Mutex
+	notes []uint64
+}
+
+var world = map[string]Resolution{
+	"alice": {Slug: "alice", UserID: 1},
+	"bob": {Slug: "bob", UserID: 2, Current: &observation.Observation{
+		Source: kickmonv1.Source_SOURCE_POLL, UserID: 2, Slug: "bob", Live: observation.Live,
+		StartedAt: time.Date(2026, 11, 26, 6, 0, 0, 0, time.UTC), ObservedAt: time.Now(),
+	}},
+}
+
+func start(t *testing.T, path string) *harness {
+	t.Helper()
+	sp, err := spool.Open(path, spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{sp: sp, rec: newRecorder()}
+	h.e = New(Options{
+		Monitor: monitor.New(monitor.Config{OfflineGrace: 50 * time.Millisecond}),
+		Spool:   sp, Poller: h.rec, Pusher: h.rec,
+		Resolve: func(ctx context.Context, slugs []string) []Resolution {
+			var out []Resolution
+			for _, s := range slugs {
+				r, ok := world[s]
+				if !ok {
+					r = Resolution{Slug: s, Err: errors.New("unknown slug " + s)}
+				}
+				out = append(out, r)
+			}
+			return out
+		},
+		Notify: func(seq uint64) { h.mu.Lock(); h.notes = append(h.notes, seq); h.mu.Unlock() },
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.e.Run(ctx) }()
+	h.stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		_ = sp.Close()
+	}
+	waitFor(t, "engine running", func() bool { return h.e.Healthy(time.Minute) == nil })
+	return h
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func kinds(t *testing.T, sp *spool.Spool) []string {
+	t.Helper()
+	evs, err := sp.Read(0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.GetKind().String()+":"+e.GetStreamer().GetSlug())
+	}
+	return out
+}
+
+func TestAddObserveRemove(t *testing.T) {
+	ctx := context.Background()
+	h := start(t, filepath.Join(t.TempDir(), "spool.db"))
+	defer h.stop()
+
+	res, err := h.e.Add(ctx, []string{"Alice", "bob", "nobody", "alice"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outcome []string
+	for _, r := range res {
+		switch {
+		case r.GetError() != "":
+			outcome = append(outcome, r.GetSlug()+":error")
+		case r.GetUnchanged():
+			outcome = append(outcome, r.GetSlug()+":unchanged")
+		default:
+			outcome = append(outcome, r.GetSlug()+":added")
+		}
+	}
+	if diff := cmp.Diff([]string{"Alice:added", "bob:added", "nobody:error", "alice:unchanged"}, outcome); diff != "" {
+		t.Errorf("add outcomes (-want +got):\n%s", diff)
+	}
+
+	// A push go-live for alice, with the channel id learned from it.
+	h.e.Observations() <- observation.Observation{Source: kickmonv1.Source_SOURCE_POLL, UserID: 1, ChannelID: 668, Live: observation.Live,
+		StartedAt: time.Now().Add(-time.Second), ObservedAt: time.Now()}
+	waitFor(t, "alice live", func() bool {
+		st, err := h.e.Get(ctx, "alice", 0)
+		return err == nil && st.GetState() == kickmonv1.LiveState_LIVE_STATE_LIVE
+	})
+	h.rec.mu.Lock()
+	if h.rec.subs[668] != 1 || h.rec.watched[1] != 668 {
+		t.Errorf("channel 668 not subscribed for alice: subs=%v watched=%v", h.rec.subs, h.rec.watched)
+	}
+	h.rec.mu.Unlock()
+
+	if _, err := h.e.Refresh(ctx, []string{"bob"}); err != nil {
+		t.Fatal(err)
+	}
+	h.rec.mu.Lock()
+	if !slices.Contains(h.rec.checked, 2) {
+		t.Errorf("refresh of bob did not reach the poller: %v", h.rec.checked)
+	}
+	h.rec.mu.Unlock()
+
+	rm, err := h.e.Remove(ctx, []string{"bob", "ghost"})
+	if err != nil || rm[0].GetError() != "" || rm[1].GetError() == "" || !rm[0].GetStreamer().GetRemoved() {
+		t.Fatalf("remove = %v, %v", rm, err)
+	}
+	list, last, err := h.e.List(ctx, false)
+	if err != nil || len(list) != 1 || list[0].GetSlug() != "alice" {
+		t.Fatalf("list = %v, %v", list, err)
+	}
+	if last != h.sp.LastSeq() {
+		t.Errorf("list last_seq %d, spool %d", last, h.sp.LastSeq())
+	}
+	withRemoved, _, _ := h.e.List(ctx, true)
+	if len(withRemoved) != 2 {
+		t.Errorf("list with removed has %d streamers, want 2", len(withRemoved))
+	}
+	got := kinds(t, h.sp)
+	for _, want := range []string{"EVENT_KIND_STREAMER_ADDED:alice", "EVENT_KIND_STREAMER_ADDED:bob", "EVENT_KIND_STREAM_STARTED:bob", "EVENT_KIND_STREAM_STARTED:alice", "EVENT_KIND_STREAMER_REMOVED:bob"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("spool lacks %s; has %v", want, got)
+		}
+	}
+	h.mu.Lock()
+	if len(h.notes) == 0 || h.notes[len(h.notes)-1] != h.sp.LastSeq() {
+		t.Errorf("watchers notified up to %v, spool at %d", h.notes, h.sp.LastSeq())
+	}
+	h.mu.Unlock()
+	if _, err := h.e.Add(ctx, []string{"alice", "bob"}, 5); err == nil {
+		t.Error("channel id with two slugs accepted")
+	}
+}
+
+// After a restart the watch list and the open session come back from the
+// spool, and the sources are told to watch again.
+func TestRestartRestores(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "spool.db")
+	h := start(t, path)
+	if _, err := h.e.Add(ctx, []string{"bob"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	before := h.sp.LastSeq()
+	h.stop()
+
+	h = start(t, path)
+	defer h.stop()
+	st, err := h.e.Get(ctx, "bob", 0)
+	if err != nil || st.GetState() != kickmonv1.LiveState_LIVE_STATE_LIVE {
+		t.Fatalf("bob after restart = %v, %v", st, err)
+	}
+	h.rec.mu.Lock()
+	_, watched := h.rec.watched[2]
+	checked := slices.Contains(h.rec.checked, 2)
+	h.rec.mu.Unlock()
+	if !watched || !checked {
+		t.Errorf("after restart bob watched=%v checked=%v", watched, checked)
+	}
+	// The same session reported again: nothing new.
+	h.e.Observations() <- *world["bob"].Current
+	h.e.Observations() <- observation.Observation{Source: kickmonv1.Source_SOURCE_POLL, UserID: 2, Live: observation.Offline, ObservedAt: time.Now()}
+	waitFor(t, "bob offline", func() bool {
+		st, _ := h.e.Get(ctx, "bob", 0)
+		return st.GetState() == kickmonv1.LiveState_LIVE_STATE_OFFLINE
+	})
+	evs, _ := h.sp.Read(before+1, 100)
+	var got []kickmonv1.EventKind
+	for _, e := range evs {
+		got = append(got, e.GetKind())
+	}
+	if diff := cmp.Diff([]kickmonv1.EventKind{kickmonv1.EventKind_EVENT_KIND_STREAM_ENDED}, got); diff != "" {
+		t.Errorf("events after restart (-want +got):\n%s", diff)
+	}
+}
+
+func TestCallsFailWhenStopped(t *testing.T) {
+	h := start(t, filepath.Join(t.TempDir(), "spool.db"))
+	h.stop()
+	if _, _, err := h.e.List(context.Background(), false); err == nil {
+		t.Error("List succeeded on a stopped engine")
+	}
+	if err := h.e.Healthy(time.Minute); err == nil {
+		t.Error("stopped engine reported healthy")
+	}
+}
