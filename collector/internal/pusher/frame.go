@@ -1,0 +1,273 @@
+package pusher
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kickmon/kickmon/collector/internal/observation"
+)
+
+// Pusher protocol events (kick-api.md §3).
+const (
+	evConnectionEstablished = "pusher:connection_established"
+	evPing                  = "pusher:ping"
+	evPong                  = "pusher:pong"
+	evError                 = "pusher:error"
+	evSubscribe             = "pusher:subscribe"
+	evUnsubscribe           = "pusher:unsubscribe"
+	evSubscriptionSucceeded = "pusher_internal:subscription_succeeded"
+	evSubscriptionError     = "pusher:subscription_error"
+)
+
+// Kick channel events that carry live status (kick-api.md §2.3). The
+// backslashes are literal: on the wire they are the JSON string
+// "App\\Events\\StreamerIsLive".
+const (
+	EventStreamerIsLive      = `App\Events\StreamerIsLive`
+	EventStopStreamBroadcast = `App\Events\StopStreamBroadcast`
+	EventLivestreamUpdated   = `App\Events\LivestreamUpdated`
+)
+
+// channelPrefix is the Pusher channel of a Kick channel: "channel.{id}".
+const channelPrefix = "channel."
+
+func channelName(channelID int64) string {
+	return channelPrefix + strconv.FormatInt(channelID, 10)
+}
+
+// channelIDOf parses "channel.{id}"; 0 when name is something else.
+func channelIDOf(name string) int64 {
+	s, ok := strings.CutPrefix(name, channelPrefix)
+	if !ok {
+		return 0
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0
+	}
+	return id
+}
+
+// frame is one server→client message.
+type frame struct {
+	Event   string          `json:"event"`
+	Channel string          `json:"channel"`
+	Data    json.RawMessage `json:"data"`
+}
+
+var errNoEvent = errors.New("frame has no event")
+
+// decodeFrame parses a text frame and unwraps its data: Pusher sends data as
+// a JSON-encoded string ("double encoding"), sometimes as an object; either
+// way Data ends up holding the inner JSON (or nil when absent or null).
+func decodeFrame(raw []byte) (frame, error) {
+	var f frame
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return frame{}, fmt.Errorf("decode frame: %w", err)
+	}
+	if f.Event == "" {
+		return frame{}, errNoEvent
+	}
+	d := bytes.TrimSpace(f.Data)
+	switch {
+	case len(d) == 0 || bytes.Equal(d, []byte("null")):
+		f.Data = nil
+	case d[0] == '"':
+		var s string
+		if err := json.Unmarshal(d, &s); err != nil {
+			return frame{}, fmt.Errorf("decode %s data string: %w", f.Event, err)
+		}
+		f.Data = json.RawMessage(s)
+	default:
+		f.Data = d
+	}
+	return f, nil
+}
+
+// flexInt is an integer that may arrive as a JSON number or as a string
+// holding one (Kick's payloads drift, kick-api.md §4.6). null and "" are 0.
+type flexInt int64
+
+func (n *flexInt) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if bytes.Equal(b, []byte("null")) {
+		*n = 0
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		b = []byte(strings.TrimSpace(s))
+		if len(b) == 0 {
+			*n = 0
+			return nil
+		}
+	}
+	var num json.Number
+	if err := json.Unmarshal(b, &num); err != nil {
+		return fmt.Errorf("not a number: %.20q", b)
+	}
+	if i, err := num.Int64(); err == nil {
+		*n = flexInt(i)
+		return nil
+	}
+	f, err := num.Float64()
+	if err != nil || f != float64(int64(f)) {
+		return fmt.Errorf("not an integer: %.20q", b)
+	}
+	*n = flexInt(int64(f))
+	return nil
+}
+
+// Kick's Pusher date layouts (kick-api.md §2.4): "2025-09-15T21:12:45.000000Z"
+// (any RFC 3339 form) and "2024-02-06 19:10:40" (UTC).
+var pusherLayouts = []string{time.RFC3339Nano, "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02 15:04:05.999999"}
+
+// parseTime parses both of Kick's Pusher date formats; zero when s is empty
+// or in neither.
+func parseTime(s string) time.Time {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}
+	}
+	for _, l := range pusherLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Time{}
+}
+
+// Decoded payloads of the live-status events; fields Kick does not send
+// stay zero, unknown fields are ignored.
+
+type isLivePayload struct {
+	Livestream struct {
+		ID           flexInt `json:"id"`
+		ChannelID    flexInt `json:"channel_id"`
+		SessionTitle *string `json:"session_title"`
+		CreatedAt    string  `json:"created_at"`
+	} `json:"livestream"`
+}
+
+type stopPayload struct {
+	Livestream struct {
+		ID      flexInt `json:"id"`
+		Channel struct {
+			ID flexInt `json:"id"`
+		} `json:"channel"`
+		ChannelID flexInt `json:"channel_id"` // not seen on the wire; accepted
+	} `json:"livestream"`
+}
+
+type categoryPayload struct {
+	ID   flexInt `json:"id"`
+	Name string  `json:"name"`
+}
+
+type updatedPayload struct {
+	Livestream struct {
+		ID           flexInt           `json:"id"`
+		ChannelID    flexInt           `json:"channel_id"`
+		CreatedAt    string            `json:"created_at"`
+		StartTime    string            `json:"start_time"`
+		SessionTitle *string           `json:"session_title"`
+		IsLive       *bool             `json:"is_live"`
+		ViewerCount  *flexInt          `json:"viewer_count"`
+		Viewers      *flexInt          `json:"viewers"`
+		Category     *categoryPayload  `json:"category"`
+		Categories   []categoryPayload `json:"categories"`
+	} `json:"livestream"`
+}
+
+// eventKind classifies a channel event.
+type eventKind int
+
+const (
+	kindIgnored eventKind = iota // protocol or other Kick events
+	kindStatus                   // one of the three live-status events
+)
+
+// parseEvent maps a live-status event to an observation without the user id
+// (the caller knows the channel → user map). It returns the Kick channel id
+// the event is about. Other events give kindIgnored and no error.
+func parseEvent(f frame) (observation.Observation, int64, eventKind, error) {
+	o := observation.Observation{Kind: observation.Status}
+	var chID int64
+	switch f.Event {
+	case EventStreamerIsLive:
+		var p isLivePayload
+		if err := json.Unmarshal(f.Data, &p); err != nil {
+			return o, 0, kindStatus, fmt.Errorf("decode %s: %w", f.Event, err)
+		}
+		l := p.Livestream
+		chID = int64(l.ChannelID)
+		o.Live = observation.Live
+		o.StartedAt = parseTime(l.CreatedAt)
+		o.Provisional = true
+		o.KickTime = o.StartedAt
+		if l.SessionTitle != nil {
+			o.HasTitle, o.Title = true, *l.SessionTitle
+		}
+	case EventStopStreamBroadcast:
+		var p stopPayload
+		if err := json.Unmarshal(f.Data, &p); err != nil {
+			return o, 0, kindStatus, fmt.Errorf("decode %s: %w", f.Event, err)
+		}
+		chID = int64(p.Livestream.Channel.ID)
+		if chID == 0 {
+			chID = int64(p.Livestream.ChannelID)
+		}
+		o.Live = observation.Offline
+	case EventLivestreamUpdated:
+		var p updatedPayload
+		if err := json.Unmarshal(f.Data, &p); err != nil {
+			return o, 0, kindStatus, fmt.Errorf("decode %s: %w", f.Event, err)
+		}
+		l := p.Livestream
+		chID = int64(l.ChannelID)
+		if l.IsLive != nil {
+			o.Live = observation.Offline
+			if *l.IsLive {
+				o.Live = observation.Live
+				o.StartedAt = parseTime(l.StartTime)
+				if o.StartedAt.IsZero() {
+					o.StartedAt = parseTime(l.CreatedAt)
+				}
+				o.Provisional = !o.StartedAt.IsZero()
+			}
+		}
+		if l.SessionTitle != nil {
+			o.HasTitle, o.Title = true, *l.SessionTitle
+		}
+		if v := l.ViewerCount; v != nil {
+			o.HasViewers, o.Viewers = true, int64(*v)
+		} else if v := l.Viewers; v != nil {
+			o.HasViewers, o.Viewers = true, int64(*v)
+		}
+		c := l.Category
+		if c == nil && len(l.Categories) > 0 {
+			c = &l.Categories[0]
+		}
+		if c != nil && (c.ID != 0 || c.Name != "") {
+			o.HasCategory, o.CategoryID, o.CategoryName = true, int64(c.ID), c.Name
+		}
+	default:
+		return o, 0, kindIgnored, nil
+	}
+	if chID <= 0 {
+		chID = channelIDOf(f.Channel)
+	}
+	if chID <= 0 {
+		return o, 0, kindStatus, fmt.Errorf("%s: no channel id", f.Event)
+	}
+	o.ChannelID = chID
+	return o, chID, kindStatus, nil
+}

@@ -1,0 +1,181 @@
+package pusher
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kickmon/kickmon/collector/internal/observation"
+)
+
+// Real frames from kick-api.md §2.4 (the StreamerIsLive frame is built from
+// the captured payload as the document shows).
+const (
+	frameIsLive  = `{"event":"App\\Events\\StreamerIsLive","data":"{\"livestream\":{\"id\":74454116,\"channel_id\":668,\"session_title\":\"👏LIVE👏CLICK👏\",\"source\":null,\"created_at\":\"2025-09-15T21:12:45.000000Z\"}}","channel":"channel.668"}`
+	frameStop    = `{"event":"App\\Events\\StopStreamBroadcast","data":"{\"livestream\":{\"id\":74409800,\"channel\":{\"id\":2587387,\"is_banned\":false}}}","channel":"channel.2587387"}`
+	frameUpdated = `{"event":"App\\Events\\LivestreamUpdated","data":"{\"livestream\":{\"id\":22976949,\"slug\":\"99850629-55-start\",\"channel_id\":2515504,\"created_at\":\"2024-02-06 19:10:40\",\"session_title\":\"$55 start\",\"is_live\":true,\"risk_level_id\":null,\"start_time\":\"2024-02-06 19:10:37\",\"source\":null,\"twitch_channel\":null,\"duration\":0,\"language\":\"English\",\"is_mature\":true,\"viewer_count\":949,\"category\":{\"id\":28,\"category_id\":4,\"name\":\"Slots & Casino\",\"slug\":\"slots\"},\"categories\":[]}}","channel":"private-livestream.22976949"}`
+	frameFollow  = `{"event":"App\\Events\\FollowersUpdated","data":"{\"followersCount\":20947,\"channel_id\":2515504,\"username\":null,\"created_at\":1707251975,\"followed\":true}","channel":"channel.2515504"}`
+	framePinned  = `{"event":"App\\Events\\PinnedMessageDeletedEvent","data":"[]","channel":"chatrooms.2507974.v2"}`
+	frameSubOK   = `{"event":"pusher_internal:subscription_succeeded","data":"{}","channel":"channel.668"}`
+	frameEstabl  = `{"event":"pusher:connection_established","data":"{\"socket_id\":\"123.456\",\"activity_timeout\":120}"}`
+	frameError   = `{"event":"pusher:error","data":{"code":4001,"message":"App key not in this cluster"}}`
+)
+
+func TestDecodeFrame(t *testing.T) {
+	tests := []struct {
+		raw, event, channel, data string
+	}{
+		{frameEstabl, evConnectionEstablished, "", `{"socket_id":"123.456","activity_timeout":120}`},
+		{frameSubOK, evSubscriptionSucceeded, "channel.668", `{}`},
+		{frameError, evError, "", `{"code":4001,"message":"App key not in this cluster"}`},
+		{framePinned, `App\Events\PinnedMessageDeletedEvent`, "chatrooms.2507974.v2", `[]`},
+		{`{"event":"pusher:pong"}`, evPong, "", ``},
+		{`{"event":"pusher:pong","data":null}`, evPong, "", ``},
+	}
+	for _, tt := range tests {
+		t.Run(tt.event, func(t *testing.T) {
+			f, err := decodeFrame([]byte(tt.raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := [3]string{f.Event, f.Channel, string(f.Data)}
+			if diff := cmp.Diff([3]string{tt.event, tt.channel, tt.data}, got); diff != "" {
+				t.Errorf("frame (-want +got):\n%s", diff)
+			}
+		})
+	}
+	for _, bad := range []string{``, `{`, `[]`, `{"data":"{}"}`, `{"event":"x","data":"\"unterminated}`} {
+		if _, err := decodeFrame([]byte(bad)); err == nil {
+			t.Errorf("decodeFrame(%q) succeeded; want an error", bad)
+		}
+	}
+}
+
+func TestParseEvent(t *testing.T) {
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	title := func(s string) observation.Observation {
+		return observation.Observation{HasTitle: true, Title: s}
+	}
+	tests := []struct {
+		name    string
+		raw     string
+		kind    eventKind
+		channel int64
+		want    observation.Observation
+		wantErr bool
+	}{
+		{name: "StreamerIsLive", raw: frameIsLive, kind: kindStatus, channel: 668, want: func() observation.Observation {
+			o := title("👏LIVE👏CLICK👏")
+			o.Live, o.StartedAt, o.KickTime, o.Provisional = observation.Live, at("2025-09-15T21:12:45Z"), at("2025-09-15T21:12:45Z"), true
+			return o
+		}()},
+		{name: "StopStreamBroadcast nests the channel id", raw: frameStop, kind: kindStatus, channel: 2587387, want: observation.Observation{Live: observation.Offline}},
+		{name: "LivestreamUpdated legacy dates", raw: frameUpdated, kind: kindStatus, channel: 2515504, want: func() observation.Observation {
+			o := title("$55 start")
+			o.Live, o.StartedAt, o.Provisional = observation.Live, at("2024-02-06T19:10:37Z"), true
+			o.HasViewers, o.Viewers = true, 949
+			o.HasCategory, o.CategoryID, o.CategoryName = true, 28, "Slots & Casino"
+			return o
+		}()},
+		{name: "LivestreamUpdated not live, numbers as strings", raw: `{"event":"App\\Events\\LivestreamUpdated","channel":"channel.9","data":{"livestream":{"channel_id":"9","is_live":false,"viewers":"12"}}}`,
+			kind: kindStatus, channel: 9, want: observation.Observation{Live: observation.Offline, HasViewers: true, Viewers: 12}},
+		{name: "channel id from the channel name", raw: `{"event":"App\\Events\\StopStreamBroadcast","channel":"channel.77","data":"{\"livestream\":{\"id\":1}}"}`,
+			kind: kindStatus, channel: 77, want: observation.Observation{Live: observation.Offline}},
+		{name: "no channel id at all", raw: `{"event":"App\\Events\\StopStreamBroadcast","channel":"x","data":"{}"}`, kind: kindStatus, wantErr: true},
+		{name: "payload of the wrong shape", raw: `{"event":"App\\Events\\StreamerIsLive","channel":"channel.1","data":"[]"}`, kind: kindStatus, wantErr: true},
+		{name: "other Kick event", raw: frameFollow, kind: kindIgnored},
+		{name: "event without namespace", raw: `{"event":"GiftedSubscriptionsEvent","data":"{}","channel":"channel.1"}`, kind: kindIgnored},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := decodeFrame([]byte(tt.raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, ch, kind, err := parseEvent(f)
+			if kind != tt.kind {
+				t.Errorf("kind %v; want %v", kind, tt.kind)
+			}
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err %v; want error %v", err, tt.wantErr)
+			}
+			if tt.wantErr || kind == kindIgnored {
+				return
+			}
+			if ch != tt.channel {
+				t.Errorf("channel %d; want %d", ch, tt.channel)
+			}
+			tt.want.Kind, tt.want.ChannelID = observation.Status, tt.channel
+			if diff := cmp.Diff(tt.want, o); diff != "" {
+				t.Errorf("observation (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseTime(t *testing.T) {
+	want := time.Date(2024, 2, 6, 19, 10, 40, 0, time.UTC)
+	for _, s := range []string{"2024-02-06 19:10:40", "2024-02-06T19:10:40.000000Z", "2024-02-06T20:10:40+01:00", " 2024-02-06T19:10:40Z "} {
+		if got := parseTime(s); !got.Equal(want) {
+			t.Errorf("parseTime(%q) = %v; want %v", s, got, want)
+		}
+	}
+	for _, s := range []string{"", "yesterday", "1707251975"} {
+		if got := parseTime(s); !got.IsZero() {
+			t.Errorf("parseTime(%q) = %v; want zero", s, got)
+		}
+	}
+}
+
+func TestFlexInt(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{`42`, 42, false}, {`"42"`, 42, false}, {`null`, 0, false}, {`""`, 0, false}, {`1e3`, 1000, false},
+		{`4.5`, 0, true}, {`"x"`, 0, true}, {`true`, 0, true}, {`{}`, 0, true},
+	}
+	for _, tt := range tests {
+		var n flexInt
+		err := json.Unmarshal([]byte(tt.in), &n)
+		if (err != nil) != tt.wantErr || err == nil && int64(n) != tt.want {
+			t.Errorf("flexInt(%s) = %d, %v; want %d, error %v", tt.in, n, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+// FuzzDecodeFrame feeds arbitrary frames to the decoder and the event
+// mapper: they must never panic, and a status event that decodes must name
+// a channel.
+func FuzzDecodeFrame(f *testing.F) {
+	for _, s := range []string{frameIsLive, frameStop, frameUpdated, frameFollow, framePinned, frameSubOK, frameEstabl, frameError} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		fr, err := decodeFrame(raw)
+		if err != nil {
+			return
+		}
+		if fr.Event == "" {
+			t.Fatal("decoded a frame without an event")
+		}
+		o, ch, kind, err := parseEvent(fr)
+		if kind == kindStatus && err == nil {
+			if ch <= 0 || o.ChannelID != ch {
+				t.Fatalf("status event with channel %d, observation channel %d", ch, o.ChannelID)
+			}
+			if fr.Event != EventLivestreamUpdated && o.Live == observation.LiveUnknown {
+				t.Fatalf("%s without liveness", fr.Event)
+			}
+		}
+	})
+}

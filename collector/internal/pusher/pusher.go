@@ -1,0 +1,331 @@
+// Package pusher is a client of Kick's unofficial realtime feed, a Pusher
+// protocol-7 WebSocket (kick-api.md §2, §3). It subscribes to
+// "channel.{channel_id}" for every watched streamer whose channel id is
+// known, sharded over several sockets, and turns StreamerIsLive,
+// StopStreamBroadcast and LivestreamUpdated into observations.
+//
+// Every socket keeps itself alive by the protocol's rules: it pings after
+// activity_timeout of silence and reconnects when no pong comes; it answers
+// the server's pings; it follows the close-code families (4000–4099 stop,
+// 4100–4199 back off at least a second, 4200–4299 reconnect at once,
+// anything else back off) with exponential backoff and full jitter; after a
+// reconnect it resubscribes every channel and asks the Checker to reconcile
+// every streamer on it, since Kick only sends transitions. While a socket is
+// down its streamers are reported blind through Coverage observations.
+package pusher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/kickmon/kickmon/collector/internal/logkeys"
+	"github.com/kickmon/kickmon/collector/internal/observation"
+)
+
+// DefaultURL is Kick's Pusher endpoint (kick-api.md §2.1).
+const DefaultURL = "wss://ws-us2.pusher.com/app/32cbd69e4b950bf97679?protocol=7&client=js&version=8.4.0&flash=false"
+
+// DefaultChannelsPerSocket is how many Kick channels share one socket. It
+// was chosen by BenchmarkSubscribeFanIn against kicksim (see the package
+// README figures in the benchmark's comment): a few hundred keeps one
+// reconnect's resubscription burst and reconcile request small while the
+// number of sockets for 20k streamers stays under a hundred.
+const DefaultChannelsPerSocket = 500
+
+// Defaults of the keepalive and backoff options.
+const (
+	DefaultActivityTimeout = 120 * time.Second
+	DefaultPongTimeout     = 30 * time.Second
+	DefaultBackoffBase     = time.Second
+	DefaultBackoffMax      = 2 * time.Minute
+	DefaultMaxFrameBytes   = 256 << 10
+	// minBackoff4100 is the protocol's floor for 4100–4199 (kick-api.md §3).
+	minBackoff4100 = time.Second
+	// stableAfter is how long a session must last before the backoff
+	// attempt counter starts over.
+	stableAfter = 30 * time.Second
+	writeWait   = 10 * time.Second
+)
+
+// BlindReason is the Reason of the Coverage observations of a socket that
+// is down.
+const BlindReason = "pusher socket down"
+
+// Options configures a Client.
+type Options struct {
+	// URL is the Pusher WebSocket URL with its query string (DefaultURL
+	// when empty).
+	URL string
+	// ChannelsPerSocket caps the channels of one socket
+	// (DefaultChannelsPerSocket when 0).
+	ChannelsPerSocket int
+	// Out receives every observation. Required.
+	Out chan<- observation.Observation
+	// Checker is asked to reconcile the streamers of a socket after it
+	// reconnects. Optional.
+	Checker observation.Checker
+	// Logger (discard when nil).
+	Logger *slog.Logger
+	// ActivityTimeout is the client's own activity timeout; the effective
+	// one is the smaller of this and the server's (DefaultActivityTimeout
+	// when 0).
+	ActivityTimeout time.Duration
+	// PongTimeout is how long to wait for any frame after a ping, and for
+	// connection_established after the handshake (DefaultPongTimeout when 0).
+	PongTimeout time.Duration
+	// BackoffBase and BackoffMax bound the exponential backoff
+	// (DefaultBackoffBase, DefaultBackoffMax when 0).
+	BackoffBase, BackoffMax time.Duration
+	// MaxFrameBytes is the read limit per frame (DefaultMaxFrameBytes when 0).
+	MaxFrameBytes int64
+	// Header is sent with every handshake (e.g. User-Agent). Optional.
+	Header http.Header
+	// Dialer dials the sockets (a copy of websocket.DefaultDialer when nil).
+	Dialer *websocket.Dialer
+}
+
+// State is the state of one socket.
+type State string
+
+// Socket states.
+const (
+	StateConnecting State = "connecting"
+	StateConnected  State = "connected"
+	StateBackoff    State = "backoff"
+	StateStopped    State = "stopped"
+)
+
+// SocketStatus describes one socket for the status API.
+type SocketStatus struct {
+	ID       int    // kickmon's number of the socket (1, 2, …)
+	SocketID string // Pusher's socket_id of the current connection
+	State    State
+	Channels int
+	// ConnectedSince is when the current connection was established (zero
+	// when not connected).
+	ConnectedSince time.Time
+	Reconnects     int
+	// LastCloseCode is the close code of the last connection (1006 when it
+	// ended without a close frame; 0 before any ended).
+	LastCloseCode int
+	LastError     string
+	// Backoff is the wait before the current or last reconnect.
+	Backoff time.Duration
+}
+
+// Stats counts what the client received.
+type Stats struct {
+	Frames       int64 // text frames read
+	Observations int64 // status observations emitted
+	Ignored      int64 // channel events that are not live-status events
+	Unmatched    int64 // status events for channels nobody subscribed to
+	BadFrames    int64 // frames that could not be decoded
+	ServerPings  int64 // pusher:ping frames from the server, each answered
+}
+
+// Client shards Kick channels over Pusher sockets. It is safe for
+// concurrent use.
+type Client struct {
+	o      Options
+	log    *slog.Logger
+	dialer *websocket.Dialer
+
+	mu       sync.Mutex
+	users    map[int64]int64   // channel id → user id
+	where    map[int64]*socket // channel id → its socket
+	sockets  []*socket         // in id order
+	nextID   int
+	ctx      context.Context // Run's context, nil before Run
+	stopping bool
+	wg       sync.WaitGroup
+
+	frames, observations, ignored, unmatched, badFrames, serverPings atomic.Int64
+}
+
+// New validates o and returns a client; nothing connects before Run.
+func New(o Options) (*Client, error) {
+	if o.URL == "" {
+		o.URL = DefaultURL
+	}
+	u, err := url.Parse(o.URL)
+	if err != nil {
+		return nil, fmt.Errorf("pusher: parse URL: %w", err)
+	}
+	if u.Scheme != "ws" && u.Scheme != "wss" {
+		return nil, fmt.Errorf("pusher: URL scheme must be ws or wss, got %q", u.Scheme)
+	}
+	if o.Out == nil {
+		return nil, errors.New("pusher: Options.Out is required")
+	}
+	if o.ChannelsPerSocket < 0 || o.ActivityTimeout < 0 || o.PongTimeout < 0 || o.BackoffBase < 0 || o.BackoffMax < 0 || o.MaxFrameBytes < 0 {
+		return nil, errors.New("pusher: options must not be negative")
+	}
+	orDefault(&o.ChannelsPerSocket, DefaultChannelsPerSocket)
+	orDefault(&o.ActivityTimeout, DefaultActivityTimeout)
+	orDefault(&o.PongTimeout, DefaultPongTimeout)
+	orDefault(&o.BackoffBase, DefaultBackoffBase)
+	orDefault(&o.BackoffMax, DefaultBackoffMax)
+	orDefault(&o.MaxFrameBytes, DefaultMaxFrameBytes)
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	d := o.Dialer
+	if d == nil {
+		dd := *websocket.DefaultDialer
+		dd.HandshakeTimeout = 15 * time.Second
+		d = &dd
+	}
+	return &Client{
+		o:      o,
+		log:    log.With(logkeys.Component, "pusher"),
+		dialer: d,
+		users:  make(map[int64]int64),
+		where:  make(map[int64]*socket),
+	}, nil
+}
+
+// orDefault sets *v to d when it is zero.
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
+}
+
+// Run connects the sockets and keeps them up until ctx is cancelled. It
+// returns nil after a cancelled context; sockets stopped by a 40xx close
+// code do not end it (they are reported in Status and Coverage).
+func (c *Client) Run(ctx context.Context) error {
+	c.mu.Lock()
+	if c.ctx != nil {
+		c.mu.Unlock()
+		return errors.New("pusher: Run called twice")
+	}
+	c.ctx = ctx
+	for _, s := range c.sockets {
+		c.start(s)
+	}
+	c.mu.Unlock()
+	<-ctx.Done()
+	c.mu.Lock()
+	c.stopping = true
+	c.mu.Unlock()
+	c.wg.Wait()
+	return nil
+}
+
+// start runs s's goroutine; c.mu is held.
+func (c *Client) start(s *socket) {
+	if c.ctx == nil || c.stopping {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		s.run(c.ctx)
+	}()
+}
+
+// Subscribe watches Kick channel channelID for streamer userID, at any
+// time, without reconnecting any socket. Subscribing a known channel again
+// only updates its user id.
+func (c *Client) Subscribe(channelID, userID int64) {
+	if channelID <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.where[channelID]; ok {
+		c.users[channelID] = userID
+		return
+	}
+	var s *socket
+	for _, x := range c.sockets {
+		if len(x.want) < c.o.ChannelsPerSocket {
+			s = x
+			break
+		}
+	}
+	if s == nil {
+		c.nextID++
+		s = newSocket(c, c.nextID)
+		c.sockets = append(c.sockets, s)
+		c.start(s)
+	}
+	c.users[channelID] = userID
+	c.where[channelID] = s
+	s.want[channelID] = struct{}{}
+	s.poke()
+}
+
+// Unsubscribe stops watching channelID, without reconnecting. A socket left
+// without channels is closed.
+func (c *Client) Unsubscribe(channelID int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.where[channelID]
+	if !ok {
+		return
+	}
+	delete(c.where, channelID)
+	delete(c.users, channelID)
+	delete(s.want, channelID)
+	if len(s.want) == 0 {
+		s.retired = true
+		c.sockets = slices.DeleteFunc(c.sockets, func(x *socket) bool { return x == s })
+	}
+	s.poke()
+}
+
+// Status describes every socket, in id order.
+func (c *Client) Status() []SocketStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]SocketStatus, 0, len(c.sockets))
+	for _, s := range c.sockets {
+		st := s.status
+		st.ID = s.id
+		st.Channels = len(s.want)
+		out = append(out, st)
+	}
+	return out
+}
+
+// Stats returns the receive counters.
+func (c *Client) Stats() Stats {
+	return Stats{
+		Frames:       c.frames.Load(),
+		Observations: c.observations.Load(),
+		Ignored:      c.ignored.Load(),
+		Unmatched:    c.unmatched.Load(),
+		BadFrames:    c.badFrames.Load(),
+		ServerPings:  c.serverPings.Load(),
+	}
+}
+
+// userOf returns the user id of a subscribed channel.
+func (c *Client) userOf(channelID int64) (int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	uid, ok := c.users[channelID]
+	return uid, ok
+}
+
+// emit sends o to Out unless ctx ends first.
+func (c *Client) emit(ctx context.Context, o observation.Observation) {
+	select {
+	case c.o.Out <- o:
+	case <-ctx.Done():
+	}
+}

@@ -1,0 +1,498 @@
+package pusher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/kickmon/kickmon/collector/internal/logkeys"
+	"github.com/kickmon/kickmon/collector/internal/observation"
+	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+)
+
+// socket is one shard: one WebSocket at a time, reconnected by run.
+type socket struct {
+	c    *Client
+	id   int
+	wake chan struct{} // poked when want or retired changes
+
+	// Guarded by c.mu.
+	want    map[int64]struct{} // channel ids that should be subscribed
+	retired bool               // no channels left: close and end
+	status  SocketStatus
+
+	// Owned by run's goroutine.
+	blind   bool // a Blind coverage observation is outstanding
+	everUp  bool // a session has been fully subscribed before
+	attempt int  // consecutive failed sessions, for the backoff
+}
+
+func newSocket(c *Client, id int) *socket {
+	return &socket{c: c, id: id, wake: make(chan struct{}, 1), want: make(map[int64]struct{}), status: SocketStatus{State: StateConnecting}}
+}
+
+func (s *socket) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *socket) update(f func(*SocketStatus)) {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	f(&s.status)
+}
+
+func (s *socket) isRetired() bool {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	return s.retired
+}
+
+// wanted returns the channel ids and user ids of the socket.
+func (s *socket) wanted() (channels, users []int64) {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	channels = make([]int64, 0, len(s.want))
+	users = make([]int64, 0, len(s.want))
+	for ch := range s.want {
+		channels = append(channels, ch)
+		users = append(users, s.c.users[ch])
+	}
+	return channels, users
+}
+
+// sessionEnd says how a connection ended.
+type sessionEnd struct {
+	code      int           // close code received; 1006 without a close frame; 0 if none
+	err       error         // what went wrong
+	immediate bool          // reconnect at once (our own pong timeout)
+	lasted    time.Duration // time since connection_established (0 if never)
+}
+
+// policy is what the close-code families ask for (kick-api.md §3).
+type policy int
+
+const (
+	policyBackoff policy = iota
+	policyStop
+	policyBackoffFloor
+	policyNow
+)
+
+func policyFor(code int) policy {
+	switch {
+	case code >= 4000 && code <= 4099:
+		return policyStop
+	case code >= 4100 && code <= 4199:
+		return policyBackoffFloor
+	case code >= 4200 && code <= 4299:
+		return policyNow
+	}
+	return policyBackoff
+}
+
+// run keeps the socket connected until ctx ends or the socket is retired.
+func (s *socket) run(ctx context.Context) {
+	log := s.c.log.With(logkeys.Socket, s.id)
+	for {
+		if ctx.Err() != nil || s.isRetired() {
+			return
+		}
+		s.update(func(st *SocketStatus) { st.State, st.SocketID, st.ConnectedSince = StateConnecting, "", time.Time{} })
+		end := s.session(ctx, log)
+		if ctx.Err() != nil || s.isRetired() {
+			return
+		}
+		s.goBlind(ctx)
+		errText := ""
+		if end.err != nil {
+			errText = end.err.Error()
+		}
+		if end.lasted >= stableAfter {
+			s.attempt = 0
+		}
+		var delay time.Duration
+		switch p := policyFor(end.code); {
+		case p == policyStop:
+			s.update(func(st *SocketStatus) {
+				st.State, st.LastCloseCode, st.LastError, st.SocketID, st.ConnectedSince = StateStopped, end.code, errText, "", time.Time{}
+			})
+			log.Error("pusher socket stopped by close code; not reconnecting", logkeys.CloseCode, end.code, logkeys.Err, errText)
+			s.waitRetired(ctx)
+			return
+		case p == policyNow || end.immediate:
+			delay = 0
+		case p == policyBackoffFloor:
+			delay = minBackoff4100 + s.jitter()
+		default:
+			delay = s.jitter()
+		}
+		if delay > 0 {
+			s.attempt++
+		}
+		s.update(func(st *SocketStatus) {
+			st.State, st.LastCloseCode, st.LastError, st.Backoff, st.SocketID, st.ConnectedSince = StateBackoff, end.code, errText, delay, "", time.Time{}
+			st.Reconnects++
+		})
+		log.Warn("pusher socket down; reconnecting", logkeys.CloseCode, end.code, logkeys.Err, errText, logkeys.Backoff, delay)
+		if !s.sleep(ctx, delay) {
+			return
+		}
+	}
+}
+
+// jitter is the full-jitter exponential backoff: uniform in
+// [0, min(BackoffMax, BackoffBase·2^attempt)].
+func (s *socket) jitter() time.Duration {
+	ceil := s.c.o.BackoffMax
+	if s.attempt < 30 {
+		ceil = min(ceil, s.c.o.BackoffBase<<s.attempt)
+	}
+	return rand.N(ceil + 1)
+}
+
+// sleep waits d; false when ctx ended or the socket was retired.
+func (s *socket) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		case <-s.wake:
+			if s.isRetired() {
+				return false
+			}
+		}
+	}
+}
+
+func (s *socket) waitRetired(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+			if s.isRetired() {
+				return
+			}
+		}
+	}
+}
+
+// goBlind reports the socket's streamers blind, once per outage.
+func (s *socket) goBlind(ctx context.Context) {
+	if s.blind {
+		return
+	}
+	_, users := s.wanted()
+	s.blind = true
+	s.c.emit(ctx, observation.Observation{Kind: observation.Coverage, Source: kickmonv1.Source_SOURCE_PUSHER, UserIDs: users, Blind: true, Reason: BlindReason, ObservedAt: time.Now()})
+}
+
+// subState is the state of one channel on the current connection.
+type subState int
+
+const (
+	subPending subState = iota
+	subOK
+	subFailed
+)
+
+// conn is one connection's state, owned by session.
+type conn struct {
+	s           *socket
+	ws          *websocket.Conn
+	wire        map[int64]subState
+	established time.Time
+	idle        time.Duration // effective activity timeout
+	reconcile   bool          // waiting for every subscription to settle
+}
+
+// session dials, subscribes and serves one connection until it ends.
+func (s *socket) session(ctx context.Context, log *slog.Logger) sessionEnd {
+	o := &s.c.o
+	ws, resp, err := s.c.dialer.DialContext(ctx, o.URL, o.Header)
+	if err != nil {
+		if resp != nil {
+			err = fmt.Errorf("dial pusher: %w (HTTP %d)", err, resp.StatusCode)
+		} else {
+			err = fmt.Errorf("dial pusher: %w", err)
+		}
+		return sessionEnd{err: err}
+	}
+	ws.SetReadLimit(o.MaxFrameBytes)
+	msgs := make(chan []byte)
+	errc := make(chan error, 1)
+	done := make(chan struct{})
+	readerDone := make(chan struct{})
+	go func() { // owned by this session: it waits for readerDone below
+		defer close(readerDone)
+		for {
+			mt, data, err := ws.ReadMessage()
+			if err != nil {
+				errc <- err
+				return
+			}
+			if mt != websocket.TextMessage {
+				s.c.badFrames.Add(1)
+				continue
+			}
+			select {
+			case msgs <- data:
+			case <-done:
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(done)
+		_ = ws.Close()
+		<-readerDone
+	}()
+
+	c := &conn{s: s, ws: ws, wire: make(map[int64]subState), idle: o.ActivityTimeout}
+	start := time.Now()
+	lastRecv, pingAt := start, time.Time{}
+	end := func(e sessionEnd) sessionEnd {
+		if !c.established.IsZero() {
+			e.lasted = time.Since(c.established)
+		}
+		return e
+	}
+	timer := time.NewTimer(o.PongTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			c.closeWith(websocket.CloseNormalClosure, "client shutdown")
+			return end(sessionEnd{code: websocket.CloseNormalClosure, err: ctx.Err()})
+		case err := <-errc:
+			code := websocket.CloseAbnormalClosure
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				code = ce.Code
+			}
+			return end(sessionEnd{code: code, err: fmt.Errorf("read: %w", err)})
+		case raw := <-msgs:
+			lastRecv, pingAt = time.Now(), time.Time{}
+			if err := c.handle(ctx, raw, log); err != nil {
+				return end(sessionEnd{err: err})
+			}
+		case <-s.wake:
+			if s.isRetired() {
+				c.closeWith(websocket.CloseNormalClosure, "no channels left")
+				return end(sessionEnd{code: websocket.CloseNormalClosure})
+			}
+			if !c.established.IsZero() {
+				if err := c.sync(); err != nil {
+					return end(sessionEnd{err: err})
+				}
+				c.settle(ctx)
+			}
+		case <-timer.C:
+		}
+		now := time.Now()
+		var next time.Time
+		switch {
+		case c.established.IsZero():
+			next = start.Add(o.PongTimeout)
+			if !now.Before(next) {
+				c.closeWith(websocket.CloseNormalClosure, "")
+				return end(sessionEnd{err: fmt.Errorf("no connection_established within %v", o.PongTimeout), immediate: true})
+			}
+		case !pingAt.IsZero():
+			next = pingAt.Add(o.PongTimeout)
+			if !now.Before(next) {
+				c.closeWith(websocket.CloseNormalClosure, "")
+				return end(sessionEnd{err: fmt.Errorf("no pong within %v", o.PongTimeout), immediate: true})
+			}
+		default:
+			next = lastRecv.Add(c.idle)
+			if !now.Before(next) {
+				if err := c.write(evPing, struct{}{}); err != nil {
+					return end(sessionEnd{err: err})
+				}
+				pingAt = now
+				next = now.Add(o.PongTimeout)
+			}
+		}
+		timer.Reset(next.Sub(now))
+	}
+}
+
+// write sends one client→server message (data as an object).
+func (c *conn) write(event string, data any) error {
+	b, err := json.Marshal(struct {
+		Event string `json:"event"`
+		Data  any    `json:"data"`
+	}{event, data})
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", event, err)
+	}
+	_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		return fmt.Errorf("write %s: %w", event, err)
+	}
+	return nil
+}
+
+func (c *conn) closeWith(code int, reason string) {
+	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+}
+
+type channelData struct {
+	Channel string `json:"channel"`
+	Auth    string `json:"auth"`
+}
+
+// sync subscribes the wanted channels not on the wire and unsubscribes the
+// ones no longer wanted.
+func (c *conn) sync() error {
+	want, _ := c.s.wanted()
+	set := make(map[int64]struct{}, len(want))
+	for _, ch := range want {
+		set[ch] = struct{}{}
+		if _, ok := c.wire[ch]; ok {
+			continue
+		}
+		if err := c.write(evSubscribe, channelData{Channel: channelName(ch)}); err != nil {
+			return err
+		}
+		c.wire[ch] = subPending
+	}
+	for ch := range c.wire {
+		if _, ok := set[ch]; ok {
+			continue
+		}
+		if err := c.write(evUnsubscribe, struct {
+			Channel string `json:"channel"`
+		}{channelName(ch)}); err != nil {
+			return err
+		}
+		delete(c.wire, ch)
+	}
+	return nil
+}
+
+// settle finishes a (re)connect once every wanted channel has been
+// confirmed or refused: the streamers are no longer blind, and after a
+// reconnect (or an outage) the Checker reconciles them, since Kick sends
+// only transitions and some may have happened while the socket was down.
+func (c *conn) settle(ctx context.Context) {
+	if !c.reconcile {
+		return
+	}
+	want, users := c.s.wanted()
+	for _, ch := range want {
+		if st, ok := c.wire[ch]; !ok || st == subPending {
+			return
+		}
+	}
+	c.reconcile = false
+	s := c.s
+	if s.blind {
+		s.blind = false
+		s.c.emit(ctx, observation.Observation{Kind: observation.Coverage, Source: kickmonv1.Source_SOURCE_PUSHER, UserIDs: users, Blind: false, Reason: BlindReason, ObservedAt: time.Now()})
+	}
+	if s.everUp && s.c.o.Checker != nil && len(users) > 0 {
+		s.c.o.Checker.CheckNow(users...)
+	}
+	s.everUp = true
+}
+
+// handle processes one frame.
+func (c *conn) handle(ctx context.Context, raw []byte, log *slog.Logger) error {
+	s := c.s
+	s.c.frames.Add(1)
+	f, err := decodeFrame(raw)
+	if err != nil {
+		s.c.badFrames.Add(1)
+		log.Debug("bad pusher frame", logkeys.Err, err)
+		return nil
+	}
+	switch f.Event {
+	case evConnectionEstablished:
+		var d struct {
+			SocketID        string  `json:"socket_id"`
+			ActivityTimeout flexInt `json:"activity_timeout"`
+		}
+		if err := json.Unmarshal(f.Data, &d); err != nil {
+			return fmt.Errorf("decode %s: %w", f.Event, err)
+		}
+		if !c.established.IsZero() {
+			return nil
+		}
+		c.established = time.Now()
+		if d.ActivityTimeout > 0 {
+			c.idle = min(c.idle, time.Duration(d.ActivityTimeout)*time.Second)
+		}
+		s.update(func(st *SocketStatus) {
+			st.State, st.SocketID, st.ConnectedSince = StateConnected, d.SocketID, c.established
+		})
+		log.Debug("pusher connected", logkeys.SocketID, d.SocketID)
+		c.reconcile = true
+		if err := c.sync(); err != nil {
+			return err
+		}
+		c.settle(ctx)
+	case evPing:
+		s.c.serverPings.Add(1)
+		return c.write(evPong, struct{}{})
+	case evPong:
+	case evError:
+		var d struct {
+			Message string  `json:"message"`
+			Code    flexInt `json:"code"`
+		}
+		_ = json.Unmarshal(f.Data, &d)
+		log.Warn("pusher error", logkeys.CloseCode, int64(d.Code), logkeys.Err, d.Message)
+		s.update(func(st *SocketStatus) { st.LastError = fmt.Sprintf("pusher:error %d: %s", d.Code, d.Message) })
+	case evSubscriptionSucceeded, evSubscriptionError:
+		ch := channelIDOf(f.Channel)
+		if f.Event == evSubscriptionError {
+			log.Warn("pusher subscription refused", logkeys.Channel, f.Channel)
+			s.update(func(st *SocketStatus) { st.LastError = "subscription refused: " + f.Channel })
+			if st, ok := c.wire[ch]; ok && st == subPending {
+				c.wire[ch] = subFailed
+			}
+		} else if _, ok := c.wire[ch]; ok {
+			c.wire[ch] = subOK
+		}
+		c.settle(ctx)
+	default:
+		o, chID, kind, err := parseEvent(f)
+		switch {
+		case kind == kindIgnored:
+			s.c.ignored.Add(1)
+			if !strings.HasPrefix(f.Event, "pusher") {
+				log.Debug("ignored pusher event", logkeys.Event, f.Event, logkeys.Channel, f.Channel)
+			}
+			return nil
+		case err != nil:
+			s.c.badFrames.Add(1)
+			log.Debug("bad pusher event", logkeys.Event, f.Event, logkeys.Err, err)
+			return nil
+		}
+		uid, ok := s.c.userOf(chID)
+		if !ok {
+			s.c.unmatched.Add(1)
+			return nil
+		}
+		o.Source, o.UserID, o.ObservedAt = kickmonv1.Source_SOURCE_PUSHER, uid, time.Now()
+		s.c.observations.Add(1)
+		s.c.emit(ctx, o)
+	}
+	return nil
+}
