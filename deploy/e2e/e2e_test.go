@@ -1,0 +1,228 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kickmon/kickmon/deploy/internal/demo"
+	"github.com/kickmon/kickmon/deploy/internal/proc"
+)
+
+// A streamer going live and offline, with push and poll both on, becomes
+// exactly one session in PostgreSQL, opened and closed.
+func TestLiveAndOfflineReachPostgreSQL(t *testing.T) {
+	s := startSystem(t, 6, "KICKMON_STREAMERS=")
+	st := s.streamers()
+	a, b := st[0], st[1]
+	// Give one streamer its channel id so Pusher covers it from the start.
+	if out, err := s.ctl("streamers", "add", a.Slug, "--channel-id", fmt.Sprint(a.ChannelID)); err != nil {
+		t.Fatalf("kickctl add: %v\n%s", err, out)
+	}
+	if out, err := s.ctl("streamers", "add", b.Slug, "no-such-streamer"); err == nil || !strings.Contains(out, "no-such-streamer") {
+		t.Fatalf("kickctl add with an unknown slug: err=%v\n%s", err, out)
+	}
+	waitFor(t, 20*time.Second, "both streamers in kickmon.streamers", func() bool {
+		return s.count(`SELECT count(*) FROM kickmon.streamers WHERE removed_at IS NULL`) == 2
+	})
+	waitFor(t, 20*time.Second, "pusher subscribed", func() bool {
+		return strings.Contains(string(s.sim("GET", "/control/subscriptions?channel=channel."+fmt.Sprint(a.ChannelID), nil)), `"sockets":1`)
+	})
+
+	for _, x := range []simStreamer{a, b} {
+		s.sim("POST", fmt.Sprintf("/control/streamers/%d/live", x.UserID), nil)
+	}
+	for _, x := range []simStreamer{a, b} {
+		waitFor(t, 20*time.Second, x.Slug+" live in PostgreSQL", func() bool {
+			return s.count(`SELECT count(*) FROM kickmon.stream_sessions WHERE broadcaster_user_id = $1 AND ended_at IS NULL AND NOT started_at_provisional`, x.UserID) == 1
+		})
+	}
+	for _, x := range []simStreamer{a, b} {
+		s.sim("POST", fmt.Sprintf("/control/streamers/%d/offline", x.UserID), nil)
+	}
+	for _, x := range []simStreamer{a, b} {
+		waitFor(t, 20*time.Second, x.Slug+" ended in PostgreSQL", func() bool {
+			return s.count(`SELECT count(*) FROM kickmon.stream_sessions WHERE broadcaster_user_id = $1 AND ended_at IS NOT NULL`, x.UserID) == 1
+		})
+		if n := s.count(`SELECT count(*) FROM kickmon.stream_sessions WHERE broadcaster_user_id = $1`, x.UserID); n != 1 {
+			t.Errorf("%s: %d sessions, want 1", x.Slug, n)
+		}
+		for _, kind := range []string{"STREAM_STARTED", "STREAM_ENDED"} {
+			if n := s.count(`SELECT count(*) FROM kickmon.status_events WHERE broadcaster_user_id = $1 AND kind = $2`, x.UserID, kind); n != 1 {
+				t.Errorf("%s: %d %s events, want 1", x.Slug, n, kind)
+			}
+		}
+	}
+	// The push-covered streamer was detected by Pusher first.
+	if rows := s.query(`SELECT detected_by FROM kickmon.stream_sessions WHERE broadcaster_user_id = $1`, a.UserID); len(rows) != 1 || rows[0][0] != "pusher" {
+		t.Errorf("session of %s detected by %v, want pusher", a.Slug, rows)
+	}
+	if out, err := s.ctl("streamers", "list"); err != nil || !strings.Contains(out, a.Slug) || !strings.Contains(out, b.Slug) {
+		t.Errorf("kickctl streamers list: %v\n%s", err, out)
+	}
+}
+
+// kill -9 of either daemon at any moment loses and duplicates nothing: the
+// database ends up with every event of the spool exactly once.
+func TestKillNineLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts daemons")
+	}
+	s := startSystem(t, 10)
+	st := s.streamers()
+	waitFor(t, 30*time.Second, "streamers in PostgreSQL", func() bool {
+		return s.count(`SELECT count(*) FROM kickmon.streamers`) == int64(len(st))
+	})
+	flip := func(live bool) {
+		for _, x := range st[:5] {
+			verb := "offline"
+			if live {
+				verb = "live"
+			}
+			s.sim("POST", fmt.Sprintf("/control/streamers/%d/%s", x.UserID, verb), nil)
+		}
+	}
+	flip(true)
+	s.writer.Kill()
+	time.Sleep(300 * time.Millisecond)
+	s.startWriter()
+	s.coll.Kill()
+	s.startCollector()
+	flip(false)
+	s.writer.Kill()
+	s.startWriter()
+	flip(true)
+
+	waitFor(t, 40*time.Second, "five open sessions", func() bool {
+		return s.count(`SELECT count(*) FROM kickmon.stream_sessions WHERE ended_at IS NULL`) == 5
+	})
+	var last int64
+	waitFor(t, 20*time.Second, "writer caught up with the collector", func() bool {
+		out, err := s.ctl("status", "-o", "json")
+		if err != nil {
+			return false
+		}
+		var lastSeq, acked int64
+		_, _ = fmt.Sscan(jsonField(out, "lastSeq"), &lastSeq)
+		_, _ = fmt.Sscan(jsonField(out, "ackedSeq"), &acked)
+		last = lastSeq
+		return lastSeq > 0 && lastSeq == acked
+	})
+	if n := s.count(`SELECT count(*) FROM kickmon.status_events`); n != last {
+		t.Errorf("status_events has %d rows, collector wrote %d events", n, last)
+	}
+	if n := s.count(`SELECT max(seq) FROM kickmon.status_events`); n != last {
+		t.Errorf("max seq %d, want %d", n, last)
+	}
+	if n := s.count(`SELECT last_seq FROM kickmon.writer_cursor`); n != last {
+		t.Errorf("writer cursor %d, want %d", n, last)
+	}
+	// Each streamer went live twice: two sessions (one ended), never more.
+	for _, x := range st[:5] {
+		if n := s.count(`SELECT count(*) FROM kickmon.stream_sessions WHERE broadcaster_user_id = $1`, x.UserID); n != 2 {
+			t.Errorf("%s: %d sessions, want 2", x.Slug, n)
+		}
+	}
+}
+
+// jsonField finds "key": value in JSON text (the first occurrence).
+func jsonField(js, key string) string {
+	i := strings.Index(js, `"`+key+`"`)
+	if i < 0 {
+		return ""
+	}
+	rest := strings.TrimLeft(js[i+len(key)+2:], ": ")
+	end := strings.IndexAny(rest, ",}\n")
+	if end < 0 {
+		end = len(rest)
+	}
+	return strings.Trim(rest[:end], `" `)
+}
+
+// A bad configuration stops kickcollector at once, naming every problem.
+func TestCollectorBadConfig(t *testing.T) {
+	cmd := exec.Command(filepath.Join(bin, "kickcollector"))
+	cmd.Env = []string{"KICK_API_URL=http://insecure.example", "KICKMON_POLL_INTERVAL=fast", "KICKMON_SPOOL_MAX_BYTES=huge", "KICK_CLIENT_SECRET=topsecret"}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("kickcollector accepted a bad configuration")
+		}
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("kickcollector did not exit on a bad configuration")
+	}
+	msg := stderr.String()
+	for _, want := range []string{"KICK_CLIENT_ID", "KICK_API_URL", "KICKMON_POLL_INTERVAL", "KICKMON_SPOOL_MAX_BYTES"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("stderr does not name %s:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "topsecret") {
+		t.Errorf("stderr leaks the client secret:\n%s", msg)
+	}
+}
+
+// make demo, headless: data reaches PostgreSQL, and stopping leaves no
+// process behind.
+func TestDemoHeadless(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	infoc := make(chan demo.Info, 1)
+	done := make(chan error, 1)
+	var out bytes.Buffer
+	go func() {
+		done <- demo.Run(ctx, demo.Options{BinDir: bin, Streamers: 12, Rate: 4, Headless: true,
+			Stdout: &out, Stderr: &out, OnReady: func(i demo.Info) { infoc <- i }})
+	}()
+	var info demo.Info
+	select {
+	case info = <-infoc:
+	case err := <-done:
+		t.Fatalf("demo ended early: %v\n%s", err, out.String())
+	case <-time.After(90 * time.Second):
+		t.Fatalf("demo not ready:\n%s", out.String())
+	}
+	s := &system{t: t, socket: info.Socket}
+	q := func(sql string) int64 { return countDSN(t, info.DSN, sql) }
+	waitFor(t, 60*time.Second, "streamers and sessions in PostgreSQL", func() bool {
+		return q(`SELECT count(*) FROM kickmon.streamers`) == 12 && q(`SELECT count(*) FROM kickmon.stream_sessions`) > 0
+	})
+	if o, err := s.ctl("streamers", "list"); err != nil {
+		t.Errorf("kickctl against the demo: %v\n%s", err, o)
+	}
+	if !strings.Contains(out.String(), "kickctl") || !strings.Contains(out.String(), "psql") {
+		t.Errorf("demo did not print how to use kickctl and psql:\n%s", out.String())
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("demo: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("demo did not stop")
+	}
+	for _, pid := range info.Pids {
+		if proc.Alive(pid) {
+			t.Errorf("process %d still running after the demo stopped", pid)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	if _, err := exec.Command("test", "-e", info.Socket).CombinedOutput(); err == nil {
+		t.Errorf("socket %s left behind", info.Socket)
+	}
+}
