@@ -71,6 +71,9 @@ type Options struct {
 	Now       func() time.Time
 	// BatchMax bounds how many queued observations one spool commit takes.
 	BatchMax int
+	// In is where sources send observations (made by New when nil); the
+	// app makes it first, because sources and engine need each other.
+	In chan observation.Observation
 }
 
 // Engine is the collector's main loop.
@@ -96,7 +99,10 @@ func New(o Options) *Engine {
 	if o.Notify == nil {
 		o.Notify = func(uint64) {}
 	}
-	return &Engine{o: o, obs: make(chan observation.Observation, 8192), calls: make(chan func())}
+	if o.In == nil {
+		o.In = make(chan observation.Observation, 8192)
+	}
+	return &Engine{o: o, obs: o.In, calls: make(chan func())}
 }
 
 // Observations is where sources send what they see.
