@@ -37,3 +37,14 @@ const (
 	PeerUID  = "peer_uid"  // a Unix socket peer's uid
 	Group    = "group"     // a Unix group name
 )
+
+// Kick API client and poller keys.
+const (
+	Endpoint  = "endpoint"   // a Kick API endpoint ("channels", "token", …)
+	ErrKind   = "err_kind"   // a kickrest error kind ("rate-limited", "blocked", …)
+	ExpiresAt = "expires_at" // when the app token expires
+	Renewals  = "renewals"   // app token renewals so far
+	Slug      = "slug"       // a Kick channel slug
+	Health    = "health"     // a source's health ("ok", "blocked", …)
+	Batch     = "batch"      // the number of ids in one request
+)

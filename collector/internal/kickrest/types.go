@@ -1,0 +1,275 @@
+package kickrest
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Category is a Kick category. Offline channels carry the zero Category.
+type Category struct {
+	ID        int64
+	Name      string
+	Thumbnail string
+}
+
+// Channel is an item of GET /public/v1/channels (kick-api.md §1.5). It has
+// no channel id: only the user id and the slug.
+type Channel struct {
+	BroadcasterUserID int64
+	Slug              string
+	Title             string // stream_title
+	Category          Category
+	Live              bool      // stream.is_live
+	StartedAt         time.Time // stream.start_time; zero when offline
+	Viewers           int64     // stream.viewer_count
+	Language          string
+	Mature            bool
+	Thumbnail         string
+	Tags              []string
+	// ServerTime is the Date header of the response that carried the item:
+	// Kick's clock when it answered (zero if absent).
+	ServerTime time.Time
+}
+
+type wireChannel struct {
+	BroadcasterUserID flexInt      `json:"broadcaster_user_id"`
+	Slug              flexString   `json:"slug"`
+	StreamTitle       flexString   `json:"stream_title"`
+	Category          wireCategory `json:"category"`
+	Stream            *struct {
+		IsLive      flexBool    `json:"is_live"`
+		IsMature    flexBool    `json:"is_mature"`
+		Language    flexString  `json:"language"`
+		StartTime   flexTime    `json:"start_time"`
+		ViewerCount flexInt     `json:"viewer_count"`
+		Thumbnail   flexString  `json:"thumbnail"`
+		CustomTags  flexStrings `json:"custom_tags"`
+	} `json:"stream"`
+}
+
+func (w wireChannel) channel() Channel {
+	c := Channel{
+		BroadcasterUserID: int64(w.BroadcasterUserID),
+		Slug:              string(w.Slug),
+		Title:             string(w.StreamTitle),
+		Category:          w.Category.category(),
+	}
+	if s := w.Stream; s != nil {
+		c.Live = bool(s.IsLive)
+		c.Mature = bool(s.IsMature)
+		c.Language = string(s.Language)
+		c.StartedAt = time.Time(s.StartTime)
+		c.Viewers = int64(s.ViewerCount)
+		c.Thumbnail = string(s.Thumbnail)
+		c.Tags = s.CustomTags
+	}
+	return c
+}
+
+// DecodeChannels decodes the body of GET /public/v1/channels. Items without
+// a broadcaster_user_id are dropped.
+func DecodeChannels(body []byte) ([]Channel, error) {
+	return decodeItems(body, func(w wireChannel) (Channel, bool) { return w.channel(), w.BroadcasterUserID > 0 })
+}
+
+// Livestream is an item of the deprecated GET /public/v1/livestreams
+// (kick-api.md §1.6a), the only official source of channel_id.
+type Livestream struct {
+	BroadcasterUserID int64
+	ChannelID         int64
+	Slug              string
+	Title             string
+	Category          Category
+	StartedAt         time.Time
+	Viewers           int64
+	Language          string
+	Mature            bool
+	Thumbnail         string
+	Tags              []string
+}
+
+type wireLivestream struct {
+	BroadcasterUserID flexInt      `json:"broadcaster_user_id"`
+	ChannelID         flexInt      `json:"channel_id"`
+	Slug              flexString   `json:"slug"`
+	StreamTitle       flexString   `json:"stream_title"`
+	Category          wireCategory `json:"category"`
+	StartedAt         flexTime     `json:"started_at"`
+	ViewerCount       flexInt      `json:"viewer_count"`
+	Language          flexString   `json:"language"`
+	HasMatureContent  flexBool     `json:"has_mature_content"`
+	Thumbnail         flexString   `json:"thumbnail"`
+	CustomTags        flexStrings  `json:"custom_tags"`
+}
+
+// DecodeLivestreams decodes the body of GET /public/v1/livestreams.
+func DecodeLivestreams(body []byte) ([]Livestream, error) {
+	return decodeItems(body, func(w wireLivestream) (Livestream, bool) {
+		return Livestream{
+			BroadcasterUserID: int64(w.BroadcasterUserID),
+			ChannelID:         int64(w.ChannelID),
+			Slug:              string(w.Slug),
+			Title:             string(w.StreamTitle),
+			Category:          w.Category.category(),
+			StartedAt:         time.Time(w.StartedAt),
+			Viewers:           int64(w.ViewerCount),
+			Language:          string(w.Language),
+			Mature:            bool(w.HasMatureContent),
+			Thumbnail:         string(w.Thumbnail),
+			Tags:              w.CustomTags,
+		}, w.BroadcasterUserID > 0
+	})
+}
+
+// UserLivestream is an item of GET /public/v1/users/livestreams
+// (LivestreamV2, kick-api.md §1.6c): only live users appear. It has no
+// channel id; ID is a string.
+type UserLivestream struct {
+	ID                string
+	BroadcasterUserID int64
+	Username          string
+	Slug              string
+	Title             string
+	Category          Category
+	StartedAt         time.Time
+	Viewers           int64
+	Language          string
+	Mature            bool
+	Thumbnail         string
+	Tags              []string
+}
+
+type wireUserLivestream struct {
+	ID              flexString `json:"id"`
+	BroadcasterUser struct {
+		ID       flexInt    `json:"id"`
+		Username flexString `json:"username"`
+	} `json:"broadcaster_user"`
+	Channel struct {
+		Slug flexString `json:"slug"`
+	} `json:"channel"`
+	Title            flexString   `json:"title"`
+	Category         wireCategory `json:"category"`
+	StartedAt        flexTime     `json:"started_at"`
+	ViewerCount      flexInt      `json:"viewer_count"`
+	LanguageCode     flexString   `json:"language_code"`
+	HasMatureContent flexBool     `json:"has_mature_content"`
+	Thumbnail        flexString   `json:"thumbnail"`
+	Tags             flexStrings  `json:"tags"`
+}
+
+// DecodeUserLivestreams decodes the body of GET /public/v1/users/livestreams.
+func DecodeUserLivestreams(body []byte) ([]UserLivestream, error) {
+	return decodeItems(body, func(w wireUserLivestream) (UserLivestream, bool) {
+		return UserLivestream{
+			ID:                string(w.ID),
+			BroadcasterUserID: int64(w.BroadcasterUser.ID),
+			Username:          string(w.BroadcasterUser.Username),
+			Slug:              string(w.Channel.Slug),
+			Title:             string(w.Title),
+			Category:          w.Category.category(),
+			StartedAt:         time.Time(w.StartedAt),
+			Viewers:           int64(w.ViewerCount),
+			Language:          string(w.LanguageCode),
+			Mature:            bool(w.HasMatureContent),
+			Thumbnail:         string(w.Thumbnail),
+			Tags:              w.Tags,
+		}, w.BroadcasterUser.ID > 0
+	})
+}
+
+// DecodePublicKey decodes the body of GET /public/v1/public-key and returns
+// the PEM text (possibly empty).
+func DecodePublicKey(body []byte) (string, error) {
+	d, err := decodeData[struct {
+		PublicKey flexString `json:"public_key"`
+	}](body)
+	return string(d.PublicKey), err
+}
+
+// EventSpec names an event type and version to subscribe to.
+type EventSpec struct {
+	Name    string `json:"name"`
+	Version int    `json:"version"`
+}
+
+// Webhook events kickmon subscribes to (kick-api.md §1.10.3).
+var (
+	EventLivestreamStatus   = EventSpec{Name: "livestream.status.updated", Version: 1}
+	EventLivestreamMetadata = EventSpec{Name: "livestream.metadata.updated", Version: 1}
+)
+
+// Subscription is an item of GET /public/v1/events/subscriptions.
+type Subscription struct {
+	ID                string
+	AppID             string
+	BroadcasterUserID int64
+	Event             string
+	Version           int
+	Method            string
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
+
+type wireSubscription struct {
+	ID                flexString `json:"id"`
+	AppID             flexString `json:"app_id"`
+	BroadcasterUserID flexInt    `json:"broadcaster_user_id"`
+	Event             flexString `json:"event"`
+	Version           flexInt    `json:"version"`
+	Method            flexString `json:"method"`
+	CreatedAt         flexTime   `json:"created_at"`
+	UpdatedAt         flexTime   `json:"updated_at"`
+}
+
+// DecodeSubscriptions decodes the body of GET /public/v1/events/subscriptions.
+func DecodeSubscriptions(body []byte) ([]Subscription, error) {
+	return decodeItems(body, func(w wireSubscription) (Subscription, bool) {
+		return Subscription{
+			ID:                string(w.ID),
+			AppID:             string(w.AppID),
+			BroadcasterUserID: int64(w.BroadcasterUserID),
+			Event:             string(w.Event),
+			Version:           int(w.Version),
+			Method:            string(w.Method),
+			CreatedAt:         time.Time(w.CreatedAt),
+			UpdatedAt:         time.Time(w.UpdatedAt),
+		}, true
+	})
+}
+
+// SubscriptionResult is one event's outcome of CreateSubscription. Error is
+// Kick's per-event error ("" on success).
+type SubscriptionResult struct {
+	Name           string
+	Version        int
+	SubscriptionID string
+	Error          string
+}
+
+// DecodeSubscriptionResults decodes the body of POST
+// /public/v1/events/subscriptions.
+func DecodeSubscriptionResults(body []byte) ([]SubscriptionResult, error) {
+	return decodeItems(body, func(w wireSubscriptionResult) (SubscriptionResult, bool) {
+		return SubscriptionResult{
+			Name: string(w.Name), Version: int(w.Version),
+			SubscriptionID: string(w.SubscriptionID), Error: string(w.Error),
+		}, true
+	})
+}
+
+type wireSubscriptionResult struct {
+	Name           flexString `json:"name"`
+	Version        flexInt    `json:"version"`
+	SubscriptionID flexString `json:"subscription_id"`
+	Error          flexString `json:"error"`
+}
+
+// subscribeBody is the body of POST /public/v1/events/subscriptions.
+type subscribeBody struct {
+	BroadcasterUserID int64       `json:"broadcaster_user_id"`
+	Events            []EventSpec `json:"events"`
+	Method            string      `json:"method"`
+}
+
+func (b subscribeBody) marshal() ([]byte, error) { return json.Marshal(b) }
