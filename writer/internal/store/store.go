@@ -1,0 +1,350 @@
+// Package store writes collector events into PostgreSQL exactly once: one
+// transaction per flush with one multi-row (unnest) statement per table,
+// upserts that never let an older event overwrite a newer one, the cursor
+// committed with the data, and NOTIFY kickmon_events with the seq range.
+// Bad events are isolated by bisection and quarantined so that one of them
+// never wedges the pipeline. Migrations are embedded.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"github.com/kickmon/kickmon/writer/internal/batch"
+	"github.com/kickmon/kickmon/writer/internal/logkeys"
+	"google.golang.org/protobuf/proto"
+)
+
+// NotifyChannel is the channel NOTIFY announces committed seq ranges on,
+// with the payload "<first>-<last>".
+const NotifyChannel = "kickmon_events"
+
+// Store is the writer's PostgreSQL side. Writes must come from one
+// goroutine at a time (the writer's flush loop); reads may be concurrent.
+type Store struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+
+	// beforeStmt, when set (tests), runs before each statement of a flush
+	// transaction with the statement's name.
+	beforeStmt func(ctx context.Context, name string)
+}
+
+// Open creates a connection pool (8 connections unless the DSN says
+// pool_max_conns). It does not connect yet; see Ping.
+func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, errors.New("parse database URL: invalid DSN (check KICKMON_DATABASE_URL)")
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = 8
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("database pool: %w", err)
+	}
+	return &Store{pool: pool, log: log}, nil
+}
+
+// Close closes the pool.
+func (s *Store) Close() { s.pool.Close() }
+
+// Pool is the connection pool (for tests and queries).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return nil
+}
+
+// Migrate brings the schema up to date; see the package-level Migrate.
+func (s *Store) Migrate(ctx context.Context) (from, to int, err error) {
+	return Migrate(ctx, s.pool)
+}
+
+// Cursor is the last applied seq.
+func (s *Store) Cursor(ctx context.Context) (uint64, error) {
+	var c int64
+	if err := s.pool.QueryRow(ctx, `SELECT last_seq FROM kickmon.writer_cursor`).Scan(&c); err != nil {
+		return 0, fmt.Errorf("read writer cursor: %w", err)
+	}
+	return uint64(c), nil
+}
+
+// Result says what a Write did.
+type Result struct {
+	// Applied counts events written to status_events (and the other tables).
+	Applied int
+	// Skipped counts events at or below the cursor (already applied).
+	Skipped int
+	// Quarantined counts events moved to the quarantine table.
+	Quarantined int
+	// Lost counts seqs recorded as lost (coverage_gaps, source spool).
+	Lost uint64
+	// Rows counts rows inserted or updated.
+	Rows int64
+	// Cursor is the cursor after the write.
+	Cursor uint64
+}
+
+// Write applies pending events (ascending seq) exactly once. Events at or
+// below the cursor are skipped; seqs missing between the cursor and the
+// events, or up to p.SkipTo, are recorded as lost. A data error (SQLSTATE
+// class 22 or 23) or an invalid event is isolated by bisection and the
+// offending event quarantined; the rest is applied. Other errors (the
+// database is unreachable, ctx ended) are returned with nothing of the
+// failed transaction applied: retry the same Pending.
+func (s *Store) Write(ctx context.Context, p batch.Pending) (Result, error) {
+	var res Result
+	evs := p.Events
+	for len(evs) > 0 {
+		i := 0
+		var bad error
+		for ; i < len(evs); i++ {
+			if bad = Validate(evs[i]); bad != nil {
+				break
+			}
+		}
+		if i > 0 {
+			if err := s.isolate(ctx, evs[:i], &res); err != nil {
+				return res, err
+			}
+		}
+		if i == len(evs) {
+			break
+		}
+		if err := s.quarantine(ctx, evs[i], bad, &res); err != nil {
+			return res, err
+		}
+		evs = evs[i+1:]
+	}
+	if p.SkipTo > 0 {
+		if err := s.apply(ctx, nil, p.SkipTo, &res); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// isolate applies evs, bisecting on data errors down to the bad event.
+func (s *Store) isolate(ctx context.Context, evs []*kickmonv1.Event, res *Result) error {
+	err := s.apply(ctx, evs, 0, res)
+	if err == nil || !isDataError(err) || ctx.Err() != nil {
+		return err
+	}
+	if len(evs) == 1 {
+		return s.quarantine(ctx, evs[0], err, res)
+	}
+	mid := len(evs) / 2
+	if err := s.isolate(ctx, evs[:mid], res); err != nil {
+		return err
+	}
+	return s.isolate(ctx, evs[mid:], res)
+}
+
+// isDataError reports whether err is about the data rather than the
+// database: PostgreSQL data exceptions (22) and integrity violations (23),
+// or an event the writer refused to encode.
+func isDataError(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")
+	}
+	return isInvalid(err)
+}
+
+// lostRange is a run of seqs that never reached the writer.
+type lostRange struct {
+	first, last uint64
+	next        *kickmonv1.Event // the first event after the loss, if known
+}
+
+// txn runs fn in a transaction holding the cursor row lock. fn receives the
+// cursor and returns the new one. Result counters are updated only when
+// the transaction commits.
+func (s *Store) txn(ctx context.Context, fn func(tx pgx.Tx, cursor uint64, res *Result) (uint64, error), res *Result) error {
+	var part Result
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		s.hook(ctx, "lock cursor")
+		var c int64
+		if err := tx.QueryRow(ctx, `SELECT last_seq FROM kickmon.writer_cursor FOR UPDATE`).Scan(&c); err != nil {
+			return fmt.Errorf("lock writer cursor: %w", err)
+		}
+		cursor := uint64(c)
+		next, err := fn(tx, cursor, &part)
+		if err != nil {
+			return err
+		}
+		if next > cursor {
+			s.hook(ctx, "cursor")
+			if _, err := tx.Exec(ctx, `UPDATE kickmon.writer_cursor SET last_seq = $1, updated_at = now()`, int64(next)); err != nil {
+				return fmt.Errorf("move writer cursor to %d: %w", next, err)
+			}
+		}
+		part.Cursor = max(next, cursor)
+		s.hook(ctx, "commit")
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	res.Applied += part.Applied
+	res.Skipped += part.Skipped
+	res.Quarantined += part.Quarantined
+	res.Lost += part.Lost
+	res.Rows += part.Rows
+	res.Cursor = part.Cursor
+	return nil
+}
+
+func (s *Store) hook(ctx context.Context, name string) {
+	if s.beforeStmt != nil {
+		s.beforeStmt(ctx, name)
+	}
+}
+
+// apply writes evs (all valid, ascending) and records losses up to skipTo,
+// in one transaction.
+func (s *Store) apply(ctx context.Context, evs []*kickmonv1.Event, skipTo uint64, res *Result) error {
+	return s.txn(ctx, func(tx pgx.Tx, cursor uint64, res *Result) (uint64, error) {
+		fresh := evs
+		for len(fresh) > 0 && fresh[0].GetSeq() <= cursor {
+			fresh = fresh[1:]
+		}
+		res.Skipped += len(evs) - len(fresh)
+		var lost []lostRange
+		expect := cursor + 1
+		for _, e := range fresh {
+			if e.GetSeq() > expect {
+				lost = append(lost, lostRange{first: expect, last: e.GetSeq() - 1, next: e})
+			}
+			expect = max(expect, e.GetSeq()+1)
+		}
+		if skipTo >= expect {
+			lost = append(lost, lostRange{first: expect, last: skipTo})
+			expect = skipTo + 1
+		}
+		if len(fresh) == 0 && len(lost) == 0 {
+			return cursor, nil
+		}
+		if err := s.exec(ctx, tx, fresh, res); err != nil {
+			return 0, err
+		}
+		for _, l := range lost {
+			if err := s.recordLost(ctx, tx, l, res); err != nil {
+				return 0, err
+			}
+		}
+		last := expect - 1
+		if len(fresh) > 0 {
+			s.hook(ctx, "notify")
+			payload := fmt.Sprintf("%d-%d", fresh[0].GetSeq(), fresh[len(fresh)-1].GetSeq())
+			if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, payload); err != nil {
+				return 0, fmt.Errorf("notify %s: %w", NotifyChannel, err)
+			}
+		}
+		return last, nil
+	}, res)
+}
+
+// exec runs one statement per table for fresh events.
+func (s *Store) exec(ctx context.Context, tx pgx.Tx, fresh []*kickmonv1.Event, res *Result) error {
+	if len(fresh) == 0 {
+		return nil
+	}
+	rows := batch.Coalesce(fresh)
+	st, err := encodeStreamers(rows.Streamers)
+	if err != nil {
+		return err
+	}
+	evArgs, err := encodeEvents(rows.Events)
+	if err != nil {
+		return err
+	}
+	stmts := []struct {
+		name string
+		n    int
+		sql  string
+		args []any
+	}{
+		{"streamers", len(rows.Streamers), upsertStreamers, st.args()},
+		{"stream_sessions", len(rows.Sessions), upsertSessions, encodeSessions(rows.Sessions)},
+		{"status_events", len(rows.Events), insertEvents, evArgs},
+		{"coverage_gaps close", len(rows.Closes), closeGaps, encodeCloses(rows.Closes)},
+		{"coverage_gaps open", len(rows.Gaps), openGaps, encodeGaps(rows.Gaps)},
+	}
+	for _, q := range stmts {
+		if q.n == 0 {
+			continue
+		}
+		s.hook(ctx, q.name)
+		tag, err := tx.Exec(ctx, q.sql, q.args...)
+		if err != nil {
+			return fmt.Errorf("write %s (seq %d-%d): %w", q.name, fresh[0].GetSeq(), fresh[len(fresh)-1].GetSeq(), err)
+		}
+		res.Rows += tag.RowsAffected()
+	}
+	res.Applied += len(rows.Events)
+	return nil
+}
+
+func (s *Store) recordLost(ctx context.Context, tx pgx.Tx, l lostRange, res *Result) error {
+	s.hook(ctx, "lost range")
+	next := pgtype.Timestamptz{}
+	if l.next != nil {
+		next = ts(l.next.GetObservedAt())
+	}
+	reason := fmt.Sprintf("events %d-%d were dropped by the collector's spool before the writer stored them", l.first, l.last)
+	if _, err := tx.Exec(ctx, insertLost, int64(l.first), next, reason, int64(l.last)); err != nil {
+		return fmt.Errorf("record lost seqs %d-%d: %w", l.first, l.last, err)
+	}
+	s.log.Warn("events lost before they were stored; recorded in kickmon.coverage_gaps",
+		logkeys.FirstSeq, l.first, logkeys.LastSeq, l.last)
+	res.Lost += l.last - l.first + 1
+	res.Rows++
+	return nil
+}
+
+// quarantine stores a bad event in kickmon.quarantine and moves the cursor
+// past it, in one transaction, recording any loss before it.
+func (s *Store) quarantine(ctx context.Context, e *kickmonv1.Event, cause error, res *Result) error {
+	return s.txn(ctx, func(tx pgx.Tx, cursor uint64, res *Result) (uint64, error) {
+		if e.GetSeq() <= cursor {
+			res.Skipped++
+			return cursor, nil
+		}
+		if e.GetSeq() > cursor+1 {
+			if err := s.recordLost(ctx, tx, lostRange{first: cursor + 1, last: e.GetSeq() - 1, next: e}, res); err != nil {
+				return 0, err
+			}
+		}
+		raw, err := proto.Marshal(e)
+		if err != nil {
+			raw = nil
+		}
+		msg := strings.ReplaceAll(cause.Error(), "\x00", "\ufffd")
+		s.hook(ctx, "quarantine")
+		if _, err := tx.Exec(ctx, `INSERT INTO kickmon.quarantine (seq, broadcaster_user_id, kind, error, event, event_proto)
+VALUES ($1, $2, $3, $4, $5::jsonb, $6) ON CONFLICT (seq) DO NOTHING`,
+			int64(e.GetSeq()), optInt(e.GetStreamer().GetBroadcasterUserId()), KindName(e.GetKind()), msg, quarantineJSON(e), raw); err != nil {
+			return 0, fmt.Errorf("quarantine seq %d: %w", e.GetSeq(), err)
+		}
+		s.log.Error("event quarantined in kickmon.quarantine; continuing",
+			logkeys.Seq, e.GetSeq(), logkeys.Kind, KindName(e.GetKind()), logkeys.Err, msg, logkeys.Event, quarantineJSON(e))
+		res.Quarantined++
+		res.Rows++
+		return e.GetSeq(), nil
+	}, res)
+}

@@ -1,0 +1,412 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"github.com/kickmon/kickmon/writer/internal/batch"
+	"github.com/kickmon/kickmon/writer/internal/store"
+	"github.com/kickmon/kickmon/writer/internal/writertest"
+	"github.com/kickmon/kickmon/writer/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func open(t testing.TB) (*store.Store, string) {
+	t.Helper()
+	db := writertest.NewDB(t)
+	s, err := store.Open(context.Background(), db.URL, writertest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s, db.URL
+}
+
+func write(t testing.TB, s *store.Store, evs []*kickmonv1.Event) store.Result {
+	t.Helper()
+	res, err := s.Write(context.Background(), batch.Pending{Events: evs})
+	if err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	return res
+}
+
+func query[T any](t testing.TB, s *store.Store, sql string, args ...any) []T {
+	t.Helper()
+	rows, err := s.Pool().Query(context.Background(), sql, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[T])
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return out
+}
+
+func setCursor(t testing.TB, s *store.Store, seq int64) {
+	t.Helper()
+	if _, err := s.Pool().Exec(context.Background(), `UPDATE kickmon.writer_cursor SET last_seq = $1`, seq); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMigrate(t *testing.T) {
+	s, _ := open(t)
+	ctx := context.Background()
+	from, to, err := s.Migrate(ctx)
+	if err != nil || from != store.LatestVersion() || to != store.LatestVersion() {
+		t.Fatalf("second Migrate = %d, %d, %v; want %d, %d, nil", from, to, err, store.LatestVersion(), store.LatestVersion())
+	}
+	// Every table and column carries a comment: the schema is the users' interface.
+	type missing struct{ Table, Column string }
+	got := query[missing](t, s, `
+SELECT c.relname::text, coalesce(a.attname::text, '')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE n.nspname = 'kickmon' AND c.relkind = 'r' AND c.relname <> 'schema_migrations'
+  AND (obj_description(c.oid, 'pg_class') IS NULL OR col_description(c.oid, a.attnum) IS NULL)`)
+	if len(got) > 0 {
+		t.Errorf("tables/columns without COMMENT: %v", got)
+	}
+
+	if _, err := s.Pool().Exec(ctx, `INSERT INTO kickmon.schema_migrations (version, name) VALUES (99, 'future')`); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = s.Migrate(ctx)
+	if !errors.Is(err, store.ErrSchemaTooNew) || !strings.Contains(err.Error(), "version 99") {
+		t.Fatalf("Migrate on a newer schema = %v, want store.ErrSchemaTooNew naming version 99", err)
+	}
+}
+
+func TestEveryKindLandsInTheRightRows(t *testing.T) {
+	s, _ := open(t)
+	evs := writertest.Number(1, writertest.Scenario())
+	// One event per flush and everything in one flush must give the same rows.
+	for _, e := range evs[:6] {
+		write(t, s, []*kickmonv1.Event{e})
+	}
+	res := write(t, s, evs[6:])
+	if res.Cursor != uint64(len(evs)) {
+		t.Fatalf("cursor %d, want %d", res.Cursor, len(evs))
+	}
+
+	type streamer struct {
+		UID        int64
+		Slug       string
+		Live       bool
+		State      string
+		Title      string
+		Viewers    int64
+		Session    *string
+		Seq        int64
+		Removed    bool
+		CovSources string
+	}
+	sess := "01J0000000000000000000000A"
+	wantStreamers := []streamer{
+		{101, "alpha", false, "OFFLINE", "hello again", 0, &sess, 9, false, "PUSHER"},
+		{202, "bravo2", false, "OFFLINE", "", 0, nil, 12, true, ""},
+	}
+	gotStreamers := query[streamer](t, s, `SELECT broadcaster_user_id, slug, is_live, live_state, title, viewer_count, session_id,
+  last_event_seq, removed_at IS NOT NULL, coalesce(coverage->0->>'source', '') FROM kickmon.streamers ORDER BY 1`)
+	for i := range gotStreamers {
+		gotStreamers[i].CovSources = strings.TrimPrefix(gotStreamers[i].CovSources, "SOURCE_")
+	}
+	if d := cmp.Diff(wantStreamers, gotStreamers); d != "" {
+		t.Errorf("streamers (-want +got):\n%s", d)
+	}
+
+	type session struct {
+		ID          string
+		UID         int64
+		Started     time.Time
+		Provisional bool
+		Ended       time.Time
+		Title       string
+		Peak        int64
+		DetectedBy  string
+		Seq         int64
+	}
+	wantSessions := []session{{sess, 101, writertest.T0.Add(57 * time.Second), false, writertest.T0.Add(6 * time.Minute), "hello again", 75, "pusher", 9}}
+	gotSessions := query[session](t, s, `SELECT session_id, broadcaster_user_id, started_at, started_at_provisional, ended_at, title, peak_viewers, detected_by, last_event_seq FROM kickmon.stream_sessions`)
+	for i := range gotSessions {
+		gotSessions[i].Started, gotSessions[i].Ended = gotSessions[i].Started.UTC(), gotSessions[i].Ended.UTC()
+	}
+	if d := cmp.Diff(wantSessions, gotSessions); d != "" {
+		t.Errorf("stream_sessions (-want +got):\n%s", d)
+	}
+
+	type event struct {
+		Seq     int64
+		Kind    string
+		Source  string
+		Session *string
+		Prev    *string
+		Slug    string
+	}
+	gotEvents := query[event](t, s, `SELECT seq, kind, source, session_id, previous_slug, state->>'slug' FROM kickmon.status_events ORDER BY seq`)
+	bravo := "bravo"
+	wantEvents := []event{
+		{1, "STREAMER_ADDED", "operator", nil, nil, "alpha"},
+		{2, "STREAMER_ADDED", "operator", nil, nil, "bravo"},
+		{3, "STREAM_STARTED", "pusher", &sess, nil, "alpha"},
+		{4, "STREAM_UPDATED", "poll", &sess, nil, "alpha"},
+		{5, "STREAM_UPDATED", "pusher", &sess, nil, "alpha"},
+		{6, "STREAMER_RENAMED", "poll", nil, &bravo, "bravo2"},
+		{7, "COVERAGE_CHANGED", "collector", nil, nil, "alpha"},
+		{8, "COVERAGE_CHANGED", "collector", nil, nil, "alpha"},
+		{9, "STREAM_ENDED", "poll", &sess, nil, "alpha"},
+		{10, "STREAMER_REMOVED", "operator", nil, nil, "bravo2"},
+		{11, "STREAMER_ADDED", "operator", nil, nil, "bravo2"},
+		{12, "STREAMER_REMOVED", "operator", nil, nil, "bravo2"},
+	}
+	if d := cmp.Diff(wantEvents, gotEvents); d != "" {
+		t.Errorf("status_events (-want +got):\n%s", d)
+	}
+
+	type gap struct {
+		UID     *int64
+		Source  string
+		Start   time.Time
+		End     time.Time
+		Reason  string
+		Opened  int64
+		Closed  int64
+		NoRange bool
+	}
+	uid := int64(101)
+	wantGaps := []gap{{&uid, "pusher", writertest.T0.Add(4 * time.Minute), writertest.T0.Add(5 * time.Minute), "socket down", 7, 8, true}}
+	gotGaps := query[gap](t, s, `SELECT broadcaster_user_id, source, started_at, ended_at, reason, opened_seq, closed_seq, first_seq IS NULL FROM kickmon.coverage_gaps`)
+	for i := range gotGaps {
+		gotGaps[i].Start, gotGaps[i].End = gotGaps[i].Start.UTC(), gotGaps[i].End.UTC()
+	}
+	if d := cmp.Diff(wantGaps, gotGaps); d != "" {
+		t.Errorf("coverage_gaps (-want +got):\n%s", d)
+	}
+}
+
+func TestRemovedAtClearedByReAdd(t *testing.T) {
+	s, _ := open(t)
+	evs := writertest.Number(1, writertest.Scenario())
+	write(t, s, evs[:11]) // ends with bravo re-added
+	type row struct{ Removed bool }
+	if got := query[row](t, s, `SELECT removed_at IS NOT NULL FROM kickmon.streamers WHERE broadcaster_user_id = 202`); len(got) != 1 || got[0].Removed {
+		t.Fatalf("after re-add: %v, want removed_at NULL", got)
+	}
+}
+
+func TestReplayChangesNothing(t *testing.T) {
+	s, url := open(t)
+	evs := writertest.Number(1, writertest.Scenario())
+	write(t, s, evs)
+	want := writertest.Dump(t, url)
+	tests := []struct {
+		name   string
+		cursor int64 // cursor forced before the replay; -1 keeps it
+		events []*kickmonv1.Event
+	}{
+		{"all again", -1, evs},
+		{"a middle part again", -1, evs[3:8]},
+		{"all again with the cursor rewound", 0, evs},
+		{"second half with the cursor rewound", 6, evs[6:]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.cursor >= 0 {
+				setCursor(t, s, tt.cursor)
+			}
+			write(t, s, tt.events)
+			if tt.cursor >= 0 {
+				setCursor(t, s, int64(len(evs)))
+			}
+			if d := cmp.Diff(want, writertest.Dump(t, url)); d != "" {
+				t.Errorf("replay changed the database (-before +after):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestOlderEventCannotRegressARow(t *testing.T) {
+	s, _ := open(t)
+	newer := writertest.Updates(10, 1, 1)[0]
+	newer.Streamer.Title, newer.Streamer.Session.Title = "newer", "newer"
+	older := writertest.Updates(5, 1, 1)[0]
+	older.Streamer.Title, older.Streamer.Session.Title = "older", "older"
+
+	type row struct {
+		Title, SessionTitle string
+		Seq                 int64
+	}
+	check := func(t *testing.T) {
+		t.Helper()
+		got := query[row](t, s, `SELECT s.title, ss.title, s.last_event_seq FROM kickmon.streamers s JOIN kickmon.stream_sessions ss USING (session_id)`)
+		if d := cmp.Diff([]row{{"newer", "newer", 10}}, got); d != "" {
+			t.Errorf("rows (-want +got):\n%s", d)
+		}
+	}
+	t.Run("in one batch, in the wrong order", func(t *testing.T) {
+		write(t, s, []*kickmonv1.Event{newer, older})
+		check(t)
+	})
+	t.Run("in a later batch past a rewound cursor", func(t *testing.T) {
+		setCursor(t, s, 0)
+		write(t, s, []*kickmonv1.Event{older})
+		check(t)
+	})
+}
+
+// Cancelling the transaction before any of its statements (or its commit)
+// leaves the database as it was; writing again then gives the same result
+// as an undisturbed write.
+func TestCancelMidTransactionLosesNothing(t *testing.T) {
+	evs := writertest.Number(1, writertest.Scenario())
+	ref, refURL := open(t)
+	write(t, ref, evs[:4])
+	var names []string
+	store.SetBeforeStatement(ref, func(_ context.Context, name string) { names = append(names, name) })
+	write(t, ref, evs[4:])
+	store.SetBeforeStatement(ref, nil)
+	want := writertest.Dump(t, refURL)
+	if len(names) < 6 {
+		t.Fatalf("only %d statements observed: %v", len(names), names)
+	}
+	for i, name := range names {
+		t.Run(name, func(t *testing.T) {
+			s, url := open(t)
+			write(t, s, evs[:4])
+			before := writertest.Dump(t, url)
+			ctx, cancel := context.WithCancel(context.Background())
+			n := 0
+			store.SetBeforeStatement(s, func(context.Context, string) {
+				if n == i {
+					cancel()
+				}
+				n++
+			})
+			_, err := s.Write(ctx, batch.Pending{Events: evs[4:]})
+			if err == nil {
+				t.Fatalf("Write cancelled before %s succeeded", name)
+			}
+			store.SetBeforeStatement(s, nil)
+			if d := cmp.Diff(before, writertest.Dump(t, url)); d != "" {
+				t.Fatalf("a cancelled write changed the database (-before +after):\n%s", d)
+			}
+			write(t, s, evs) // the collector replays from the cursor (and earlier)
+			if d := cmp.Diff(want, writertest.Dump(t, url)); d != "" {
+				t.Errorf("after the retry (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestBadEventIsQuarantined(t *testing.T) {
+	s, _ := open(t)
+	evs := writertest.Updates(1, 8, 3)
+	evs[2].Streamer.Title = "bad\x00title" // PostgreSQL text cannot hold NUL: SQLSTATE 22P05/22021
+	evs[5].Streamer = nil                  // refused before the database
+	res := write(t, s, evs)
+	if res.Quarantined != 2 || res.Applied != 6 || res.Cursor != 8 {
+		t.Errorf("result %+v, want 2 quarantined, 6 applied, cursor 8", res)
+	}
+	type q struct {
+		Seq   int64
+		Kind  string
+		Error string
+	}
+	got := query[q](t, s, `SELECT seq, kind, CASE WHEN error LIKE 'invalid event%' THEN 'invalid' ELSE 'database' END FROM kickmon.quarantine ORDER BY seq`)
+	if d := cmp.Diff([]q{{3, "STREAM_UPDATED", "database"}, {6, "STREAM_UPDATED", "invalid"}}, got); d != "" {
+		t.Errorf("quarantine (-want +got):\n%s", d)
+	}
+	type seq struct{ Seq int64 }
+	if got := query[seq](t, s, `SELECT seq FROM kickmon.status_events ORDER BY seq`); len(got) != 6 {
+		t.Errorf("status_events has %d rows, want 6: %v", len(got), got)
+	}
+	// The pipeline goes on.
+	write(t, s, writertest.Updates(9, 2, 3))
+	if c, _ := s.Cursor(context.Background()); c != 10 {
+		t.Errorf("cursor %d after more events, want 10", c)
+	}
+}
+
+func TestLostSeqsBecomeGapRows(t *testing.T) {
+	s, _ := open(t)
+	ctx := context.Background()
+	write(t, s, writertest.Updates(1, 3, 2))
+	res := write(t, s, writertest.Updates(7, 2, 2))
+	if res.Lost != 3 || res.Cursor != 8 {
+		t.Fatalf("result %+v, want 3 lost, cursor 8", res)
+	}
+	if _, err := s.Write(ctx, batch.Pending{SkipTo: 20}); err != nil {
+		t.Fatal(err)
+	}
+	type gap struct {
+		UID         *int64
+		Source      string
+		First, Last int64
+		HasStart    bool
+		HasEnd      bool
+	}
+	got := query[gap](t, s, `SELECT broadcaster_user_id, source, first_seq, last_seq, started_at IS NOT NULL, ended_at IS NOT NULL FROM kickmon.coverage_gaps ORDER BY id`)
+	want := []gap{{nil, "spool", 4, 6, true, true}, {nil, "spool", 9, 20, true, true}}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("coverage_gaps (-want +got):\n%s", d)
+	}
+	if c, _ := s.Cursor(ctx); c != 20 {
+		t.Errorf("cursor %d, want 20", c)
+	}
+}
+
+func TestCoverageAcrossFlushes(t *testing.T) {
+	s, _ := open(t)
+	st := writertest.Streamer(5, "five")
+	cov := func(seq uint64, blind bool) *kickmonv1.Event {
+		e := writertest.Event(kickmonv1.EventKind_EVENT_KIND_COVERAGE_CHANGED, st, kickmonv1.Source_SOURCE_COLLECTOR, time.Duration(seq)*time.Minute)
+		e.Seq, e.Coverage = seq, &kickmonv1.Coverage{Source: kickmonv1.Source_SOURCE_WEBHOOK, Blind: blind, Reason: "subscription dropped"}
+		return e
+	}
+	for _, e := range []*kickmonv1.Event{cov(1, true), cov(2, true), cov(3, false), cov(4, false), cov(5, true)} {
+		write(t, s, []*kickmonv1.Event{e})
+	}
+	type gap struct{ Opened, Closed *int64 }
+	got := query[gap](t, s, `SELECT opened_seq, closed_seq FROM kickmon.coverage_gaps ORDER BY id`)
+	one, three, five := int64(1), int64(3), int64(5)
+	if d := cmp.Diff([]gap{{&one, &three}, {&five, nil}}, got); d != "" {
+		t.Errorf("coverage_gaps (-want +got):\n%s", d)
+	}
+}
+
+func TestNotifyAfterCommit(t *testing.T) {
+	s, url := open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	if _, err := conn.Exec(ctx, "LISTEN "+store.NotifyChannel); err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, writertest.Updates(1, 3, 2))
+	write(t, s, writertest.Updates(4, 2, 2))
+	var got []string
+	for len(got) < 2 {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		got = append(got, n.Payload)
+	}
+	if d := cmp.Diff([]string{"1-3", "4-5"}, got); d != "" {
+		t.Errorf("notifications (-want +got):\n%s", d)
+	}
+}
