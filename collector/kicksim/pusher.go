@@ -76,6 +76,7 @@ type hub struct {
 	closed   bool
 	rng      *rand.Rand // socket ids; guarded by mu
 	pings    atomic.Int64
+	frames   atomic.Int64 // channel event frames queued to sockets
 }
 
 func newHub(s *Sim) *hub {
@@ -248,6 +249,7 @@ func (h *hub) publish(ch, event string, data func() any) {
 	for c := range m {
 		c.send(msg)
 	}
+	h.frames.Add(int64(len(m)))
 }
 
 // send queues msg; a socket whose queue is full is too slow and is closed
