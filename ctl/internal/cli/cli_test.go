@@ -141,6 +141,8 @@ func TestGolden(t *testing.T) {
 		{name: "version_json", args: []string{"version", "-o", "json"}},
 		{name: "help", args: []string{"help"}},
 		{name: "help_flag", args: []string{"--help"}},
+		{name: "help_streamers", args: []string{"help", "streamers"}},
+		{name: "help_unknown", args: []string{"help", "frob"}, code: ExitUsage},
 		{name: "help_streamers_add", args: []string{"help", "streamers", "add"}},
 		{name: "streamers_add_help_flag", args: []string{"streamers", "add", "-h"}},
 		{name: "usage_no_command", args: nil, code: ExitUsage},
@@ -151,6 +153,9 @@ func TestGolden(t *testing.T) {
 		{name: "usage_bad_output", args: []string{"status", "-o", "yaml"}, code: ExitUsage},
 		{name: "usage_add_no_slug", args: []string{"streamers", "add"}, code: ExitUsage},
 		{name: "usage_channel_id_two_slugs", args: []string{"streamers", "add", "--channel-id", "5", "a", "b"}, code: ExitUsage},
+		{name: "usage_list_argument", args: []string{"streamers", "list", "alice"}, code: ExitUsage},
+		{name: "usage_negative_channel_id", args: []string{"streamers", "add", "dave", "--channel-id", "-4"}, code: ExitUsage},
+		{name: "usage_top_level_bad_flag", args: []string{"--bogus", "status"}, code: ExitUsage},
 		{name: "usage_show_two_slugs", args: []string{"streamers", "show", "a", "b"}, code: ExitUsage},
 		{name: "usage_completion_shell", args: []string{"completion", "powershell"}, code: ExitUsage},
 	}

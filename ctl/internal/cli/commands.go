@@ -169,7 +169,7 @@ func helpCommand() *command {
 		summary: "Show help for kickctl or one command",
 		setup: func(fs *flag.FlagSet) runFunc {
 			return func(ctx context.Context, e *env, args []string) error {
-				if len(args) == 0 {
+				if len(args) == 0 || len(args) == 1 && nouns()[args[0]] != nil {
 					printUsage(e.stdout)
 					return nil
 				}

@@ -91,7 +91,7 @@ func (t *tail) run(ctx context.Context, start func(*kickmonv1.SpoolStatus) uint6
 			return nil
 		case kickapi.IsOutOfRange(err):
 			return fmt.Errorf("events tail: %s (the spool dropped them; start later with --from, or use -n)", status.Convert(err).Message())
-		case t.follow && (status.Code(err) == codes.Unavailable || status.Code(err) == codes.ResourceExhausted):
+		case status.Code(err) == codes.ResourceExhausted || t.follow && status.Code(err) == codes.Unavailable:
 			fmt.Fprintf(t.stderr, "kickctl: event stream interrupted (%s); resuming from seq %d\n", status.Convert(err).Message(), next)
 			opts = []grpc.CallOption{grpc.WaitForReady(true)}
 		default:

@@ -54,8 +54,12 @@ func (e *env) printStatus(w io.Writer, st *kickmonv1.CollectorStatus) error {
 	fmt.Fprintf(tw, "token:\t%s\n", e.token(st.GetToken()))
 	fmt.Fprintf(tw, "budget:\t%s\n", e.budget(st.GetBudget()))
 	sp := st.GetSpool()
-	fmt.Fprintf(tw, "spool:\t%s, %s of %s, seq %d..%d, acked %d\n", cell(sp.GetPath(), 0),
-		bytesize(sp.GetSizeBytes()), bytesize(sp.GetMaxBytes()), sp.GetFirstSeq(), sp.GetLastSeq(), sp.GetAckedSeq())
+	seqs := fmt.Sprintf("seq %d..%d", sp.GetFirstSeq(), sp.GetLastSeq())
+	if sp.GetFirstSeq() == 0 {
+		seqs = fmt.Sprintf("no events retained (last seq %d)", sp.GetLastSeq())
+	}
+	fmt.Fprintf(tw, "spool:\t%s, %s of %s, %s, acked %d\n", cell(sp.GetPath(), 0),
+		bytesize(sp.GetSizeBytes()), bytesize(sp.GetMaxBytes()), seqs, sp.GetAckedSeq())
 	fmt.Fprintf(tw, "writer lag:\t%s\n", e.writerLag(sp))
 	if len(sp.GetLost()) > 0 {
 		var ranges []string
