@@ -38,4 +38,3 @@ func BenchmarkStreamersListJSON10k(b *testing.B) {
 		}
 	}
 }
-
