@@ -8,7 +8,7 @@ TOOLS   := $(CURDIR)/.tools/bin
 BUF     := $(TOOLS)/buf
 STATICCHECK := $(TOOLS)/staticcheck
 BINARIES := kickcollector kicksim kickwriter kickview kickctl
-PUSHERJS := collector/kicksim/testdata/pusherjs
+PUSHERJS := collector/kicksim/pusherjs
 GOTESTFLAGS ?= -count=1 -timeout 15m
 
 .PHONY: help

@@ -88,38 +88,43 @@ func Explain(path string, err error) error {
 	}
 	switch st.Code() {
 	case codes.Unavailable:
-		return fmt.Errorf("cannot reach kickcollector at %s: %s (is it running? systemctl status kickmon-collector)", path, socketProblem(path))
+		problem, denied := socketProblem(path)
+		if denied {
+			return fmt.Errorf("cannot reach kickcollector at %s: %s", path, problem)
+		}
+		return fmt.Errorf("cannot reach kickcollector at %s: %s (is it running? systemctl status kickmon-collector)", path, problem)
 	case codes.PermissionDenied:
 		return fmt.Errorf("permission denied by kickcollector at %s: %s (add yourself to the admin group, KICKMON_ADMIN_GROUP, default kickmon)", path, st.Message())
 	}
 	return err
 }
 
-// socketProblem says, in words, why nothing answers at path.
-func socketProblem(path string) string {
+// socketProblem says, in words, why nothing answers at path, and whether
+// it is a permission problem (the daemon may be running fine).
+func socketProblem(path string) (string, bool) {
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return "no such file"
+		return "no such file", false
 	case errors.Is(err, fs.ErrPermission):
-		return "permission denied on the socket's directory"
+		return "permission denied on the socket's directory (add yourself to the kickmon group)", true
 	case err != nil:
-		return err.Error()
+		return err.Error(), false
 	case fi.Mode()&fs.ModeSocket == 0:
-		return "not a socket"
+		return "not a socket", false
 	}
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err != nil {
 		if errors.Is(err, syscall.EACCES) {
-			return "permission denied on the socket (add yourself to its group)"
+			return "permission denied on the socket (add yourself to its group, kickmon by default)", true
 		}
 		if errors.Is(err, syscall.ECONNREFUSED) {
-			return "connection refused (stale socket)"
+			return "connection refused (stale socket)", false
 		}
-		return err.Error()
+		return err.Error(), false
 	}
 	_ = c.Close()
-	return "the socket accepts connections but the API did not answer"
+	return "the socket accepts connections but the API did not answer", false
 }
 
 // IsOutOfRange reports whether err is WatchEvents' answer to a from_seq that
