@@ -1,0 +1,189 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"github.com/kickmon/kickmon/viewer/internal/feed"
+)
+
+// View is what the user chose to see.
+type View struct {
+	Sort   SortKey
+	Filter string
+	// Shown is how many rows pass the filter.
+	Shown int
+}
+
+const sep = "  "
+
+// Header is the top line: time, counts, connection state, sort and filter.
+func Header(theme Theme, s feed.Snapshot, v View, now time.Time) Line {
+	line := Line{
+		{"kickview ", theme.Heading()},
+		{now.Format("15:04:05") + sep, theme.Text()},
+		{fmt.Sprintf("%d streamers, ", len(s.Rows)), theme.Text()},
+		{fmt.Sprintf("%d live", s.Live), theme.State(kickmonv1.LiveState_LIVE_STATE_LIVE)},
+		{sep, theme.Text()},
+	}
+	switch s.State {
+	case feed.Connected:
+		line = append(line, Span{"● connected", theme.Good()})
+	case feed.Connecting:
+		line = append(line, Span{"○ connecting", theme.State(kickmonv1.LiveState_LIVE_STATE_UNKNOWN)})
+	default:
+		line = append(line, Span{"✕ DISCONNECTED", theme.Bad()})
+	}
+	line = append(line, Span{fmt.Sprintf("%ssort: %s", sep, v.Sort), theme.Text()})
+	if v.Filter != "" {
+		line = append(line, Span{fmt.Sprintf("%sfilter: %q (%d)", sep, v.Filter, v.Shown), theme.Heading()})
+	}
+	line = append(line, Span{fmt.Sprintf("%sseq %d%s? help", sep, s.LastSeq, sep), theme.Faint()})
+	return line
+}
+
+// Banner is the two-line notice shown while disconnected, nil otherwise.
+func Banner(theme Theme, s feed.Snapshot, now time.Time) []Line {
+	if s.State != feed.Disconnected {
+		return nil
+	}
+	head := fmt.Sprintf(" DISCONNECTED for %s — showing the last data (dimmed); reconnecting, attempt %d", Dur(now.Sub(s.Since)), s.Attempts)
+	why := " unknown error"
+	if s.Err != nil {
+		why = " " + s.Err.Error()
+	}
+	return []Line{{{head, theme.Banner()}}, {{why, theme.Banner()}}}
+}
+
+// Footer is the bottom line: source health, sockets, request budget and
+// rate-limit state, from the last GetStatus.
+func Footer(theme Theme, s feed.Snapshot, now time.Time) Line {
+	st := s.Status
+	if st == nil {
+		msg := "status: waiting for the collector"
+		if s.StatusErr != nil {
+			msg = "status: " + s.StatusErr.Error()
+		}
+		return Line{{msg, theme.Faint()}}
+	}
+	var line Line
+	for i, src := range []kickmonv1.Source{kickmonv1.Source_SOURCE_POLL, kickmonv1.Source_SOURCE_PUSHER, kickmonv1.Source_SOURCE_WEBHOOK} {
+		if i > 0 {
+			line = append(line, Span{" · ", theme.Faint()})
+		}
+		line = append(line, sourceSpans(theme, st, src)...)
+	}
+	b := st.GetBudget()
+	line = append(line, Span{fmt.Sprintf(" · api %d/%d/min", b.GetUsedLastMinute(), b.GetRequestsPerMinute()), theme.Text()})
+	switch until := b.GetBackoffUntil(); {
+	case until != nil && until.AsTime().After(now):
+		line = append(line, Span{fmt.Sprintf(" RATE-LIMITED %s", Dur(until.AsTime().Sub(now))), theme.Bad()})
+	case b.GetRateLimitedTotal() > 0:
+		line = append(line, Span{fmt.Sprintf(" 429s %d", b.GetRateLimitedTotal()), theme.Health(kickmonv1.Health_HEALTH_DEGRADED)})
+	}
+	if s.StatusErr != nil || now.Sub(s.StatusAt) > 10*time.Second {
+		line = append(line, Span{fmt.Sprintf("%s(status %s old)", sep, Dur(now.Sub(s.StatusAt))), theme.Faint()})
+	}
+	return line
+}
+
+func sourceSpans(theme Theme, st *kickmonv1.CollectorStatus, src kickmonv1.Source) Line {
+	name := short(src.String(), "SOURCE_")
+	var ss *kickmonv1.SourceStatus
+	for _, x := range st.GetSources() {
+		if x.GetSource() == src {
+			ss = x
+		}
+	}
+	if ss == nil {
+		return Line{{name + " -", theme.Faint()}}
+	}
+	health := short(ss.GetHealth().String(), "HEALTH_")
+	switch ss.GetHealth() {
+	case kickmonv1.Health_HEALTH_OK:
+		health = "ok"
+	case kickmonv1.Health_HEALTH_DISABLED:
+		health = "off"
+	case kickmonv1.Health_HEALTH_RATE_LIMITED:
+		health = "429"
+	}
+	line := Line{{name + " ", theme.Text()}, {health, theme.Health(ss.GetHealth())}}
+	if src == kickmonv1.Source_SOURCE_PUSHER && len(st.GetSockets()) > 0 {
+		up := 0
+		for _, sock := range st.GetSockets() {
+			if sock.GetState() == "connected" {
+				up++
+			}
+		}
+		line = append(line, Span{fmt.Sprintf(" %d/%d up", up, len(st.GetSockets())), theme.Text()})
+	}
+	return line
+}
+
+// LogLines renders event log entries, oldest first.
+func LogLines(theme Theme, entries []feed.Entry) []Line {
+	out := make([]Line, 0, len(entries))
+	for _, e := range entries {
+		line := Line{{e.At.Local().Format("15:04:05") + " ", theme.Faint()}}
+		if e.Event == nil {
+			out = append(out, append(line, Span{"· " + e.Note, theme.Faint()}))
+			continue
+		}
+		ev := e.Event
+		st := ev.GetStreamer()
+		kind := short(ev.GetKind().String(), "EVENT_KIND_")
+		style := theme.Text()
+		switch ev.GetKind() {
+		case kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED:
+			style = theme.State(kickmonv1.LiveState_LIVE_STATE_LIVE)
+		case kickmonv1.EventKind_EVENT_KIND_STREAM_ENDED:
+			style = theme.State(kickmonv1.LiveState_LIVE_STATE_OFFLINE)
+		case kickmonv1.EventKind_EVENT_KIND_COVERAGE_CHANGED:
+			style = theme.State(kickmonv1.LiveState_LIVE_STATE_UNKNOWN)
+		}
+		line = append(line, Span{fmt.Sprintf("%-16s", strings.ToUpper(kind)), style}, Span{st.GetSlug(), theme.Heading()})
+		var detail string
+		switch ev.GetKind() {
+		case kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED:
+			detail = fmt.Sprintf("%q %s", st.GetTitle(), st.GetCategoryName())
+		case kickmonv1.EventKind_EVENT_KIND_STREAM_UPDATED:
+			detail = e.Detail
+		case kickmonv1.EventKind_EVENT_KIND_STREAMER_RENAMED:
+			detail = "was " + ev.GetPreviousSlug()
+		case kickmonv1.EventKind_EVENT_KIND_COVERAGE_CHANGED:
+			c := ev.GetCoverage()
+			detail = short(c.GetSource().String(), "SOURCE_") + " sees it again"
+			if c.GetBlind() {
+				detail = short(c.GetSource().String(), "SOURCE_") + " blind: " + c.GetReason()
+			}
+		}
+		line = append(line, Span{fmt.Sprintf(" %s  via %s #%d", detail, short(ev.GetSource().String(), "SOURCE_"), ev.GetSeq()), theme.Text()})
+		out = append(out, line)
+	}
+	return out
+}
+
+// Help is the help screen's text.
+func Help(theme Theme) []Line {
+	keys := [][2]string{
+		{"q, Ctrl-C", "quit"},
+		{"r", "refresh the selected streamer now (asks the collector to re-check it)"},
+		{"R", "refresh every watched streamer now"},
+		{"s", "cycle the sort: status, name, viewers, last change"},
+		{"/", "filter by slug, title or category; Enter applies, Esc clears"},
+		{"Esc", "clear the filter"},
+		{"↑ ↓ PgUp PgDn", "move the selection (also j k g G)"},
+		{"?", "show or hide this help"},
+	}
+	out := []Line{{{"kickview keys", theme.Heading()}}, nil}
+	for _, k := range keys {
+		out = append(out, Line{{fmt.Sprintf(" %-14s", k[0]), theme.Heading()}, {k[1], theme.Text()}})
+	}
+	out = append(out, nil,
+		Line{{"Status: LIVE (green), OFFLINE (red), UNKNOWN (yellow).", theme.Text()}},
+		Line{{"Updates stream from the collector; dimmed data means disconnected.", theme.Text()}},
+		Line{{"Esc or ? closes this help.", theme.Faint()}})
+	return out
+}
