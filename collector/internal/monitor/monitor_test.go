@@ -500,10 +500,7 @@ func TestRestart(t *testing.T) {
 			ids := seqIDs()
 			before := New(Config{NewSessionID: ids})
 			run(t, before, []step{add(1, "alpha", 5, 0), live(poll, 60, 30), add(2, "bravo", 0, 0), remove(2, 70)})
-			snapshot := before.Streamers()
-			if removed, ok := before.removed[2]; ok {
-				snapshot = append(snapshot, removed) // the spool keeps removed streamers too
-			}
+			snapshot := append(before.Streamers(), before.Removed()...) // the spool keeps removed streamers too
 
 			m := New(Config{NewSessionID: ids})
 			r := m.Restore(snapshot, at(900))
