@@ -2,8 +2,6 @@ package pusher
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -20,16 +18,7 @@ import (
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goroutine leak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // checker records CheckNow calls.
 type checker struct {

@@ -1,0 +1,164 @@
+package webhook
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kickmon/kickmon/collector/internal/kickrest"
+	"github.com/kickmon/kickmon/collector/internal/logtest"
+	"github.com/kickmon/kickmon/collector/internal/observation"
+	"github.com/kickmon/kickmon/collector/kicksim"
+	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+)
+
+// restClient is the real REST client against the sim.
+func restClient(t *testing.T, sim *kicksim.Sim) *kickrest.Client {
+	t.Helper()
+	c, err := kickrest.New(kickrest.Config{ClientID: sim.ClientID(), ClientSecret: sim.ClientSecret(), AuthURL: sim.AuthURL(), APIURL: sim.APIURL(),
+		AllowInsecure: true, Budget: -1, Logger: logtest.New(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func countSubs(sim *kicksim.Sim) map[int64]int {
+	out := make(map[int64]int)
+	for _, s := range sim.WebhookSubscriptions() {
+		out[s.BroadcasterUserID]++
+	}
+	return out
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestKicksimDeliveries(t *testing.T) {
+	sim := kicksim.Start(t, kicksim.WithStreamers(3), kicksim.WithWebhookDuplicates(1), kicksim.WithLogger(logtest.New(t)))
+	api := restClient(t, sim)
+	r := startReceiver(t, Options{Keys: api})
+	sim.SetWebhookURL(r.url)
+	streamers := sim.Streamers()
+	st := streamers[0]
+	rep := &Repairer{API: api, Watched: func() []int64 { return []int64{st.UserID} }, Logger: logtest.New(t)}
+	if n, err := rep.RepairOnce(context.Background()); err != nil || n != 2 {
+		t.Fatalf("RepairOnce = %d, %v; want 2 subscriptions created", n, err)
+	}
+	next := func() observation.Observation {
+		t.Helper()
+		select {
+		case o := <-r.out:
+			return o
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no observation; stats %+v, sim %+v", r.h.Stats(), sim.WebhookStats())
+		}
+		return observation.Observation{}
+	}
+	base := observation.Observation{Kind: observation.Status, Source: kickmonv1.Source_SOURCE_WEBHOOK, UserID: st.UserID, Slug: st.Slug}
+	tests := []struct {
+		name string
+		act  func() error
+		want func(now kicksim.Streamer) observation.Observation
+	}{
+		{"live", func() error { return sim.GoLive(st.UserID) }, func(now kicksim.Streamer) observation.Observation {
+			o := base
+			o.Live, o.StartedAt, o.KickTime, o.HasTitle, o.Title = observation.Live, now.StartedAt, now.StartedAt, true, now.Title
+			return o
+		}},
+		{"title", func() error { return sim.SetTitle(st.UserID, "webhook title") }, func(now kicksim.Streamer) observation.Observation {
+			o := base
+			o.HasTitle, o.Title, o.HasCategory, o.CategoryID, o.CategoryName = true, "webhook title", true, now.CategoryID, now.CategoryName
+			return o
+		}},
+		{"offline", func() error { return sim.GoOffline(st.UserID) }, func(kicksim.Streamer) observation.Observation {
+			var ended time.Time
+			truth := sim.Truth()
+			for _, tr := range truth {
+				if tr.UserID == st.UserID && tr.Kind == "offline" {
+					ended = tr.EndedAt
+				}
+			}
+			o := base
+			o.Live, o.EndedAt, o.KickTime, o.HasTitle, o.Title = observation.Offline, ended, ended, true, "webhook title"
+			o.StartedAt = truth[len(truth)-1].StartedAt
+			return o
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.act(); err != nil {
+				t.Fatal(err)
+			}
+			now, _ := sim.Streamer(st.UserID)
+			got := next()
+			w := tt.want(now)
+			if w.KickTime.IsZero() { // metadata: Kick's time is the delivery's timestamp
+				if d := time.Since(got.KickTime); d < 0 || d > time.Minute {
+					t.Errorf("KickTime %v; want the delivery time", got.KickTime)
+				}
+				w.KickTime = got.KickTime
+			}
+			// Compare instants: the sim renders times in the streamer's zone.
+			if diff := cmp.Diff(w, got, ignoreObserved, cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); diff != "" {
+				t.Errorf("observation (-want +got):\n%s", diff)
+			}
+		})
+	}
+	// Every message was delivered twice (WithWebhookDuplicates(1)); each
+	// counted once.
+	waitFor(t, "duplicates answered", func() bool { return r.h.Stats().Duplicates == 3 })
+	if got := r.emitted(); len(got) != 0 {
+		t.Errorf("duplicates emitted %+v", got)
+	}
+	if s := r.h.Stats(); s.Accepted != 3 || s.BadSig != 0 {
+		t.Errorf("stats %+v; want 3 accepted, no bad signature", s)
+	}
+}
+
+func TestRepairRecreatesDroppedSubscriptions(t *testing.T) {
+	sim := kicksim.Start(t, kicksim.WithStreamers(4))
+	api := restClient(t, sim)
+	var watched []int64
+	for _, st := range sim.Streamers()[:3] {
+		watched = append(watched, st.UserID)
+	}
+	want := map[int64]int{watched[0]: 2, watched[1]: 2, watched[2]: 2}
+	rep := &Repairer{API: api, Watched: func() []int64 { return watched }, Interval: 20 * time.Millisecond, Logger: logtest.New(t)}
+
+	// One subscription exists already: only the missing five are created.
+	if _, err := api.CreateSubscription(context.Background(), watched[1], []kickrest.EventSpec{kickrest.EventLivestreamStatus}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := rep.RepairOnce(context.Background()); err != nil || n != 5 {
+		t.Fatalf("RepairOnce = %d, %v; want 5", n, err)
+	}
+	if diff := cmp.Diff(want, countSubs(sim)); diff != "" {
+		t.Fatalf("subscriptions per user (-want +got):\n%s", diff)
+	}
+	if n, err := rep.RepairOnce(context.Background()); err != nil || n != 0 {
+		t.Errorf("second RepairOnce = %d, %v; want 0 (nothing missing)", n, err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rep.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	sim.DropWebhookSubscriptions()
+	waitFor(t, "subscriptions re-created", func() bool { return cmp.Equal(want, countSubs(sim)) })
+}
