@@ -301,6 +301,9 @@ func (m *Monitor) endSession(e *entry, end ending, r *Result) {
 }
 
 func (m *Monitor) observeCoverage(o observation.Observation, r *Result) {
+	if o.Source <= 0 || int(o.Source) >= numSources {
+		return
+	}
 	ids := o.UserIDs
 	if len(ids) == 0 {
 		ids = make([]int64, 0, len(m.streamers))
