@@ -378,7 +378,7 @@ func TestCoverage(t *testing.T) {
 		coverage(poll, 25, true, "blocked", 1),
 		coverage(webhook, 26, false, "", 1, 99), // unknown id ignored
 		coverage(kickmonv1.Source_SOURCE_UNSPECIFIED, 27, true, "?"),
-		live(poll, 40, 35, channel(11)),         // learns user 1's channel id
+		live(poll, 40, 35, channel(11)), // learns user 1's channel id
 		coverage(pusher, 50, true, "socket down", 1, 2),
 	}
 	got := run(t, m, steps)
