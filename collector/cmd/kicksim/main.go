@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -99,7 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	env := sim.Env()
 	for _, line := range env {
-		fmt.Fprintln(stdout, line)
+		fmt.Fprintln(stdout, shellQuote(line))
 	}
 	if len(env) == 7 {
 		fmt.Fprintln(stdout, "# KICKMON_STREAMERS left out: the slugs do not fit in one environment variable")
@@ -113,4 +114,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case err := <-errc:
 		return err
 	}
+}
+
+// shellQuote single-quotes the value of KEY=VALUE when it holds characters
+// a shell would act on (the Pusher URL's '&'), so `. ./sim.env`, `eval` and
+// env files all read the same value.
+func shellQuote(line string) string {
+	k, v, _ := strings.Cut(line, "=")
+	if !strings.ContainsAny(v, "&?;|<>()$`\\\"' *#~") {
+		return line
+	}
+	return k + "='" + strings.ReplaceAll(v, "'", `'\''`) + "'"
 }

@@ -11,13 +11,13 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/kickmon/kickmon/collector/internal/logkeys"
 	"github.com/kickmon/kickmon/collector/internal/monitor"
 	"github.com/kickmon/kickmon/collector/internal/observation"
+	"github.com/kickmon/kickmon/collector/internal/poller"
 	"github.com/kickmon/kickmon/collector/internal/spool"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"google.golang.org/grpc/codes"
@@ -37,32 +37,17 @@ type Pusher interface {
 	Unsubscribe(channelID int64)
 }
 
-// Webhooks is what the engine needs of the webhook receiver.
-type Webhooks interface {
-	Watch(userID int64)
-	Unwatch(userID int64)
-}
-
-// Resolution is a slug resolved through the official API.
-type Resolution struct {
-	Slug   string
-	UserID int64
-	// Current is the channel's state at resolution, if the API gave it.
-	Current *observation.Observation
-	Err     error
-}
-
-// Resolver resolves slugs; failures are per slug.
-type Resolver func(ctx context.Context, slugs []string) []Resolution
+// Resolver resolves slugs through the official API, one Resolution per
+// slug in order; failures are per slug (poller.Resolver.Resolve is one).
+type Resolver func(ctx context.Context, slugs []string) []poller.Resolution
 
 // Options wire an Engine.
 type Options struct {
-	Monitor  *monitor.Monitor
-	Spool    *spool.Spool
-	Poller   Poller
-	Pusher   Pusher   // nil when Pusher is off
-	Webhooks Webhooks // nil when webhooks are off
-	Resolve  Resolver
+	Monitor *monitor.Monitor
+	Spool   *spool.Spool
+	Poller  Poller
+	Pusher  Pusher // nil when Pusher is off
+	Resolve Resolver
 	// Notify wakes event watchers after events up to lastSeq are committed.
 	Notify func(lastSeq uint64)
 	// Committed, if set, sees every committed batch of events (metrics).
@@ -214,18 +199,12 @@ func (e *Engine) watch(userID, channelID int64) {
 	if e.o.Pusher != nil && channelID != 0 {
 		e.o.Pusher.Subscribe(channelID, userID)
 	}
-	if e.o.Webhooks != nil {
-		e.o.Webhooks.Watch(userID)
-	}
 }
 
 func (e *Engine) unwatch(userID, channelID int64) {
 	e.o.Poller.Unwatch(userID)
 	if e.o.Pusher != nil && channelID != 0 {
 		e.o.Pusher.Unsubscribe(channelID)
-	}
-	if e.o.Webhooks != nil {
-		e.o.Webhooks.Unwatch(userID)
 	}
 }
 
@@ -306,10 +285,14 @@ func (e *Engine) Counts(ctx context.Context) (total, live int64, err error) {
 	return total, live, err
 }
 
-func normalize(slug string) string { return strings.ToLower(strings.TrimSpace(slug)) }
+// normalize is the slug as the monitor keys it (an invalid one finds nothing).
+func normalize(slug string) string {
+	n, _ := poller.NormalizeSlug(slug)
+	return n
+}
 
 // Add resolves slugs through the official API and watches them. Each slug
-// gets its own result; channelID applies only to a single slug.
+// gets its own result, in order; channelID applies only to a single slug.
 func (e *Engine) Add(ctx context.Context, slugs []string, channelID int64) ([]*kickmonv1.StreamerResult, error) {
 	if channelID < 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "channel_id %d: must be positive", channelID)
@@ -317,40 +300,30 @@ func (e *Engine) Add(ctx context.Context, slugs []string, channelID int64) ([]*k
 	if channelID != 0 && len(slugs) != 1 {
 		return nil, status.Errorf(codes.InvalidArgument, "channel_id needs exactly one slug, got %d", len(slugs))
 	}
-	results := make([]*kickmonv1.StreamerResult, len(slugs))
-	var toResolve []string
-	for i, s := range slugs {
-		results[i] = &kickmonv1.StreamerResult{Slug: s}
-		if n := normalize(s); n != "" && !slices.Contains(toResolve, n) {
-			toResolve = append(toResolve, n)
-		}
+	if len(slugs) == 0 {
+		return nil, nil
 	}
-	resolved := map[string]Resolution{}
-	if len(toResolve) > 0 {
-		for _, r := range e.o.Resolve(ctx, toResolve) {
-			resolved[r.Slug] = r
-		}
-	}
+	return e.AddResolved(ctx, e.o.Resolve(ctx, slugs), channelID)
+}
+
+// AddResolved watches streamers already resolved; a resolution with an
+// error becomes a failed result.
+func (e *Engine) AddResolved(ctx context.Context, resolved []poller.Resolution, channelID int64) ([]*kickmonv1.StreamerResult, error) {
+	results := make([]*kickmonv1.StreamerResult, len(resolved))
 	err := e.do(ctx, func() error {
 		var all []monitor.Result
-		for _, res := range results {
-			slug := normalize(res.Slug)
-			r, ok := resolved[slug]
-			switch {
-			case slug == "":
-				res.Error = "empty slug"
-				continue
-			case !ok:
-				res.Error = fmt.Sprintf("resolve %q: no answer", slug)
-				continue
-			case r.Err != nil:
+		for i, r := range resolved {
+			res := &kickmonv1.StreamerResult{Slug: r.Slug}
+			results[i] = res
+			if r.Err != nil {
 				res.Error = r.Err.Error()
 				continue
 			}
+			slug, _ := poller.NormalizeSlug(r.Slug)
 			_, existed := e.o.Monitor.Streamer(r.UserID)
 			mr := e.o.Monitor.Add(monitor.Identity{UserID: r.UserID, Slug: slug, ChannelID: channelID}, e.o.Now())
 			all = append(all, mr)
-			if r.Current != nil {
+			if r.Current != nil && !existed {
 				all = append(all, e.o.Monitor.Observe(*r.Current))
 			}
 			st, _ := e.o.Monitor.Streamer(r.UserID)

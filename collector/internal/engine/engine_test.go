@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/kickmon/kickmon/collector/internal/monitor"
 	"github.com/kickmon/kickmon/collector/internal/observation"
+	"github.com/kickmon/kickmon/collector/internal/poller"
 	"github.com/kickmon/kickmon/collector/internal/spool"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"go.uber.org/goleak"
@@ -49,7 +51,7 @@ type harness struct {
 	notes []uint64
 }
 
-var world = map[string]Resolution{
+var world = map[string]poller.Resolution{
 	"alice": {Slug: "alice", UserID: 1},
 	"bob": {Slug: "bob", UserID: 2, Current: &observation.Observation{
 		Source: kickmonv1.Source_SOURCE_POLL, UserID: 2, Slug: "bob", Live: observation.Live,
@@ -67,13 +69,14 @@ func start(t *testing.T, path string) *harness {
 	h.e = New(Options{
 		Monitor: monitor.New(monitor.Config{OfflineGrace: 50 * time.Millisecond}),
 		Spool:   sp, Poller: h.rec, Pusher: h.rec,
-		Resolve: func(ctx context.Context, slugs []string) []Resolution {
-			var out []Resolution
+		Resolve: func(ctx context.Context, slugs []string) []poller.Resolution {
+			var out []poller.Resolution
 			for _, s := range slugs {
-				r, ok := world[s]
+				r, ok := world[strings.ToLower(s)]
 				if !ok {
-					r = Resolution{Slug: s, Err: errors.New("unknown slug " + s)}
+					r = poller.Resolution{Err: errors.New("unknown slug " + s)}
 				}
+				r.Slug = s
 				out = append(out, r)
 			}
 			return out

@@ -135,11 +135,11 @@ func ReadEnv(ctx context.Context, r io.Reader, last func(key string) bool) ([]st
 			if line == "" || strings.HasPrefix(line, "#") {
 				continue
 			}
-			k, _, ok := strings.Cut(line, "=")
+			k, v, ok := strings.Cut(line, "=")
 			if !ok {
 				continue
 			}
-			env = append(env, line)
+			env = append(env, k+"="+unquote(v))
 			if last(k) {
 				ch <- result{env: env}
 				return
@@ -158,4 +158,12 @@ func ReadEnv(ctx context.Context, r io.Reader, last func(key string) bool) ([]st
 // Alive reports whether a process with pid exists (and is not a zombie we reaped).
 func Alive(pid int) bool {
 	return syscall.Kill(pid, 0) == nil
+}
+
+// unquote undoes a shell's single quoting ('it'\''s' → it's).
+func unquote(v string) string {
+	if len(v) < 2 || v[0] != '\'' || v[len(v)-1] != '\'' {
+		return v
+	}
+	return strings.ReplaceAll(v[1:len(v)-1], `'\''`, "'")
 }

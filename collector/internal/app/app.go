@@ -1,0 +1,285 @@
+// Package app wires kickcollector together: configuration, the Kick
+// sources, the engine, the spool, the gRPC server, metrics and systemd
+// notifications, and shuts them down in order.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/kickmon/kickmon/collector/internal/config"
+	"github.com/kickmon/kickmon/collector/internal/engine"
+	"github.com/kickmon/kickmon/collector/internal/kickrest"
+	"github.com/kickmon/kickmon/collector/internal/logkeys"
+	"github.com/kickmon/kickmon/collector/internal/metrics"
+	"github.com/kickmon/kickmon/collector/internal/monitor"
+	"github.com/kickmon/kickmon/collector/internal/observation"
+	"github.com/kickmon/kickmon/collector/internal/poller"
+	"github.com/kickmon/kickmon/collector/internal/pusher"
+	"github.com/kickmon/kickmon/collector/internal/rpc"
+	"github.com/kickmon/kickmon/collector/internal/sdnotify"
+	"github.com/kickmon/kickmon/collector/internal/spool"
+	"github.com/kickmon/kickmon/collector/internal/webhook"
+)
+
+// Version is the collector's version, set at build time with -ldflags -X.
+var Version = ""
+
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// stallLimit is how long the main loop may go without a turn before the
+// watchdog stops pinging and /healthz fails.
+const stallLimit = 20 * time.Second
+
+// Run runs kickcollector until ctx ends (a clean shutdown, not an error).
+func Run(ctx context.Context, args []string, lookup config.Lookup, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("kickcollector", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	envFile := fs.String("env-file", "", "read settings from this env file (the environment wins)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *showVersion {
+		_, err := fmt.Fprintln(stdout, "kickcollector", version())
+		return err
+	}
+	cfg, err := config.Load(lookup, *envFile)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
+	return run(ctx, cfg, log)
+}
+
+// collector is the running daemon's parts.
+type collector struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	started time.Time
+	client  *kickrest.Client
+	poller  *poller.Poller
+	pusher  *pusher.Client // nil when off
+	hooks   *webhook.Handler
+	engine  *engine.Engine
+	spool   *spool.Spool
+	server  *rpc.Server
+	metrics *metrics.Metrics
+	notify  *sdnotify.Notifier
+}
+
+func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) {
+	c := &collector{cfg: cfg, log: log, started: time.Now(), notify: sdnotify.New(log)}
+	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	c.spool, err = spool.Open(cfg.SpoolPath(), spool.Options{MaxBytes: cfg.SpoolMaxBytes, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := c.spool.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+
+	c.client, err = kickrest.New(kickrest.Config{
+		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+		AuthURL: cfg.AuthURL, APIURL: cfg.APIURL, AllowInsecure: cfg.AllowInsecure,
+		Budget: cfg.APIBudget, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	in := make(chan observation.Observation, 8192)
+	c.poller, err = poller.New(c.client, poller.Options{Interval: cfg.PollInterval, Out: in, Logger: log})
+	if err != nil {
+		return err
+	}
+	eo := engine.Options{
+		Monitor: monitor.New(monitor.Config{OfflineGrace: cfg.OfflineGrace}),
+		Spool:   c.spool, Poller: c.poller, In: in,
+		Resolve: c.resolve,
+		Logger:  log.With(logkeys.Component, "engine"),
+	}
+	if cfg.PusherURL != "" {
+		c.pusher, err = pusher.New(pusher.Options{URL: cfg.PusherURL, ChannelsPerSocket: cfg.ChannelsPerSocket, Out: in, Checker: c.poller,
+			Logger: log})
+		if err != nil {
+			return err
+		}
+		eo.Pusher = c.pusher
+	}
+	if cfg.WebhookAddr != "" {
+		c.hooks, err = webhook.NewHandler(webhook.Options{Out: in, Keys: c.client, Logger: log})
+		if err != nil {
+			return err
+		}
+	}
+	c.metrics = metrics.New(c.statusSnapshot)
+	eo.Committed = c.metrics.ObserveEvents
+	c.engine = engine.New(eo)
+	c.server, err = rpc.New(rpc.Options{Backend: c, Spool: c.spool, AdminGroup: cfg.AdminGroup, Logger: log})
+	if err != nil {
+		return err
+	}
+	lis, err := rpc.Listen(cfg.Socket)
+	if err != nil {
+		return err
+	}
+
+	// Everything below runs until ctx ends, or one part fails.
+	runCtx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	goRun := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(runCtx); err != nil && runCtx.Err() == nil {
+				cancel(fmt.Errorf("%s: %w", name, err))
+			}
+		}()
+	}
+	goRun("engine", c.engine.Run)
+	goRun("poller", c.poller.Run)
+	if c.pusher != nil {
+		goRun("pusher", c.pusher.Run)
+	}
+	if c.hooks != nil {
+		goRun("webhooks", func(ctx context.Context) error { return c.hooks.ListenAndServe(ctx, cfg.WebhookAddr) })
+		rep := &webhook.Repairer{API: c.client, Watched: c.watchedIDs, Interval: 2 * time.Minute, Logger: log}
+		goRun("webhook repair", rep.Run)
+	}
+	if cfg.MetricsAddr != "" {
+		goRun("metrics", func(ctx context.Context) error { return metrics.Serve(ctx, cfg.MetricsAddr, c.metrics, c.healthy, log) })
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- c.server.Serve(lis) }()
+
+	if err := c.waitEngine(runCtx); err != nil {
+		cancel(err)
+	} else {
+		c.notify.Ready()
+		log.Info("kickcollector serving", logkeys.Socket, cfg.Socket, logkeys.Path, cfg.SpoolPath(), "version", version())
+		goRun("watchdog", func(ctx context.Context) error {
+			c.notify.Watchdog(ctx, func() error { return c.engine.Healthy(stallLimit) })
+			return nil
+		})
+		goRun("status", c.statusLoop)
+		if len(cfg.Streamers) > 0 {
+			goRun("initial streamers", c.addInitial)
+		}
+	}
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-serveErr:
+		cancel(fmt.Errorf("grpc server: %w", err))
+	case <-runCtx.Done():
+	}
+	c.notify.Stopping()
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := c.server.Shutdown(sctx); err != nil {
+		log.Warn("grpc shutdown", logkeys.Err, err)
+	}
+	scancel()
+	cause := context.Cause(runCtx)
+	cancel(nil)
+	wg.Wait()
+	if cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return nil
+}
+
+// waitEngine waits until the engine has restored the watch list.
+func (c *collector) waitEngine(ctx context.Context) error {
+	for c.engine.Healthy(stallLimit) != nil {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// healthy backs /healthz: the loop turns and at least one source works.
+func (c *collector) healthy() error {
+	if err := c.engine.Healthy(stallLimit); err != nil {
+		return err
+	}
+	st := c.statusSnapshot()
+	for _, s := range st.GetSources() {
+		if s.GetHealth() == healthOK || s.GetHealth() == healthDegraded {
+			return nil
+		}
+	}
+	return errors.New("no source works")
+}
+
+// addInitial adds KICKMON_STREAMERS, retrying slugs that failed for
+// reasons other than being invalid or unknown (Kick unreachable at start).
+func (c *collector) addInitial(ctx context.Context) error {
+	pending := c.cfg.Streamers
+	backoff := time.Second
+	for len(pending) > 0 {
+		var ok []poller.Resolution
+		var retry []string
+		for _, r := range c.resolve(ctx, pending) {
+			switch {
+			case r.Err == nil:
+				ok = append(ok, r)
+			case isPermanent(r.Err):
+				c.log.Error("KICKMON_STREAMERS: cannot add streamer", logkeys.Slug, r.Slug, logkeys.Err, r.Err)
+			default:
+				c.log.Warn("KICKMON_STREAMERS: will retry", logkeys.Slug, r.Slug, logkeys.Err, r.Err)
+				retry = append(retry, r.Slug)
+			}
+		}
+		if len(ok) > 0 {
+			if _, err := c.engine.AddResolved(ctx, ok, 0); err != nil {
+				return err
+			}
+			c.log.Info("KICKMON_STREAMERS added", logkeys.Count, len(ok))
+		}
+		pending = retry
+		if len(pending) == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, time.Minute)
+	}
+	return nil
+}

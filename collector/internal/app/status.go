@@ -1,0 +1,227 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kickmon/kickmon/collector/internal/kickrest"
+	"github.com/kickmon/kickmon/collector/internal/logkeys"
+	"github.com/kickmon/kickmon/collector/internal/poller"
+	"github.com/kickmon/kickmon/collector/internal/pusher"
+	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+const (
+	healthOK       = kickmonv1.Health_HEALTH_OK
+	healthDegraded = kickmonv1.Health_HEALTH_DEGRADED
+)
+
+// The gRPC server's Backend: the engine answers, the app adds status.
+
+func (c *collector) List(ctx context.Context, includeRemoved bool) ([]*kickmonv1.Streamer, uint64, error) {
+	return c.engine.List(ctx, includeRemoved)
+}
+
+func (c *collector) Get(ctx context.Context, slug string, userID int64) (*kickmonv1.Streamer, error) {
+	return c.engine.Get(ctx, slug, userID)
+}
+
+func (c *collector) Add(ctx context.Context, slugs []string, channelID int64) ([]*kickmonv1.StreamerResult, error) {
+	return c.engine.Add(ctx, slugs, channelID)
+}
+
+func (c *collector) Remove(ctx context.Context, slugs []string) ([]*kickmonv1.StreamerResult, error) {
+	return c.engine.Remove(ctx, slugs)
+}
+
+func (c *collector) Refresh(ctx context.Context, slugs []string) ([]*kickmonv1.StreamerResult, error) {
+	return c.engine.Refresh(ctx, slugs)
+}
+
+func (c *collector) Status(ctx context.Context) (*kickmonv1.CollectorStatus, error) {
+	st := c.statusSnapshot()
+	total, live, err := c.engine.Counts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st.Streamers, st.Live = total, live
+	return st, nil
+}
+
+// resolve resolves slugs through the official API.
+func (c *collector) resolve(ctx context.Context, slugs []string) []poller.Resolution {
+	return poller.NewResolver(c.client, c.log).Resolve(ctx, slugs)
+}
+
+// isPermanent tells a slug that will never resolve from a passing failure.
+func isPermanent(err error) bool {
+	return errors.Is(err, poller.ErrInvalidSlug) || errors.Is(err, poller.ErrUnknownSlug)
+}
+
+// watchedIDs lists the watched user ids (for the webhook repairer).
+func (c *collector) watchedIDs() []int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	list, _, err := c.engine.List(ctx, false)
+	if err != nil {
+		return nil
+	}
+	ids := make([]int64, len(list))
+	for i, s := range list {
+		ids[i] = s.GetBroadcasterUserId()
+	}
+	return ids
+}
+
+// statusSnapshot describes sources, sockets, token, budget and spool without
+// touching the engine loop (metrics scrapes must not queue behind it).
+func (c *collector) statusSnapshot() *kickmonv1.CollectorStatus {
+	ps := c.poller.Status()
+	st := &kickmonv1.CollectorStatus{
+		Version:      version(),
+		StartedAt:    timestamppb.New(c.started),
+		PollInterval: durationpb.New(c.cfg.PollInterval),
+		Token:        tokenStatus(c.client.TokenStatus()),
+		Budget: &kickmonv1.BudgetStatus{
+			RequestsPerMinute: int64(c.client.Budget().Limit),
+			UsedLastMinute:    int64(c.client.Budget().UsedWindow),
+			RateLimitedTotal:  ps.RateLimitedTotal,
+			BackoffUntil:      ts(ps.BackoffUntil),
+		},
+		Spool:    c.spool.Status(),
+		Watchers: int32(c.server.Watchers()),
+	}
+	st.Sources = append(st.Sources, pollStatus(ps))
+	st.Sources = append(st.Sources, c.pusherStatus(st))
+	st.Sources = append(st.Sources, c.webhookStatus())
+	return st
+}
+
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func tokenStatus(t kickrest.TokenStatus) *kickmonv1.TokenStatus {
+	return &kickmonv1.TokenStatus{Valid: t.Valid, ExpiresAt: ts(t.ExpiresAt), Renewals: t.Renewals, LastError: t.LastError}
+}
+
+func pollStatus(ps poller.Status) *kickmonv1.SourceStatus {
+	health := map[poller.Health]kickmonv1.Health{
+		poller.HealthOK:          kickmonv1.Health_HEALTH_OK,
+		poller.HealthDegraded:    kickmonv1.Health_HEALTH_DEGRADED,
+		poller.HealthRateLimited: kickmonv1.Health_HEALTH_RATE_LIMITED,
+		poller.HealthBlocked:     kickmonv1.Health_HEALTH_BLOCKED,
+		poller.HealthDown:        kickmonv1.Health_HEALTH_DOWN,
+	}[ps.Health]
+	if health == kickmonv1.Health_HEALTH_UNSPECIFIED {
+		health = kickmonv1.Health_HEALTH_DEGRADED
+	}
+	var breakers []string
+	for ep, state := range ps.Breakers {
+		breakers = append(breakers, ep+"="+state)
+	}
+	slices.Sort(breakers)
+	detail := fmt.Sprintf("%d of %d streamers covered, every %s", ps.Covered, ps.Streamers, ps.Interval)
+	if ps.Blind {
+		detail = "blind: " + ps.BlindReason
+	}
+	return &kickmonv1.SourceStatus{
+		Source: kickmonv1.Source_SOURCE_POLL, Health: health, Detail: detail,
+		LastSuccessAt: ts(ps.LastSuccess), LastError: ps.LastErrorText, LastErrorAt: ts(ps.LastError),
+		BreakerState: strings.Join(breakers, " "), StreamersCovered: int64(ps.Covered),
+	}
+}
+
+func (c *collector) pusherStatus(st *kickmonv1.CollectorStatus) *kickmonv1.SourceStatus {
+	out := &kickmonv1.SourceStatus{Source: kickmonv1.Source_SOURCE_PUSHER}
+	if c.pusher == nil {
+		out.Health, out.Detail = kickmonv1.Health_HEALTH_DISABLED, "KICK_PUSHER_URL is empty"
+		return out
+	}
+	up, channels := 0, 0
+	for _, s := range c.pusher.Status() {
+		st.Sockets = append(st.Sockets, &kickmonv1.SocketStatus{
+			Id: int32(s.ID), State: string(s.State), Channels: int32(s.Channels),
+			ConnectedSince: ts(s.ConnectedSince), Reconnects: int64(s.Reconnects),
+			LastCloseCode: int32(s.LastCloseCode), LastError: s.LastError,
+		})
+		if s.State == pusher.StateConnected {
+			up++
+			channels += s.Channels
+		}
+		if s.LastError != "" {
+			out.LastError = s.LastError
+		}
+	}
+	n := len(st.Sockets)
+	switch {
+	case n == 0:
+		out.Health, out.Detail = kickmonv1.Health_HEALTH_OK, "no channel ids known yet"
+	case up == n:
+		out.Health = kickmonv1.Health_HEALTH_OK
+	case up == 0:
+		out.Health = kickmonv1.Health_HEALTH_DOWN
+	default:
+		out.Health = kickmonv1.Health_HEALTH_DEGRADED
+	}
+	if out.Detail == "" {
+		out.Detail = fmt.Sprintf("%d/%d sockets connected, %d channels", up, n, channels)
+	}
+	out.StreamersCovered = int64(channels)
+	return out
+}
+
+func (c *collector) webhookStatus() *kickmonv1.SourceStatus {
+	out := &kickmonv1.SourceStatus{Source: kickmonv1.Source_SOURCE_WEBHOOK}
+	if c.hooks == nil {
+		out.Health, out.Detail = kickmonv1.Health_HEALTH_DISABLED, "KICKMON_WEBHOOK_ADDR is empty"
+		return out
+	}
+	s := c.hooks.Stats()
+	out.Health = kickmonv1.Health_HEALTH_OK
+	out.Detail = fmt.Sprintf("on %s: %d accepted, %d duplicates, %d bad signatures, %d stale", c.cfg.WebhookAddr, s.Accepted, s.Duplicates, s.BadSig, s.Stale)
+	return out
+}
+
+// statusLine is the STATUS= line systemctl status shows.
+func (c *collector) statusLine(ctx context.Context) string {
+	st, err := c.Status(ctx)
+	if err != nil {
+		return "status unavailable: " + err.Error()
+	}
+	var parts []string
+	for _, s := range st.GetSources() {
+		if s.GetHealth() == kickmonv1.Health_HEALTH_DISABLED {
+			continue
+		}
+		name := strings.ToLower(strings.TrimPrefix(s.GetSource().String(), "SOURCE_"))
+		parts = append(parts, name+" "+strings.ToLower(strings.TrimPrefix(s.GetHealth().String(), "HEALTH_")))
+	}
+	sp := st.GetSpool()
+	return fmt.Sprintf("watching %d streamers, %d live; %s; seq %d, writer acked %d", st.GetStreamers(), st.GetLive(), strings.Join(parts, ", "), sp.GetLastSeq(), sp.GetAckedSeq())
+}
+
+// statusLoop refreshes the STATUS= line.
+func (c *collector) statusLoop(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		line := c.statusLine(ctx)
+		c.notify.Status(line)
+		c.log.Debug("status", logkeys.Status, line)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
