@@ -1,0 +1,286 @@
+package consumer_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"github.com/kickmon/kickmon/proto/kickapitest"
+	"github.com/kickmon/kickmon/writer/internal/batch"
+	"github.com/kickmon/kickmon/writer/internal/consumer"
+	"github.com/kickmon/kickmon/writer/internal/store"
+	"github.com/kickmon/kickmon/writer/internal/writertest"
+	"github.com/kickmon/kickmon/writer/pgtest"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// running is a pipeline under test.
+type running struct {
+	c    *consumer.Consumer
+	st   *store.Store
+	url  string
+	stop context.CancelFunc
+	done chan error
+}
+
+func start(t *testing.T, fake *kickapitest.Server, url string, opts consumer.Options) *running {
+	t.Helper()
+	log := writertest.Logger(t)
+	st, err := store.Open(context.Background(), url, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.MaxBackoff = 200 * time.Millisecond
+	c := consumer.New(fake.Dial(t), st, log, nil, opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{c: c, st: st, url: url, stop: cancel, done: make(chan error, 1)}
+	go func() { r.done <- c.Run(ctx) }()
+	t.Cleanup(func() { r.shutdown(t); st.Close() })
+	return r
+}
+
+func (r *running) shutdown(t *testing.T) {
+	t.Helper()
+	r.stop()
+	if err := <-r.done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	r.done <- nil // keep later calls from blocking
+}
+
+func waitAcked(t *testing.T, fake *kickapitest.Server, seq uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := fake.WaitAcked(ctx, seq); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eventually polls cond until it holds or 30s pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// reference writes events straight through the store into a fresh
+// database and returns its dump.
+func reference(t *testing.T, evs []*kickmonv1.Event) string {
+	t.Helper()
+	db := writertest.NewDB(t)
+	st, err := store.Open(context.Background(), db.URL, writertest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Write(context.Background(), batch.Pending{Events: evs}); err != nil {
+		t.Fatal(err)
+	}
+	return writertest.Dump(t, db.URL)
+}
+
+func seqsOf(t *testing.T, r *running) []int64 {
+	t.Helper()
+	rows, err := r.st.Pool().Query(context.Background(), `SELECT seq FROM kickmon.status_events ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var s int64
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func upTo(n int) []int64 {
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = int64(i + 1)
+	}
+	return out
+}
+
+// Events published to the collector land as if written directly, and a
+// second writer over the same events (a replay) changes nothing.
+func TestEventsLandAndReplayChangesNothing(t *testing.T) {
+	fake := kickapitest.NewServer(t)
+	evs := writertest.Scenario()
+	seqs := fake.Publish(evs...)
+	writertest.Number(1, evs)
+	want := reference(t, evs)
+
+	db := writertest.NewDB(t)
+	r := start(t, fake, db.URL, consumer.Options{})
+	waitAcked(t, fake, seqs[len(seqs)-1])
+	r.shutdown(t)
+	if d := cmp.Diff(want, writertest.Dump(t, db.URL)); d != "" {
+		t.Fatalf("database (-direct +via collector):\n%s", d)
+	}
+
+	// Replay: rewind the cursor and follow the same events again.
+	if _, err := r.st.Pool().Exec(context.Background(), `UPDATE kickmon.writer_cursor SET last_seq = 0`); err != nil {
+		t.Fatal(err)
+	}
+	r2 := start(t, fake, db.URL, consumer.Options{})
+	eventually(t, "the replay to reach the end", func() bool { return r2.c.Status().Committed == seqs[len(seqs)-1] })
+	r2.shutdown(t)
+	if d := cmp.Diff(want, writertest.Dump(t, db.URL)); d != "" {
+		t.Errorf("replay changed the database (-before +after):\n%s", d)
+	}
+}
+
+// The collector crashing and coming back mid-stream loses nothing.
+func TestCollectorRestart(t *testing.T) {
+	fake := kickapitest.NewServer(t)
+	db := writertest.NewDB(t)
+	r := start(t, fake, db.URL, consumer.Options{})
+	fake.Publish(writertest.Updates(0, 300, 20)...)
+	waitAcked(t, fake, 300)
+	fake.Stop()
+	fake.Publish(writertest.Updates(0, 300, 20)...)
+	if err := fake.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitAcked(t, fake, 600)
+	if d := cmp.Diff(upTo(600), seqsOf(t, r)); d != "" {
+		t.Errorf("seqs (-want +got):\n%s", d)
+	}
+}
+
+// OUT_OF_RANGE from the collector becomes a gap row and the writer resumes
+// from the oldest retained event.
+func TestOutOfRangeBecomesAGap(t *testing.T) {
+	tests := []struct {
+		name       string
+		publish    int
+		dropBefore uint64
+		wantGap    [2]int64
+	}{
+		{"some retained", 10, 6, [2]int64{1, 5}},
+		{"nothing retained", 10, 11, [2]int64{1, 10}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := kickapitest.NewServer(t)
+			fake.Publish(writertest.Updates(0, tt.publish, 3)...)
+			fake.DropBefore(tt.dropBefore)
+			db := writertest.NewDB(t)
+			r := start(t, fake, db.URL, consumer.Options{})
+			eventually(t, "the cursor to pass the loss", func() bool { return r.c.Status().Committed == uint64(tt.publish) })
+			var first, last int64
+			var uid *int64
+			if err := r.st.Pool().QueryRow(context.Background(),
+				`SELECT broadcaster_user_id, first_seq, last_seq FROM kickmon.coverage_gaps WHERE source = 'spool'`).Scan(&uid, &first, &last); err != nil {
+				t.Fatal(err)
+			}
+			if uid != nil || [2]int64{first, last} != tt.wantGap {
+				t.Errorf("gap user %v seqs %d-%d, want NULL %v", uid, first, last, tt.wantGap)
+			}
+			if d := cmp.Diff(upTo(tt.publish)[tt.dropBefore-1:], seqsOf(t, r), cmpopts.EquateEmpty()); d != "" {
+				t.Errorf("seqs (-want +got):\n%s", d)
+			}
+			// New events go on being written.
+			fake.Publish(writertest.Updates(0, 2, 3)...)
+			waitAcked(t, fake, uint64(tt.publish+2))
+		})
+	}
+}
+
+// A bad event is quarantined and the pipeline goes on.
+func TestBadEventIsQuarantined(t *testing.T) {
+	fake := kickapitest.NewServer(t)
+	db := writertest.NewDB(t)
+	r := start(t, fake, db.URL, consumer.Options{})
+	evs := writertest.Updates(0, 20, 4)
+	evs[7].Streamer.Title = "nul\x00byte"
+	fake.Publish(evs...)
+	waitAcked(t, fake, 20)
+	var n int
+	if err := r.st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM kickmon.quarantine WHERE seq = 8`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("quarantine rows for seq 8: %d, %v", n, err)
+	}
+	if got := len(seqsOf(t, r)); got != 19 {
+		t.Errorf("%d status_events, want 19", got)
+	}
+}
+
+// SIGTERM (a cancelled context) drains: what is buffered is written and
+// acknowledged before Run returns.
+func TestShutdownDrains(t *testing.T) {
+	fake := kickapitest.NewServer(t)
+	db := writertest.NewDB(t)
+	r := start(t, fake, db.URL, consumer.Options{Interval: time.Hour, BatchSize: 1000})
+	fake.Publish(writertest.Updates(0, 7, 3)...)
+	eventually(t, "the events to be received", func() bool { return r.c.Status().Received == 7 })
+	if got := r.c.Status().Committed; got != 0 {
+		t.Fatalf("committed %d before the interval or size trigger", got)
+	}
+	r.shutdown(t)
+	if got := fake.Acked(); got != 7 {
+		t.Errorf("acked %d after drain, want 7", got)
+	}
+	if d := cmp.Diff(upTo(7), seqsOf(t, r)); d != "" {
+		t.Errorf("seqs (-want +got):\n%s", d)
+	}
+}
+
+// PostgreSQL stopped and restarted mid-stream loses nothing; the pipeline
+// keeps running, reports the outage, and stays healthy (no restart loop).
+func TestDatabaseRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster of its own")
+	}
+	cluster := pgtest.NewCluster(t)
+	db := cluster.NewDatabase(t, writertest.Template)
+	fake := kickapitest.NewServer(t)
+	r := start(t, fake, db.URL, consumer.Options{})
+	fake.Publish(writertest.Updates(0, 200, 10)...)
+	waitAcked(t, fake, 200)
+
+	cluster.Stop()
+	fake.Publish(writertest.Updates(0, 300, 10)...)
+	eventually(t, "the outage to show in the status", func() bool { return r.c.Status().DBError != "" })
+	if err := r.c.Healthy(); err != nil {
+		t.Errorf("unhealthy during a database outage: %v", err)
+	}
+	if fake.Acked() != 200 {
+		t.Errorf("acked %d while the database is down, want 200", fake.Acked())
+	}
+	if err := cluster.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitAcked(t, fake, 500)
+	if s := r.c.Status(); s.DBError != "" || s.Committed != 500 {
+		t.Errorf("status after recovery: %+v", s)
+	}
+	if d := cmp.Diff(upTo(500), seqsOf(t, r)); d != "" {
+		t.Errorf("seqs (-want +got):\n%s", d)
+	}
+}

@@ -1,0 +1,181 @@
+// Package metrics owns kickwriter's Prometheus metrics and its /metrics and
+// /healthz endpoints. The consumer feeds counters after each flush; gauges
+// describe the current lag and connection state.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/kickmon/kickmon/writer/internal/logkeys"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics is the writer's metric set. A nil *Metrics ignores everything.
+type Metrics struct {
+	reg         *prometheus.Registry
+	batches     prometheus.Counter
+	flushErrors prometheus.Counter
+	events      *prometheus.CounterVec
+	rows        prometheus.Counter
+	lost        prometheus.Counter
+	flush       prometheus.Histogram
+	batchSize   prometheus.Histogram
+	lagEvents   prometheus.Gauge
+	lagSeconds  prometheus.Gauge
+	cursor      prometheus.Gauge
+	dbUp        prometheus.Gauge
+	connected   prometheus.Gauge
+}
+
+// New registers the metrics on a registry of their own.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		batches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kickmon_writer_batches_total", Help: "Flushes committed to PostgreSQL.",
+		}),
+		flushErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kickmon_writer_flush_errors_total", Help: "Flush attempts that failed and were retried (database unreachable, timeouts).",
+		}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kickmon_writer_events_total", Help: "Events handled, by outcome: applied, skipped (already applied) or quarantined.",
+		}, []string{"outcome"}),
+		rows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kickmon_writer_rows_total", Help: "Rows inserted or updated in the kickmon schema.",
+		}),
+		lost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kickmon_writer_lost_events_total", Help: "Seqs the collector dropped before they were stored (recorded in coverage_gaps).",
+		}),
+		flush: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "kickmon_writer_flush_duration_seconds", Help: "Time to commit one flush, retries included.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "kickmon_writer_batch_events", Help: "Events per flush.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
+		}),
+		lagEvents: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kickmon_writer_lag_events", Help: "Events received from the collector but not yet committed.",
+		}),
+		lagSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kickmon_writer_lag_seconds", Help: "At the last commit, time from kickmon observing its newest event to the commit.",
+		}),
+		cursor: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kickmon_writer_cursor_seq", Help: "The last committed seq (kickmon.writer_cursor).",
+		}),
+		dbUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kickmon_writer_database_up", Help: "1 while the last database operation succeeded.",
+		}),
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kickmon_writer_collector_connected", Help: "1 while subscribed to the collector's events.",
+		}),
+	}
+	m.reg.MustRegister(m.batches, m.flushErrors, m.events, m.rows, m.lost, m.flush, m.batchSize,
+		m.lagEvents, m.lagSeconds, m.cursor, m.dbUp, m.connected,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Registry is where the metrics live.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Flush records one committed flush.
+type Flush struct {
+	Events, Applied, Skipped, Quarantined int
+	Lost                                  uint64
+	Rows                                  int64
+	Duration                              time.Duration
+	Cursor                                uint64
+	Lag                                   time.Duration // newest event's observation to commit
+}
+
+// ObserveFlush records a committed flush.
+func (m *Metrics) ObserveFlush(f Flush) {
+	if m == nil {
+		return
+	}
+	m.batches.Inc()
+	m.events.WithLabelValues("applied").Add(float64(f.Applied))
+	m.events.WithLabelValues("skipped").Add(float64(f.Skipped))
+	m.events.WithLabelValues("quarantined").Add(float64(f.Quarantined))
+	m.rows.Add(float64(f.Rows))
+	m.lost.Add(float64(f.Lost))
+	m.flush.Observe(f.Duration.Seconds())
+	m.batchSize.Observe(float64(f.Events))
+	m.cursor.Set(float64(f.Cursor))
+	if f.Lag > 0 {
+		m.lagSeconds.Set(f.Lag.Seconds())
+	}
+	m.dbUp.Set(1)
+}
+
+// FlushFailed records a failed flush attempt (to be retried).
+func (m *Metrics) FlushFailed() {
+	if m == nil {
+		return
+	}
+	m.flushErrors.Inc()
+	m.dbUp.Set(0)
+}
+
+// SetLag sets the number of received, uncommitted events.
+func (m *Metrics) SetLag(events int) {
+	if m != nil {
+		m.lagEvents.Set(float64(events))
+	}
+}
+
+// SetConnected records whether the writer is subscribed to the collector.
+func (m *Metrics) SetConnected(ok bool) {
+	if m == nil {
+		return
+	}
+	if ok {
+		m.connected.Set(1)
+	} else {
+		m.connected.Set(0)
+	}
+}
+
+// Serve serves /metrics and /healthz (200 while healthy returns nil, else
+// 503 with the reason) on addr until ctx ends. The listener is bound before
+// Serve returns its first error, so a bad address fails at start.
+func Serve(ctx context.Context, addr string, m *Metrics, healthy func() error, log *slog.Logger) error {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := healthy(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = fmt.Fprintln(w, "ok")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	log.Info("serving metrics", logkeys.Addr, lis.Addr().String())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(lis) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("metrics server: %w", err)
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("metrics server: %w", err)
+		}
+		return nil
+	}
+}
