@@ -10,15 +10,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/kickmon/kickmon/deploy/internal/proc"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/proto/kickapi"
-	"github.com/kickmon/kickmon/deploy/internal/proc"
 	"github.com/kickmon/kickmon/writer/pgtest"
 	"google.golang.org/grpc"
 )

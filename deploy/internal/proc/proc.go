@@ -160,7 +160,7 @@ func Alive(pid int) bool {
 	return syscall.Kill(pid, 0) == nil
 }
 
-// unquote undoes a shell's single quoting ('it'\''s' → it's).
+// unquote undoes a shell's single quoting ('it'\”s' → it's).
 func unquote(v string) string {
 	if len(v) < 2 || v[0] != '\'' || v[len(v)-1] != '\'' {
 		return v
