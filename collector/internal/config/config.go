@@ -11,12 +11,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/joho/godotenv"
+	"github.com/kickmon/kickmon/collector/internal/kickrest"
+	"github.com/kickmon/kickmon/collector/internal/poller"
+	"github.com/kickmon/kickmon/collector/internal/pusher"
 )
 
 // Defaults, as documented in design.md.
@@ -28,8 +30,8 @@ const (
 	DefaultStateDir          = "/var/lib/kickmon"
 	DefaultPollInterval      = 60 * time.Second
 	DefaultOfflineGrace      = 30 * time.Second
-	DefaultAPIBudget         = 100 // requests/minute: Kick staff's "100pm" (kick-api.md §1.8)
-	DefaultChannelsPerSocket = 200
+	DefaultAPIBudget         = kickrest.DefaultBudget
+	DefaultChannelsPerSocket = pusher.DefaultChannelsPerSocket
 	DefaultSpoolMaxBytes     = 1 << 30
 	DefaultAdminGroup        = "kickmon"
 	MinPollInterval          = time.Second
@@ -160,15 +162,15 @@ func Load(env Lookup, envFile string) (*Config, error) {
 	}
 	if v := str("KICKMON_STREAMERS", ""); v != "" {
 		for _, s := range strings.Split(v, ",") {
-			s = strings.ToLower(strings.TrimSpace(s))
-			if s == "" {
+			if strings.TrimSpace(s) == "" {
 				continue
 			}
-			if !validSlug(s) {
-				problems = append(problems, fmt.Sprintf("KICKMON_STREAMERS: %q is not a Kick slug (letters, digits, - and _, at most 25)", s))
+			n, err := poller.NormalizeSlug(s)
+			if err != nil {
+				problems = append(problems, "KICKMON_STREAMERS: "+err.Error())
 				continue
 			}
-			c.Streamers = append(c.Streamers, s)
+			c.Streamers = append(c.Streamers, n)
 		}
 	}
 
@@ -277,10 +279,6 @@ func (c *Config) Warnings() []string {
 	}
 	return w
 }
-
-var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,24}$`)
-
-func validSlug(s string) bool { return slugRE.MatchString(s) }
 
 // ParseSize parses a byte size such as 1073741824, 512MiB, 1GiB or 10MB.
 func ParseSize(s string) (int64, error) {
