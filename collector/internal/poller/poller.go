@@ -1,0 +1,588 @@
+// Package poller keeps every watched streamer's state fresh through Kick's
+// official API, the ground truth of kickmon. It asks GET /public/v1/channels
+// for up to 50 streamers per request, spreading each round of requests over
+// the poll interval so that every streamer is refreshed at least once per
+// interval; out-of-turn checks (CheckNow) go first into the next request.
+// For live streamers whose channel id is unknown it asks the deprecated v1
+// livestreams endpoint, the only official source of channel ids.
+//
+// Every request waits for the kickrest client's request budget; 429, 5xx,
+// 403 and Cloudflare pages back off exponentially with full jitter; each
+// endpoint has a circuit breaker. When the API cannot be reached for longer
+// than BlindAfter, the poller reports itself blind with a Coverage
+// observation, and reports again when it sees again.
+//
+// The package also resolves slugs to broadcaster user ids (Resolver).
+package poller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/kickmon/kickmon/collector/internal/kickrest"
+	"github.com/kickmon/kickmon/collector/internal/logkeys"
+	"github.com/kickmon/kickmon/collector/internal/observation"
+	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"github.com/sony/gobreaker/v2"
+)
+
+// Defaults and limits.
+const (
+	DefaultInterval = 60 * time.Second
+	// MinInterval is the shortest poll interval (KICKMON_POLL_INTERVAL; below
+	// 10 s is for tests and demos).
+	MinInterval        = time.Second
+	DefaultBackoffBase = time.Second
+	DefaultBackoffMax  = 2 * time.Minute
+	// DefaultBreakerFailures consecutive failures open an endpoint's breaker.
+	DefaultBreakerFailures = 5
+	DefaultBreakerTimeout  = 30 * time.Second
+
+	batchSize = kickrest.MaxChannelIDs
+)
+
+// Endpoint names, as used in Status.Breakers.
+const (
+	EndpointChannels    = "channels"
+	EndpointLivestreams = "livestreams"
+)
+
+// Options configure a Poller.
+type Options struct {
+	// Interval: every watched streamer is refreshed at least this often
+	// (default DefaultInterval, at least MinInterval).
+	Interval time.Duration
+	// Out receives every observation. The poller blocks on it (backpressure).
+	Out    chan<- observation.Observation
+	Logger *slog.Logger
+	// BackoffBase and BackoffMax shape the exponential backoff with full
+	// jitter after a failure (defaults DefaultBackoffBase, DefaultBackoffMax).
+	BackoffBase, BackoffMax time.Duration
+	// BreakerFailures consecutive failures open an endpoint's circuit
+	// breaker for BreakerTimeout (defaults DefaultBreakerFailures,
+	// DefaultBreakerTimeout).
+	BreakerFailures uint32
+	BreakerTimeout  time.Duration
+	// BlindAfter: when no request has succeeded for this long, the poller
+	// reports itself blind (default 2×Interval).
+	BlindAfter time.Duration
+
+	// minInterval lets in-package tests go below MinInterval.
+	minInterval time.Duration
+	// onBatch, if set, sees the ids of every channels request before it is
+	// sent, with the number of the round it belongs to.
+	onBatch func(round int, ids []int64)
+}
+
+// Poller polls the official API. Create it with New, run it with Run.
+type Poller struct {
+	c        *kickrest.Client
+	o        Options
+	log      *slog.Logger
+	wake     chan struct{}
+	channels *gobreaker.CircuitBreaker[[]kickrest.Channel]
+	lives    *gobreaker.CircuitBreaker[[]kickrest.Livestream]
+
+	mu      sync.Mutex
+	running bool
+	watched map[int64]*entry
+	pending []int64 // out-of-turn checks, oldest first
+	queued  map[int64]bool
+	st      state
+	open    map[string]time.Time // breaker name → when it may half-open
+
+	// Owned by Run.
+	round round
+}
+
+type entry struct {
+	channelID int64
+	lastOK    time.Time // last time a response covered this streamer
+}
+
+// round is one pass over every watched streamer.
+type round struct {
+	n          int
+	start, end time.Time
+	queue      []int64 // routine ids not yet sent
+	total      int
+}
+
+// state is what Status reports, guarded by mu.
+type state struct {
+	lastSuccess, lastError time.Time
+	lastErr                error
+	failures               int // consecutive
+	backoffUntil           time.Time
+	rateLimited            int64
+	requests               int64
+	blind                  bool
+	blindReason            string
+	rounds                 int
+}
+
+// New returns a Poller over client.
+func New(client *kickrest.Client, o Options) (*Poller, error) {
+	if client == nil {
+		return nil, errors.New("poller: nil client")
+	}
+	if o.Out == nil {
+		return nil, errors.New("poller: nil Out channel")
+	}
+	if o.Interval == 0 {
+		o.Interval = DefaultInterval
+	}
+	minIv := MinInterval
+	if o.minInterval > 0 {
+		minIv = o.minInterval
+	}
+	if o.Interval < minIv {
+		return nil, fmt.Errorf("poller: interval %v is below the minimum %v", o.Interval, minIv)
+	}
+	if o.BackoffBase <= 0 {
+		o.BackoffBase = DefaultBackoffBase
+	}
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = DefaultBackoffMax
+	}
+	o.BackoffMax = max(o.BackoffMax, o.BackoffBase)
+	if o.BreakerFailures == 0 {
+		o.BreakerFailures = DefaultBreakerFailures
+	}
+	if o.BreakerTimeout <= 0 {
+		o.BreakerTimeout = DefaultBreakerTimeout
+	}
+	if o.BlindAfter <= 0 {
+		o.BlindAfter = 2 * o.Interval
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Poller{
+		c:       client,
+		o:       o,
+		log:     log.With(logkeys.Component, "poller"),
+		wake:    make(chan struct{}, 1),
+		watched: make(map[int64]*entry),
+		queued:  make(map[int64]bool),
+		open:    make(map[string]time.Time),
+	}
+	p.channels = gobreaker.NewCircuitBreaker[[]kickrest.Channel](p.breakerSettings(EndpointChannels))
+	p.lives = gobreaker.NewCircuitBreaker[[]kickrest.Livestream](p.breakerSettings(EndpointLivestreams))
+	return p, nil
+}
+
+func (p *Poller) breakerSettings(name string) gobreaker.Settings {
+	return gobreaker.Settings{
+		Name:        name,
+		MaxRequests: 1,
+		Timeout:     p.o.BreakerTimeout,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= p.o.BreakerFailures },
+		// A refused request (400) or a cancelled one says nothing about
+		// Kick's health.
+		IsSuccessful: func(err error) bool {
+			return err == nil || kickrest.KindOf(err) == kickrest.BadRequest || errors.Is(err, context.Canceled)
+		},
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			p.log.Warn("circuit breaker "+to.String(), logkeys.Endpoint, name)
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if to == gobreaker.StateOpen {
+				p.open[name] = time.Now().Add(p.o.BreakerTimeout)
+			} else {
+				delete(p.open, name)
+			}
+		},
+	}
+}
+
+// Watch adds a streamer, or updates its channel id (0 keeps what is known).
+// It is refreshed from the next round on.
+func (p *Poller) Watch(userID, channelID int64) {
+	if userID <= 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, ok := p.watched[userID]
+	if !ok {
+		e = &entry{}
+		p.watched[userID] = e
+	}
+	if channelID > 0 {
+		e.channelID = channelID
+	}
+}
+
+// Unwatch removes a streamer.
+func (p *Poller) Unwatch(userID int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.watched, userID)
+}
+
+// CheckNow asks for an out-of-turn refresh of watched streamers. It never
+// blocks: the ids go first into the next requests, coalesced with each
+// other and with the routine refresh. Unwatched ids are ignored.
+func (p *Poller) CheckNow(userIDs ...int64) {
+	p.mu.Lock()
+	added := false
+	for _, id := range userIDs {
+		if _, ok := p.watched[id]; ok && !p.queued[id] {
+			p.queued[id] = true
+			p.pending = append(p.pending, id)
+			added = true
+		}
+	}
+	p.mu.Unlock()
+	if added {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+var _ observation.Checker = (*Poller)(nil)
+
+// Run polls until ctx is done; it returns nil then. It may be called once.
+func (p *Poller) Run(ctx context.Context) error {
+	p.mu.Lock()
+	if p.running {
+		p.mu.Unlock()
+		return errors.New("poller: already running")
+	}
+	p.running = true
+	p.st.lastSuccess = time.Now() // blindness counts from the start
+	p.mu.Unlock()
+
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		now := time.Now()
+		if err := p.checkBlind(ctx, now); err != nil {
+			return nil
+		}
+		wait := p.blindDeadline(now)
+		if until := p.waitUntil(); now.Before(until) {
+			wait = min(wait, until.Sub(now))
+		} else if round, ids, next := p.nextBatch(now); len(ids) > 0 {
+			p.poll(ctx, round, ids)
+			continue
+		} else {
+			wait = min(wait, next.Sub(now))
+		}
+		timer.Reset(max(wait, time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		case <-p.wake:
+		}
+	}
+}
+
+// waitUntil is when the next request may go: after the backoff, and after
+// the channels breaker may half-open.
+func (p *Poller) waitUntil() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := p.st.backoffUntil
+	if o := p.open[EndpointChannels]; o.After(t) {
+		t = o
+	}
+	return t
+}
+
+// nextBatch returns the ids of the request to send now (pending checks
+// first, then routine ids that are due or fit), or when to look again.
+func (p *Poller) nextBatch(now time.Time) (int, []int64, time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := &p.round
+	if r.start.IsZero() || !now.Before(r.end) {
+		p.startRound(now)
+	}
+	slots := max(1, (r.total+batchSize-1)/batchSize)
+	slot := p.o.Interval / time.Duration(slots)
+	sent := r.total - len(r.queue)
+	due := min(r.total, batchSize*(int(now.Sub(r.start)/slot)+1))
+
+	var ids []int64
+	in := make(map[int64]bool)
+	for len(p.pending) > 0 && len(ids) < batchSize {
+		id := p.pending[0]
+		p.pending = p.pending[1:]
+		delete(p.queued, id)
+		if _, ok := p.watched[id]; ok && !in[id] {
+			in[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(p.pending) == 0 {
+		p.pending = nil // let the backing array go
+	}
+	if len(ids) > 0 || due > sent {
+		for len(r.queue) > 0 && len(ids) < batchSize {
+			id := r.queue[0]
+			r.queue = r.queue[1:]
+			e, ok := p.watched[id]
+			if !ok || in[id] || !e.lastOK.Before(r.start) {
+				continue // gone, already in, or refreshed this round by a check
+			}
+			in[id] = true
+			ids = append(ids, id)
+		}
+	}
+	next := r.end
+	if len(r.queue) > 0 {
+		next = r.start.Add(slot * time.Duration((r.total-len(r.queue))/batchSize))
+	}
+	return r.n, ids, next
+}
+
+// startRound queues every watched streamer, least recently refreshed first.
+func (p *Poller) startRound(now time.Time) {
+	ids := make([]int64, 0, len(p.watched))
+	for id := range p.watched {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b int64) int {
+		if c := p.watched[a].lastOK.Compare(p.watched[b].lastOK); c != 0 {
+			return c
+		}
+		return int(min(max(a-b, -1), 1))
+	})
+	p.round = round{n: p.round.n + 1, start: now, end: now.Add(p.o.Interval), queue: ids, total: len(ids)}
+	p.st.rounds = p.round.n
+}
+
+// requeue puts the ids of a failed request back: they go first next time.
+func (p *Poller) requeue(ids []int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var back []int64
+	for _, id := range ids {
+		if !p.queued[id] {
+			p.queued[id] = true
+			back = append(back, id)
+		}
+	}
+	p.pending = append(back, p.pending...)
+}
+
+// poll sends one channels request and emits what it learns.
+func (p *Poller) poll(ctx context.Context, round int, ids []int64) {
+	if p.o.onBatch != nil {
+		p.o.onBatch(round, slices.Clone(ids))
+	}
+	p.count()
+	chs, err := p.channels.Execute(func() ([]kickrest.Channel, error) { return p.c.Channels(ctx, ids) })
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+			// The breaker is still open: not a new answer from Kick, so the
+			// last error (what opened it) stays; look again shortly.
+			p.mu.Lock()
+			p.st.backoffUntil = time.Now().Add(10 * time.Millisecond)
+			p.mu.Unlock()
+			p.requeue(ids)
+			return
+		}
+		p.failed(EndpointChannels, err, len(ids))
+		if kickrest.KindOf(err) != kickrest.BadRequest {
+			p.requeue(ids) // a 400 would fail again; the next round retries them
+		}
+		return
+	}
+	now := time.Now()
+	p.succeeded()
+	if err := p.checkBlind(ctx, now); err != nil { // "sees again" before what it sees
+		return
+	}
+
+	// Learn channel ids of live streamers from the v1 livestreams endpoint.
+	var unknown []int64
+	p.mu.Lock()
+	for _, ch := range chs {
+		if e, ok := p.watched[ch.BroadcasterUserID]; ok {
+			e.lastOK = now
+			if ch.Live && e.channelID == 0 {
+				unknown = append(unknown, ch.BroadcasterUserID)
+			}
+		}
+	}
+	for _, id := range ids { // asked for but absent (unknown to Kick): do not starve the round
+		if e, ok := p.watched[id]; ok && e.lastOK.Before(now) {
+			e.lastOK = now
+		}
+	}
+	p.mu.Unlock()
+	if len(unknown) > 0 {
+		p.learnChannelIDs(ctx, unknown)
+	}
+
+	p.mu.Lock()
+	obs := make([]observation.Observation, 0, len(chs))
+	for _, ch := range chs {
+		var cid int64
+		if e, ok := p.watched[ch.BroadcasterUserID]; ok {
+			cid = e.channelID
+		}
+		obs = append(obs, Observe(ch, cid, now))
+	}
+	p.mu.Unlock()
+	for _, o := range obs {
+		if !p.emit(ctx, o) {
+			return
+		}
+	}
+}
+
+// learnChannelIDs asks the v1 livestreams endpoint for up to 50 live
+// streamers and records their channel ids. Failures are logged; the status
+// observations go out without channel ids.
+func (p *Poller) learnChannelIDs(ctx context.Context, ids []int64) {
+	p.mu.Lock()
+	blocked := time.Now().Before(p.open[EndpointLivestreams])
+	p.mu.Unlock()
+	if blocked {
+		return
+	}
+	p.count()
+	ls, err := p.lives.Execute(func() ([]kickrest.Livestream, error) { return p.c.Livestreams(ctx, ids) })
+	if err != nil {
+		if ctx.Err() == nil {
+			p.log.Warn("cannot learn channel ids", logkeys.Endpoint, EndpointLivestreams, logkeys.Count, len(ids), logkeys.Err, err)
+			if kickrest.KindOf(err) == kickrest.RateLimited {
+				p.failed(EndpointLivestreams, err, len(ids)) // the limit is the app's: slow down
+			}
+		}
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range ls {
+		if e, ok := p.watched[l.BroadcasterUserID]; ok && l.ChannelID > 0 && e.channelID == 0 {
+			e.channelID = l.ChannelID
+			p.log.Info("learned channel id", logkeys.UserID, l.BroadcasterUserID, logkeys.ChannelID, l.ChannelID)
+		}
+	}
+}
+
+func (p *Poller) count() {
+	p.mu.Lock()
+	p.st.requests++
+	p.mu.Unlock()
+}
+
+func (p *Poller) emit(ctx context.Context, o observation.Observation) bool {
+	select {
+	case p.o.Out <- o:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// succeeded records a successful channels request.
+func (p *Poller) succeeded() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.st.failures > 0 {
+		p.log.Info("Kick API reachable again", logkeys.Count, p.st.failures)
+	}
+	p.st.lastSuccess = time.Now()
+	p.st.failures = 0
+	p.st.backoffUntil = time.Time{}
+}
+
+// failed records a failure and sets the backoff: exponential with full
+// jitter, never shorter than the server's Retry-After.
+func (p *Poller) failed(endpoint string, err error, n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	p.st.lastErr, p.st.lastError = err, now
+	kind := kickrest.KindOf(err)
+	if kind == kickrest.RateLimited {
+		p.st.rateLimited++
+	}
+	if kind == kickrest.BadRequest {
+		p.log.Error("Kick refused a request", logkeys.Endpoint, endpoint, logkeys.Batch, n, logkeys.Err, err)
+		return
+	}
+	p.st.failures++
+	ceiling := p.o.BackoffMax
+	if shift := p.st.failures - 1; shift < 30 {
+		ceiling = min(ceiling, p.o.BackoffBase<<shift)
+	}
+	d := rand.N(ceiling + 1)
+	var ke *kickrest.Error
+	if errors.As(err, &ke) && ke.RetryAfter > d {
+		d = ke.RetryAfter
+	}
+	p.st.backoffUntil = now.Add(d)
+	p.log.Warn("Kick API request failed", logkeys.Endpoint, endpoint, logkeys.ErrKind, reason(err),
+		logkeys.Batch, n, logkeys.Backoff, d, logkeys.Count, p.st.failures, logkeys.Err, err)
+}
+
+// reason names a failure for health and coverage: the kickrest kind, or
+// "breaker-open".
+func reason(err error) string {
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return "breaker-open"
+	}
+	if k := kickrest.KindOf(err); k != 0 {
+		return k.String()
+	}
+	return "error"
+}
+
+// blindDeadline is how long until the poller would turn blind (an hour
+// when it already is, or has nothing to watch).
+func (p *Poller) blindDeadline(now time.Time) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.st.blind || len(p.watched) == 0 {
+		return time.Hour
+	}
+	return p.st.lastSuccess.Add(p.o.BlindAfter).Sub(now) + time.Millisecond
+}
+
+// checkBlind emits a Coverage observation when the poller turns blind or
+// sees again. It returns an error only when ctx ends.
+func (p *Poller) checkBlind(ctx context.Context, now time.Time) error {
+	p.mu.Lock()
+	var o *observation.Observation
+	switch blindNow := len(p.watched) > 0 && now.Sub(p.st.lastSuccess) > p.o.BlindAfter; {
+	case blindNow && !p.st.blind:
+		p.st.blind, p.st.blindReason = true, "no-response"
+		if p.st.lastErr != nil {
+			p.st.blindReason = reason(p.st.lastErr)
+		}
+		o = &observation.Observation{Kind: observation.Coverage, Source: kickmonv1.Source_SOURCE_POLL, Blind: true, Reason: p.st.blindReason, ObservedAt: now}
+		p.log.Error("poller is blind: no answer from Kick's API", logkeys.Reason, p.st.blindReason, logkeys.Backoff, p.st.backoffUntil.Sub(now))
+	case !blindNow && p.st.blind:
+		p.st.blind, p.st.blindReason = false, ""
+		o = &observation.Observation{Kind: observation.Coverage, Source: kickmonv1.Source_SOURCE_POLL, Blind: false, Reason: "recovered", ObservedAt: now}
+		p.log.Info("poller sees again")
+	}
+	p.mu.Unlock()
+	if o != nil && !p.emit(ctx, *o) {
+		return ctx.Err()
+	}
+	return nil
+}

@@ -1,0 +1,411 @@
+package poller
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kickmon/kickmon/collector/internal/kickrest"
+	"github.com/kickmon/kickmon/collector/internal/logtest"
+	"github.com/kickmon/kickmon/collector/internal/observation"
+	"github.com/kickmon/kickmon/collector/kicksim"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// stamps is a transport that records when each API request left.
+type stamps struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	at   map[string][]time.Time
+}
+
+func (s *stamps) RoundTrip(r *http.Request) (*http.Response, error) {
+	s.mu.Lock()
+	s.at[r.URL.Path] = append(s.at[r.URL.Path], time.Now())
+	s.mu.Unlock()
+	return s.next.RoundTrip(r)
+}
+
+func (s *stamps) times(path string) []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.at[path])
+}
+
+// harness is a poller against a kicksim, with its observations collected.
+type harness struct {
+	t      *testing.T
+	sim    *kicksim.Sim
+	client *kickrest.Client
+	p      *Poller
+	stamps *stamps
+
+	mu      sync.Mutex
+	obs     []observation.Observation
+	batches []batch
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+type batch struct {
+	round int
+	ids   []int64
+	// channelsBefore is the sim's channels request count when the batch
+	// was about to be sent.
+	channelsBefore int
+}
+
+type setup struct {
+	sim    []kicksim.Option
+	client func(*kickrest.Config)
+	opts   func(*Options)
+}
+
+func newHarness(t *testing.T, s setup) *harness {
+	t.Helper()
+	sim := kicksim.Start(t, s.sim...)
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	h := &harness{t: t, sim: sim, stamps: &stamps{next: tr, at: map[string][]time.Time{}}, done: make(chan struct{})}
+	cfg := kickrest.Config{
+		ClientID: sim.ClientID(), ClientSecret: sim.ClientSecret(), AuthURL: sim.AuthURL(), APIURL: sim.APIURL(),
+		AllowInsecure: true, Budget: -1, Transport: h.stamps, Logger: logtest.New(t),
+	}
+	if s.client != nil {
+		s.client(&cfg)
+	}
+	c, err := kickrest.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.client = c
+	out := make(chan observation.Observation, 16)
+	o := Options{
+		Interval: time.Second, Out: out, Logger: logtest.New(t),
+		BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, BreakerTimeout: 200 * time.Millisecond,
+		onBatch: func(round int, ids []int64) {
+			h.mu.Lock()
+			h.batches = append(h.batches, batch{round: round, ids: ids, channelsBefore: sim.Requests(kicksim.EndpointChannels)})
+			h.mu.Unlock()
+		},
+	}
+	if s.opts != nil {
+		s.opts(&o)
+	}
+	p, err := New(c, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.p = p
+	h.cancel = func() {}
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		for {
+			select {
+			case o := <-out:
+				h.mu.Lock()
+				h.obs = append(h.obs, o)
+				h.mu.Unlock()
+			case <-h.done:
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		h.stop()
+		close(h.done)
+		<-collected
+	})
+	return h
+}
+
+// run starts the poller; stop (or the cleanup) ends it.
+func (h *harness) run() {
+	stopped := make(chan struct{})
+	ctx, cancel := context.WithCancel(h.t.Context())
+	h.cancel = func() { cancel(); <-stopped }
+	go func() {
+		defer close(stopped)
+		if err := h.p.Run(ctx); err != nil {
+			h.t.Errorf("Run: %v", err)
+		}
+	}()
+}
+
+func (h *harness) stop() { h.cancel() }
+
+func (h *harness) watchAll() []kicksim.Streamer {
+	ss := h.sim.Streamers()
+	for _, s := range ss {
+		h.p.Watch(s.UserID, 0)
+	}
+	return ss
+}
+
+// waitFor polls cond over the collected observations and batches until it
+// holds, failing the test after a deadline.
+func (h *harness) waitFor(what string, cond func(obs []observation.Observation, batches []batch) bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		h.mu.Lock()
+		ok := cond(h.obs, h.batches)
+		h.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %s; status %+v", what, h.p.Status())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (h *harness) waitStatus(what string, cond func(Status) bool) Status {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st := h.p.Status()
+		if cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %s; status %+v", what, st)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func sawRound(n int) func([]observation.Observation, []batch) bool {
+	return func(_ []observation.Observation, bs []batch) bool {
+		return len(bs) > 0 && bs[len(bs)-1].round >= n
+	}
+}
+
+func TestBatchesOf50EveryRound(t *testing.T) {
+	for _, n := range []int{1, 50, 51, 120} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, setup{sim: []kicksim.Option{kicksim.WithStreamers(n), kicksim.WithLiveFraction(0.3)}})
+			ss := h.watchAll()
+			h.run()
+			h.waitFor("round 3", sawRound(3))
+			h.stop()
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			want := (n + 49) / 50
+			first3 := slices.IndexFunc(h.batches, func(b batch) bool { return b.round == 3 })
+			// Every request of rounds 1 and 2 reached Kick, and only those.
+			if got := h.batches[first3].channelsBefore; got != 2*want {
+				t.Errorf("kicksim saw %d channels requests in two rounds, want %d", got, 2*want)
+			}
+			all := userIDsOf(ss)
+			for round := 1; round <= 2; round++ {
+				var ids []int64
+				reqs := 0
+				for _, b := range h.batches {
+					if b.round != round {
+						continue
+					}
+					reqs++
+					if len(b.ids) > 50 {
+						t.Errorf("round %d: a batch of %d", round, len(b.ids))
+					}
+					ids = append(ids, b.ids...)
+				}
+				slices.Sort(ids)
+				if reqs != want || !slices.Equal(ids, all) {
+					t.Errorf("round %d: %d requests covering %d ids, want %d requests covering all %d once", round, reqs, len(ids), want, n)
+				}
+			}
+			// Every streamer of every response was observed, with its state.
+			seen := map[int64]int{}
+			for _, o := range h.obs {
+				if o.Kind == observation.Status {
+					seen[o.UserID]++
+				}
+			}
+			for _, s := range ss {
+				if seen[s.UserID] < 2 {
+					t.Errorf("user %d observed %d times in two rounds", s.UserID, seen[s.UserID])
+				}
+			}
+		})
+	}
+}
+
+func userIDsOf(ss []kicksim.Streamer) []int64 {
+	ids := make([]int64, len(ss))
+	for i, s := range ss {
+		ids[i] = s.UserID
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func TestObservationsCarryTheOfficialState(t *testing.T) {
+	h := newHarness(t, setup{sim: []kicksim.Option{kicksim.WithStreamers(60), kicksim.WithLiveFraction(0.5), kicksim.WithSeed(5)}})
+	ss := h.watchAll()
+	byID := map[int64]kicksim.Streamer{}
+	for _, s := range ss {
+		byID[s.UserID] = s
+	}
+	h.run()
+	h.waitFor("round 2", sawRound(2))
+	h.stop()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	lives := 0
+	for _, o := range h.obs {
+		s := byID[o.UserID]
+		if o.Kind != observation.Status || o.Source.String() != "SOURCE_POLL" || o.Slug != s.Slug || o.ObservedAt.IsZero() || o.KickTime.IsZero() {
+			t.Fatalf("observation %+v", o)
+		}
+		if !s.Live {
+			if o.Live != observation.Offline || o.HasTitle || o.HasCategory || o.HasViewers || !o.StartedAt.IsZero() {
+				t.Errorf("offline user %d: %+v", s.UserID, o)
+			}
+			continue
+		}
+		lives++
+		if o.Live != observation.Live || !o.StartedAt.Equal(s.StartedAt) || !o.HasTitle || o.Title != s.Title ||
+			!o.HasCategory || o.CategoryID != s.CategoryID || o.CategoryName != s.CategoryName || !o.HasViewers || o.Viewers != int64(s.Viewers) {
+			t.Errorf("live user %d: %+v, want %+v", s.UserID, o, s)
+		}
+		// The channel id comes from the v1 livestreams endpoint.
+		if o.ChannelID != s.ChannelID {
+			t.Errorf("live user %d: channel id %d, want %d", s.UserID, o.ChannelID, s.ChannelID)
+		}
+	}
+	if lives == 0 {
+		t.Fatal("no live streamer observed")
+	}
+	// One livestreams request per batch with a live streamer, in the first
+	// round only: afterwards the channel ids are known.
+	wantLS := 0
+	for _, b := range h.batches {
+		if b.round != 1 {
+			continue
+		}
+		if slices.ContainsFunc(b.ids, func(id int64) bool { return byID[id].Live }) {
+			wantLS++
+		}
+	}
+	if got := h.sim.Requests(kicksim.EndpointLivestreams); got != wantLS {
+		t.Errorf("livestreams requests = %d, want %d", got, wantLS)
+	}
+}
+
+func TestOperatorChannelIDSkipsLivestreams(t *testing.T) {
+	h := newHarness(t, setup{sim: []kicksim.Option{kicksim.WithStreamers(3), kicksim.WithLiveFraction(1)}})
+	for _, s := range h.sim.Streamers() {
+		h.p.Watch(s.UserID, s.ChannelID)
+	}
+	h.run()
+	h.waitFor("round 2", sawRound(2))
+	h.stop()
+	if got := h.sim.Requests(kicksim.EndpointLivestreams); got != 0 {
+		t.Errorf("livestreams requests = %d, want 0 (channel ids given)", got)
+	}
+}
+
+func TestCheckNowGoesFirstAndCoalesces(t *testing.T) {
+	// A long interval: after the first batch, the routine refresh waits
+	// 10 s for its next slot, so the next batch is the check's.
+	h := newHarness(t, setup{
+		sim:  []kicksim.Option{kicksim.WithStreamers(120)},
+		opts: func(o *Options) { o.Interval = 30 * time.Second },
+	})
+	ss := h.watchAll()
+	h.p.CheckNow(1, 2, 3) // unknown ids are ignored
+	h.run()
+	h.waitFor("the first batch's observations", func(obs []observation.Observation, bs []batch) bool { return len(bs) == 1 && len(obs) == 50 })
+	h.mu.Lock()
+	first := slices.Clone(h.batches[0].ids)
+	h.mu.Unlock()
+	var target kicksim.Streamer
+	for _, s := range ss {
+		if !slices.Contains(first, s.UserID) {
+			target = s
+			break
+		}
+	}
+	if err := h.sim.GoLive(target.UserID); err != nil {
+		t.Fatal(err)
+	}
+	h.p.CheckNow(target.UserID, target.UserID)
+	h.waitFor("the check's live observation", func(obs []observation.Observation, _ []batch) bool {
+		return slices.ContainsFunc(obs, func(o observation.Observation) bool { return o.UserID == target.UserID && o.Live == observation.Live })
+	})
+	h.stop()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.batches) != 2 {
+		t.Fatalf("%d batches, want 2", len(h.batches))
+	}
+	second := h.batches[1].ids
+	if second[0] != target.UserID || len(second) != 50 {
+		t.Errorf("second batch starts with %d and has %d ids; want the checked %d first, filled to 50", second[0], len(second), target.UserID)
+	}
+	for _, id := range second {
+		if slices.Contains(first, id) {
+			t.Errorf("user %d refreshed twice in one round", id)
+		}
+	}
+}
+
+func TestCheckNowNeverBlocks(t *testing.T) {
+	h := newHarness(t, setup{sim: []kicksim.Option{kicksim.WithStreamers(2)}})
+	ss := h.watchAll()
+	for range 10000 { // the poller is not running: nobody drains anything
+		h.p.CheckNow(ss[0].UserID, ss[1].UserID, 42)
+	}
+	if st := h.p.Status(); st.Pending != 2 {
+		t.Errorf("pending = %d, want 2 (coalesced)", st.Pending)
+	}
+	h.p.Unwatch(ss[0].UserID)
+	h.run()
+	h.waitFor("one batch", func(_ []observation.Observation, bs []batch) bool { return len(bs) > 0 })
+	h.stop()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if got := h.batches[0].ids; !slices.Equal(got, []int64{ss[1].UserID}) {
+		t.Errorf("first batch %v, want only the still watched %d", got, ss[1].UserID)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	sim := kicksim.Start(t, kicksim.WithStreamers(1))
+	c, err := kickrest.New(kickrest.Config{ClientID: "a", ClientSecret: "b", APIURL: sim.APIURL(), AuthURL: sim.AuthURL(), AllowInsecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan observation.Observation)
+	tests := []struct {
+		name string
+		c    *kickrest.Client
+		o    Options
+	}{
+		{"nil client", nil, Options{Out: out}},
+		{"nil out", c, Options{}},
+		{"interval too short", c, Options{Out: out, Interval: 500 * time.Millisecond}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := New(tt.c, tt.o); err == nil {
+				t.Error("New succeeded")
+			}
+		})
+	}
+	p, err := New(c, Options{Out: out})
+	if err != nil || p.o.Interval != DefaultInterval || p.o.BlindAfter != 2*DefaultInterval {
+		t.Errorf("defaults: %+v, %v", p.o, err)
+	}
+}

@@ -1,0 +1,108 @@
+package poller
+
+import (
+	"time"
+
+	"github.com/kickmon/kickmon/collector/internal/kickrest"
+	"github.com/sony/gobreaker/v2"
+)
+
+// Health is the poller's health, for the status API.
+type Health string
+
+// Health values.
+const (
+	// HealthOK: the last request succeeded.
+	HealthOK Health = "ok"
+	// HealthDegraded: requests fail, but not for long yet.
+	HealthDegraded Health = "degraded"
+	// HealthRateLimited: Kick answers 429; the poller is backing off.
+	HealthRateLimited Health = "rate-limited"
+	// HealthBlocked: Kick's edge answers 403 or a Cloudflare page.
+	HealthBlocked Health = "blocked"
+	// HealthDown: another failure (network, 5xx, credentials) opened the
+	// breaker, or nothing succeeded for BlindAfter.
+	HealthDown Health = "down"
+)
+
+// Status is a snapshot of the poller for the status API and health checks.
+type Status struct {
+	Health Health
+	// Streamers is how many streamers are watched; Covered how many of them
+	// a response covered within the last BlindAfter.
+	Streamers, Covered int
+	// Blind is true while the poller reports itself blind (BlindReason why).
+	Blind       bool
+	BlindReason string
+	Interval    time.Duration
+	Rounds      int // rounds started
+	Pending     int // out-of-turn checks waiting
+
+	LastSuccess time.Time
+	LastError   time.Time
+	// LastErrorText and LastErrorKind describe the last failure (kept after
+	// recovery, for the operator).
+	LastErrorText, LastErrorKind string
+	ConsecutiveFailures          int
+	BackoffUntil                 time.Time // zero when not backing off
+	Requests                     int64     // requests the poller sent
+	RateLimitedTotal             int64     // 429 answers so far
+
+	// Breakers maps an endpoint to its breaker's state ("closed", "open",
+	// "half-open").
+	Breakers map[string]string
+	Budget   kickrest.BudgetStatus
+	Token    kickrest.TokenStatus
+}
+
+// Status reports the poller's state.
+func (p *Poller) Status() Status {
+	now := time.Now()
+	chState := p.channels.State()
+	p.mu.Lock()
+	s := Status{
+		Streamers:           len(p.watched),
+		Blind:               p.st.blind,
+		BlindReason:         p.st.blindReason,
+		Interval:            p.o.Interval,
+		Rounds:              p.st.rounds,
+		Pending:             len(p.pending),
+		LastSuccess:         p.st.lastSuccess,
+		LastError:           p.st.lastError,
+		ConsecutiveFailures: p.st.failures,
+		Requests:            p.st.requests,
+		RateLimitedTotal:    p.st.rateLimited,
+		Breakers: map[string]string{
+			EndpointChannels:    chState.String(),
+			EndpointLivestreams: p.lives.State().String(),
+		},
+	}
+	if now.Before(p.st.backoffUntil) {
+		s.BackoffUntil = p.st.backoffUntil
+	}
+	if p.st.lastErr != nil {
+		s.LastErrorText, s.LastErrorKind = p.st.lastErr.Error(), reason(p.st.lastErr)
+	}
+	for _, e := range p.watched {
+		if now.Sub(e.lastOK) <= p.o.BlindAfter {
+			s.Covered++
+		}
+	}
+	p.mu.Unlock()
+
+	switch {
+	case s.ConsecutiveFailures == 0:
+		s.Health = HealthOK
+	case s.LastErrorKind == kickrest.Blocked.String():
+		s.Health = HealthBlocked
+	case s.LastErrorKind == kickrest.RateLimited.String():
+		s.Health = HealthRateLimited
+	case chState == gobreaker.StateOpen || s.Blind:
+		s.Health = HealthDown
+	default:
+		s.Health = HealthDegraded
+	}
+	s.Budget = p.c.Budget()
+	s.Token = p.c.TokenStatus()
+	return s
+}
