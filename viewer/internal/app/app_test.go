@@ -341,3 +341,25 @@ func TestResize(t *testing.T) {
 		})
 	}
 }
+
+func TestQuit(t *testing.T) {
+	tests := []struct {
+		name string
+		key  func(*harness)
+	}{
+		{"q", func(hs *harness) { hs.key('q') }},
+		{"q from help", func(hs *harness) { hs.key('?'); hs.waitText("kickview keys"); hs.key('q') }},
+		{"Ctrl-C", func(hs *harness) { hs.special(tcell.KeyCtrlC) }},
+		{"Ctrl-C in the filter", func(hs *harness) { hs.key('/'); hs.waitText("filter:"); hs.special(tcell.KeyCtrlC) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hs := start(t, world(t), 80, 24, false)
+			hs.waitScreen("rows", func(l []string) bool { return len(tableSlugs(l)) == 4 })
+			tt.key(hs)
+			if err, ok := hs.exit(); !ok || err != nil {
+				t.Errorf("after %s: exited %v, err %v; want a clean exit", tt.name, ok, err)
+			}
+		})
+	}
+}

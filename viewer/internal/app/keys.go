@@ -49,8 +49,8 @@ func (a *App) onKey(ev *tcell.EventKey) *tcell.EventKey {
 		a.mu.Lock()
 		a.view.Sort = a.view.Sort.Next()
 		a.mu.Unlock()
-		a.poke() // the selection stays on the same streamer
-
+		a.table.Top()
+		a.poke()
 	case '/':
 		a.mu.Lock()
 		a.input.SetText(a.view.Filter)
@@ -84,9 +84,15 @@ func (a *App) filterDone(key tcell.Key) {
 }
 
 func (a *App) setFilter(text string) {
+	text = strings.TrimSpace(text)
 	a.mu.Lock()
-	a.view.Filter = strings.TrimSpace(text)
+	same := a.view.Filter == text
+	a.view.Filter = text
 	a.mu.Unlock()
+	if same {
+		return
+	}
+	a.table.Top()
 	a.poke()
 }
 

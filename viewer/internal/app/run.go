@@ -91,6 +91,6 @@ func openLog(path, level string) (*slog.Logger, func(), error) {
 			return nil, nil, fmt.Errorf("KICKMON_LOG_LEVEL %q: %w", level, err)
 		}
 	}
-	logger := slog.New(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: lvl})).With(logkeys.Component, "kickview")
+	logger := slog.New(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: lvl}))
 	return logger, func() { _ = f.Close() }, nil
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,10 @@ type harness struct {
 	screen tcell.SimulationScreen
 	app    *App
 	done   chan error
+
+	once   sync.Once
+	err    error
+	exited bool
 }
 
 func start(t *testing.T, srv *kickapitest.Server, w, h int, noColor bool) *harness {
@@ -38,16 +43,25 @@ func start(t *testing.T, srv *kickapitest.Server, w, h int, noColor bool) *harne
 	go func() { hs.done <- a.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		select {
-		case err := <-hs.done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
+		if err, ok := hs.exit(); !ok {
 			t.Errorf("Run did not return after cancel")
+		} else if err != nil {
+			t.Errorf("Run: %v", err)
 		}
 	})
 	return hs
+}
+
+// exit waits (with a deadline) for Run to return; ok is false if it did not.
+func (hs *harness) exit() (err error, ok bool) {
+	hs.once.Do(func() {
+		select {
+		case hs.err = <-hs.done:
+			hs.exited = true
+		case <-time.After(10 * time.Second):
+		}
+	})
+	return hs.err, hs.exited
 }
 
 // onLoop runs f on tview's event loop, where the screen is never being

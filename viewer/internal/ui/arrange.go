@@ -74,6 +74,12 @@ func Arrange(rows []feed.Row, filter string, key SortKey) []feed.Row {
 	if filter = strings.ToLower(strings.TrimSpace(filter)); filter != "" {
 		rows = slices.DeleteFunc(rows, func(r feed.Row) bool { return !Matches(r, filter) })
 	}
+	viewers := func(r feed.Row) int64 { // as shown: none unless live
+		if r.Streamer.GetState() != kickmonv1.LiveState_LIVE_STATE_LIVE {
+			return 0
+		}
+		return r.Streamer.GetViewerCount()
+	}
 	byName := func(a, b feed.Row) int { return cmp.Compare(a.Streamer.GetSlug(), b.Streamer.GetSlug()) }
 	var less func(a, b feed.Row) int
 	// Comparators test the cheap keys first and the slug only on a tie
@@ -83,7 +89,7 @@ func Arrange(rows []feed.Row, filter string, key SortKey) []feed.Row {
 		less = byName
 	case ByViewers:
 		less = func(a, b feed.Row) int {
-			if c := cmp.Compare(b.Streamer.GetViewerCount(), a.Streamer.GetViewerCount()); c != 0 {
+			if c := cmp.Compare(viewers(b), viewers(a)); c != 0 {
 				return c
 			}
 			return byName(a, b)

@@ -40,7 +40,7 @@ func Header(theme Theme, s feed.Snapshot, v View, now time.Time) Line {
 	if v.Filter != "" {
 		line = append(line, Span{fmt.Sprintf("%sfilter: %q (%d)", sep, v.Filter, v.Shown), theme.Heading()})
 	}
-	line = append(line, Span{fmt.Sprintf("%sseq %d%s? help", sep, s.LastSeq, sep), theme.Faint()})
+	line = append(line, Span{fmt.Sprintf("%s? help%sseq %d", sep, sep, s.LastSeq), theme.Faint()})
 	return line
 }
 
@@ -159,7 +159,10 @@ func LogLines(theme Theme, entries []feed.Entry) []Line {
 				detail = short(c.GetSource().String(), "SOURCE_") + " blind: " + c.GetReason()
 			}
 		}
-		line = append(line, Span{fmt.Sprintf(" %s  via %s #%d", detail, short(ev.GetSource().String(), "SOURCE_"), ev.GetSeq()), theme.Text()})
+		if detail != "" {
+			detail = " " + detail
+		}
+		line = append(line, Span{fmt.Sprintf("%s  via %s #%d", detail, short(ev.GetSource().String(), "SOURCE_"), ev.GetSeq()), theme.Text()})
 		out = append(out, line)
 	}
 	return out
@@ -169,10 +172,10 @@ func LogLines(theme Theme, entries []feed.Entry) []Line {
 func Help(theme Theme) []Line {
 	keys := [][2]string{
 		{"q, Ctrl-C", "quit"},
-		{"r", "refresh the selected streamer now (asks the collector to re-check it)"},
+		{"r", "refresh the selected streamer now (collector re-checks it)"},
 		{"R", "refresh every watched streamer now"},
 		{"s", "cycle the sort: status, name, viewers, last change"},
-		{"/", "filter by slug, title or category; Enter applies, Esc clears"},
+		{"/", "filter by slug, title, category (Enter applies, Esc clears)"},
 		{"Esc", "clear the filter"},
 		{"↑ ↓ PgUp PgDn", "move the selection (also j k g G)"},
 		{"?", "show or hide this help"},

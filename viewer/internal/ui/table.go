@@ -29,6 +29,7 @@ var headings = [numCols]string{"SLUG", "STATUS", "TITLE", "CATEGORY", "VIEWERS",
 type StreamerTable struct {
 	*tview.Table
 	content *tableContent
+	top     bool // the next Set selects the first row
 }
 
 // NewStreamerTable returns an empty table.
@@ -49,6 +50,12 @@ func NewStreamerTable(theme Theme) *StreamerTable {
 func (t *StreamerTable) Set(rows []feed.Row, now time.Time, dim bool) {
 	sel := t.Selected()
 	t.content.rows, t.content.now, t.content.dim = rows, now, dim
+	if t.top {
+		t.top = false
+		t.Select(1, 0)
+		t.ScrollToBeginning()
+		return
+	}
 	if sel == nil {
 		return
 	}
@@ -59,6 +66,10 @@ func (t *StreamerTable) Set(rows []feed.Row, now time.Time, dim bool) {
 		}
 	}
 }
+
+// Top makes the next Set start at the first row (a new sort or filter);
+// otherwise the selection follows its streamer.
+func (t *StreamerTable) Top() { t.top = true }
 
 // Selected is the streamer on the selected row, nil if none.
 func (t *StreamerTable) Selected() *kickmonv1.Streamer {
