@@ -1,7 +1,7 @@
 // Package engine is the collector's main loop: it owns the monitor (the
 // per-streamer state machine), feeds it the sources' observations, commits
-// the resulting events to the spool before anyone sees them, wakes the
-// watchers, and tells the sources what to watch. Operator requests from the
+// the resulting events to the spool before anyone sees them (watchers wake
+// on the spool's commits), and tells the sources what to watch. Operator requests from the
 // gRPC API run inside the same loop, so the monitor needs no locks.
 package engine
 
@@ -48,8 +48,6 @@ type Options struct {
 	Poller  Poller
 	Pusher  Pusher // nil when Pusher is off
 	Resolve Resolver
-	// Notify wakes event watchers after events up to lastSeq are committed.
-	Notify func(lastSeq uint64)
 	// Committed, if set, sees every committed batch of events (metrics).
 	Committed func([]*kickmonv1.Event)
 	Logger    *slog.Logger
@@ -80,9 +78,6 @@ func New(o Options) *Engine {
 	}
 	if o.BatchMax <= 0 {
 		o.BatchMax = 1024
-	}
-	if o.Notify == nil {
-		o.Notify = func(uint64) {}
 	}
 	if o.In == nil {
 		o.In = make(chan observation.Observation, 8192)
@@ -181,7 +176,6 @@ func (e *Engine) apply(results ...monitor.Result) error {
 		if err := e.o.Spool.Append(events); err != nil {
 			return fmt.Errorf("commit %d events to the spool: %w", len(events), err)
 		}
-		e.o.Notify(events[len(events)-1].GetSeq())
 		if e.o.Committed != nil {
 			e.o.Committed(events)
 		}
