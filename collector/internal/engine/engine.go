@@ -1,8 +1,9 @@
 // Package engine is the collector's main loop: it owns the monitor (the
 // per-streamer state machine), feeds it the sources' observations, commits
 // the resulting events to the spool before anyone sees them (watchers wake
-// on the spool's commits), and tells the sources what to watch. Operator requests from the
-// gRPC API run inside the same loop, so the monitor needs no locks.
+// on the spool's commits), and tells the sources what to watch. Operator
+// requests from the gRPC API run inside the same loop, so the monitor needs
+// no locks.
 package engine
 
 import (
