@@ -112,6 +112,13 @@ func benchFanIn(b *testing.B, n, perSocket int) {
 			b.Fatal(err)
 		}
 		close(out)
+		// The sim must forget the old sockets, or the next round's
+		// allSubscribed would count their subscriptions.
+		for deadline := time.Now().Add(time.Minute); sim.Sockets() > 0; time.Sleep(2 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				b.Fatalf("sim still has %d sockets", sim.Sockets())
+			}
+		}
 		for _, st := range streamers {
 			if err := sim.GoOffline(st.UserID); err != nil {
 				b.Fatal(err)
