@@ -129,12 +129,13 @@ func (a *App) build() {
 	help.SetLines(helpText, false)
 	help.SetBorder(true).SetTitle(" help ").SetBorderStyle(th.Text()).SetTitleColor(tcell.ColorDefault)
 	const helpWidth = 76
+	helpColumn := tview.NewFlex().SetDirection(tview.FlexRow).
+		AddItem(nil, 0, 1, false).
+		AddItem(help, len(helpText)+2, 0, false).
+		AddItem(nil, 0, 1, false)
 	centered := tview.NewFlex().
 		AddItem(nil, 0, 1, false).
-		AddItem(tview.NewFlex().SetDirection(tview.FlexRow).
-			AddItem(nil, 0, 1, false).
-			AddItem(help, len(helpText)+2, 0, false).
-			AddItem(nil, 0, 1, false), helpWidth, 0, false).
+		AddItem(helpColumn, helpWidth, 0, false).
 		AddItem(nil, 0, 1, false)
 
 	a.pages = tview.NewPages().
@@ -148,8 +149,10 @@ func (a *App) build() {
 	}
 	a.tv.SetInputCapture(a.onKey)
 	a.tv.SetBeforeDrawFunc(func(screen tcell.Screen) bool {
-		_, h := screen.Size()
+		w, h := screen.Size()
 		a.layout.ResizeItem(a.logPane, min(max(h/4, 4), 12), 0)
+		// The help box shrinks with the terminal rather than hang off its left.
+		centered.ResizeItem(helpColumn, min(helpWidth, w), 0)
 		return false
 	})
 	a.tv.SetAfterDrawFunc(func(tcell.Screen) { a.firstRun.Do(func() { close(a.started) }) })

@@ -164,7 +164,7 @@ func TestFilter(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	hs := start(t, world(t), 80, 24, false)
+	hs := start(t, world(t), 60, 24, false)
 	hs.waitScreen("rows", func(l []string) bool { return len(tableSlugs(l)) == 4 })
 	for _, close := range []struct {
 		name string
@@ -176,6 +176,9 @@ func TestHelp(t *testing.T) {
 		t.Run(close.name, func(t *testing.T) {
 			hs.key('?')
 			lines := hs.waitText("kickview keys")
+			if x, _ := find(lines, "kickview keys"); x != 1 {
+				t.Errorf("help box not inside a 60-column screen: title at column %d", x)
+			}
 			for _, want := range []string{"refresh the selected streamer", "refresh every watched streamer", "cycle the sort", "filter by slug"} {
 				if _, y := find(lines, want); y < 0 {
 					t.Errorf("help lacks %q:\n%s", want, strings.Join(lines, "\n"))
@@ -184,7 +187,7 @@ func TestHelp(t *testing.T) {
 			hs.key('s') // swallowed while help is open
 			close.key()
 			lines = hs.waitGone("kickview keys")
-			if _, y := find(lines, "sort: status"); y < 0 {
+			if got := tableSlugs(lines); !cmp.Equal(statusOrder, got) {
 				t.Errorf("a key reached the table while help was open:\n%s", strings.Join(lines, "\n"))
 			}
 		})
