@@ -215,6 +215,7 @@ type conn struct {
 	s           *socket
 	ws          *websocket.Conn
 	wire        map[int64]subState
+	pending     int // channels of wire in subPending
 	established time.Time
 	idle        time.Duration // effective activity timeout
 	reconcile   bool          // waiting for every subscription to settle
@@ -371,6 +372,7 @@ func (c *conn) sync() error {
 			return err
 		}
 		c.wire[ch] = subPending
+		c.pending++
 	}
 	for ch := range c.wire {
 		if _, ok := set[ch]; ok {
@@ -381,9 +383,18 @@ func (c *conn) sync() error {
 		}{channelName(ch)}); err != nil {
 			return err
 		}
+		c.ack(ch, subOK)
 		delete(c.wire, ch)
 	}
 	return nil
+}
+
+// ack settles a pending channel as ok or failed.
+func (c *conn) ack(ch int64, st subState) {
+	if cur, ok := c.wire[ch]; ok && cur == subPending {
+		c.pending--
+		c.wire[ch] = st
+	}
 }
 
 // settle finishes a (re)connect once every wanted channel has been
@@ -391,15 +402,10 @@ func (c *conn) sync() error {
 // reconnect (or an outage) the Checker reconciles them, since Kick sends
 // only transitions and some may have happened while the socket was down.
 func (c *conn) settle(ctx context.Context) {
-	if !c.reconcile {
+	if !c.reconcile || c.pending > 0 {
 		return
 	}
-	want, users := c.s.wanted()
-	for _, ch := range want {
-		if st, ok := c.wire[ch]; !ok || st == subPending {
-			return
-		}
-	}
+	_, users := c.s.wanted()
 	c.reconcile = false
 	s := c.s
 	if s.blind {
@@ -464,11 +470,9 @@ func (c *conn) handle(ctx context.Context, raw []byte, log *slog.Logger) error {
 		if f.Event == evSubscriptionError {
 			log.Warn("pusher subscription refused", logkeys.Channel, f.Channel)
 			s.update(func(st *SocketStatus) { st.LastError = "subscription refused: " + f.Channel })
-			if st, ok := c.wire[ch]; ok && st == subPending {
-				c.wire[ch] = subFailed
-			}
-		} else if _, ok := c.wire[ch]; ok {
-			c.wire[ch] = subOK
+			c.ack(ch, subFailed)
+		} else {
+			c.ack(ch, subOK)
 		}
 		c.settle(ctx)
 	default:
