@@ -28,6 +28,7 @@ import (
 	"github.com/kickmon/kickmon/collector/internal/sdnotify"
 	"github.com/kickmon/kickmon/collector/internal/spool"
 	"github.com/kickmon/kickmon/collector/internal/webhook"
+	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 )
 
 // Version is the collector's version, set at build time with -ldflags -X.
@@ -231,16 +232,23 @@ func (c *collector) waitEngine(ctx context.Context) error {
 	return nil
 }
 
-// healthy backs /healthz: the loop turns and at least one source works.
+// healthy backs /healthz: the loop turns and at least one source works. A
+// Pusher client subscribed to no channel counts only while nobody is
+// watched: it answers "ok" but sees no one.
 func (c *collector) healthy() error {
 	if err := c.engine.Healthy(stallLimit); err != nil {
 		return err
 	}
 	st := c.statusSnapshot()
+	watched := c.poller.Status().Streamers
 	for _, s := range st.GetSources() {
-		if s.GetHealth() == healthOK || s.GetHealth() == healthDegraded {
-			return nil
+		if s.GetHealth() != healthOK && s.GetHealth() != healthDegraded {
+			continue
 		}
+		if s.GetSource() == kickmonv1.Source_SOURCE_PUSHER && s.GetStreamersCovered() == 0 && watched > 0 {
+			continue
+		}
+		return nil
 	}
 	return errors.New("no source works")
 }

@@ -1,0 +1,656 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/kickmon/kickmon/collector/kicksim"
+	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"github.com/kickmon/kickmon/proto/kickapi"
+	"google.golang.org/protobuf/testing/protocmp"
+)
+
+// notifications captures sd_notify datagrams as systemd would, on a
+// unixgram socket named by NOTIFY_SOCKET.
+func notifications(t *testing.T) <-chan string {
+	t.Helper()
+	path := filepath.Join(tempDir(t), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("NOTIFY_SOCKET", path)
+	ch := make(chan string, 1000)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			ch <- string(buf[:n])
+		}
+	}()
+	t.Cleanup(func() { _ = conn.Close(); <-done })
+	return ch
+}
+
+// nextNotification returns the next datagram that is not a watchdog ping.
+func nextNotification(t *testing.T, ch <-chan string, pings *int) string {
+	t.Helper()
+	timer := time.NewTimer(deadline)
+	defer timer.Stop()
+	for {
+		select {
+		case m := <-ch:
+			if m == "WATCHDOG=1" {
+				*pings++
+				continue
+			}
+			return m
+		case <-timer.C:
+			t.Fatal("no sd_notify datagram")
+			return ""
+		}
+	}
+}
+
+// READY=1 only once the API answers, STATUS lines, watchdog pings while
+// healthy, STOPPING=1 on cancel, a nil error, and a socket that is gone
+// after shutdown so the next start works.
+func TestSystemdNotifications(t *testing.T) {
+	sim := kicksim.Start(t, kicksim.WithStreamers(3))
+	env := simEnv(t, sim)
+	env["KICKMON_STREAMERS"] = sim.Streamers()[0].Slug
+	ch := notifications(t)
+	t.Setenv("WATCHDOG_USEC", "200000") // 200 ms: a ping every 100 ms
+	t.Setenv("WATCHDOG_PID", "")
+
+	for run := 1; run <= 2; run++ { // the second run reuses the socket path and state
+		t.Run(fmt.Sprintf("run %d", run), func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			stderr := &syncBuffer{}
+			lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+			go func() { done <- Run(ctx, nil, lookup, io.Discard, stderr) }()
+			defer func() {
+				if t.Failed() {
+					t.Logf("kickcollector log:\n%s", stderr.String())
+				}
+			}()
+
+			pings := 0
+			if got := nextNotification(t, ch, &pings); got != "READY=1" {
+				t.Fatalf("first notification %q, want READY=1", got)
+			}
+			if pings != 0 {
+				t.Errorf("%d watchdog pings before READY=1", pings)
+			}
+			// READY means serving: the socket answers now, without retries.
+			conn, err := kickapi.Dial(env["KICKMON_SOCKET"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := conn.GetStatus(rpcCtx(t), &kickmonv1.GetStatusRequest{}); err != nil {
+				t.Fatalf("GetStatus right after READY=1: %v", err)
+			}
+			status := nextNotification(t, ch, &pings)
+			if !strings.HasPrefix(status, "STATUS=watching ") || !strings.Contains(status, "poll ") {
+				t.Errorf("notification after READY=1 is %q, want STATUS=watching … with the sources", status)
+			}
+			eventually(t, "a watchdog ping", func() error {
+				for len(ch) > 0 {
+					if m := <-ch; m == "WATCHDOG=1" {
+						pings++
+					}
+				}
+				if pings == 0 {
+					return errors.New("no WATCHDOG=1")
+				}
+				return nil
+			})
+
+			cancel()
+			for {
+				m := nextNotification(t, ch, &pings)
+				if m == "STOPPING=1" {
+					break
+				}
+				if !strings.HasPrefix(m, "STATUS=") {
+					t.Fatalf("got %q before STOPPING=1", m)
+				}
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run after cancel: %v, want nil", err)
+				}
+			case <-time.After(deadline):
+				t.Fatal("Run did not return after cancel")
+			}
+			if _, err := os.Lstat(env["KICKMON_SOCKET"]); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("socket after shutdown: %v, want it removed", err)
+			}
+			for len(ch) > 0 {
+				if m := <-ch; m == "READY=1" {
+					t.Errorf("READY=1 after shutdown")
+				}
+			}
+		})
+	}
+}
+
+// With push and poll both on, a streamer going live and offline is one
+// session: one STREAM_STARTED, one STREAM_ENDED, one session id, and the
+// official start time (push's provisional one corrected).
+func TestLiveAndOfflineIsOneSession(t *testing.T) {
+	sim := kicksim.Start(t, kicksim.WithStreamers(3))
+	d := startDaemon(t, simEnv(t, sim))
+	s := sim.Streamers()[1]
+	w := watch(t, d.conn, 0)
+	add(t, d.conn, s)
+	waitSubscribed(t, sim, s)
+	events := w.until(t, "STREAMER_ADDED", kindFor(kickmonv1.EventKind_EVENT_KIND_STREAMER_ADDED, s.UserID))
+
+	if err := sim.GoLive(s.UserID); err != nil {
+		t.Fatal(err)
+	}
+	events = append(events, w.until(t, "STREAM_STARTED", kindFor(kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED, s.UserID))...)
+	// Let the poller confirm (it checks out of turn after a push report).
+	eventually(t, "official start confirmed", func() error {
+		st, err := d.conn.GetStreamer(rpcCtx(t), &kickmonv1.GetStreamerRequest{Key: &kickmonv1.GetStreamerRequest_BroadcasterUserId{BroadcasterUserId: s.UserID}})
+		if err != nil {
+			return err
+		}
+		if st.GetStreamer().GetSession().GetStartedAtProvisional() {
+			return errors.New("start time still provisional")
+		}
+		return nil
+	})
+	if err := sim.GoOffline(s.UserID); err != nil {
+		t.Fatal(err)
+	}
+	events = append(events, w.until(t, "STREAM_ENDED", kindFor(kickmonv1.EventKind_EVENT_KIND_STREAM_ENDED, s.UserID))...)
+	// Two more poll rounds: nothing may reopen or repeat the session.
+	for range 2 {
+		n := sim.Requests(kicksim.EndpointChannels)
+		eventually(t, "another poll round", func() error {
+			if sim.Requests(kicksim.EndpointChannels) <= n {
+				return errors.New("no request yet")
+			}
+			return nil
+		})
+	}
+	if last := lastSeq(t, d.conn); last > events[len(events)-1].GetSeq() {
+		events = append(events, w.throughSeq(t, last)...)
+	}
+
+	var truth, live kicksim.Transition
+	for _, tr := range sim.Truth() {
+		switch {
+		case tr.UserID == s.UserID && tr.Kind == kicksim.KindOffline:
+			truth = tr
+		case tr.UserID == s.UserID && tr.Kind == kicksim.KindLive:
+			live = tr
+		}
+	}
+	t.Logf("events: %s", describe(events))
+	count := map[kickmonv1.EventKind]int{}
+	sessions := map[string]bool{}
+	for _, e := range events {
+		if e.GetStreamer().GetBroadcasterUserId() != s.UserID {
+			continue
+		}
+		count[e.GetKind()]++
+		if id := e.GetSession().GetSessionId(); id != "" {
+			sessions[id] = true
+		}
+	}
+	if count[kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED] != 1 || count[kickmonv1.EventKind_EVENT_KIND_STREAM_ENDED] != 1 {
+		t.Errorf("want one STREAM_STARTED and one STREAM_ENDED, got %s", describe(events))
+	}
+	if len(sessions) != 1 {
+		t.Errorf("want one session id, got %d: %s", len(sessions), describe(events))
+	}
+	ended := events[slices.IndexFunc(events, kindFor(kickmonv1.EventKind_EVENT_KIND_STREAM_ENDED, s.UserID))]
+	if got := ended.GetSession().GetStartedAt().AsTime(); !got.Equal(truth.StartedAt) || ended.GetSession().GetStartedAtProvisional() {
+		t.Errorf("ended session started_at %s (provisional %t), want Kick's official %s (push said %s)",
+			got, ended.GetSession().GetStartedAtProvisional(), truth.StartedAt, live.PusherCreatedAt)
+	}
+	if got := ended.GetSession().GetEndedAt().AsTime(); got.Before(truth.StartedAt) || got.After(truth.At.Add(time.Second)) {
+		t.Errorf("ended_at %s, want between the start %s and the end %s", got, truth.StartedAt, truth.At)
+	}
+}
+
+// A watcher that disconnects mid-stream and reconnects from its last seq+1
+// gets every later event exactly once.
+func TestWatcherResumesFromLastSeq(t *testing.T) {
+	sim := kicksim.Start(t, kicksim.WithStreamers(6))
+	d := startDaemon(t, simEnv(t, sim))
+	all := sim.Streamers()
+	add(t, d.conn, all[:3]...)
+	waitSubscribed(t, sim, all[:3]...)
+
+	w := watch(t, d.conn, 0)
+	first := w.until(t, "three STREAMER_ADDED", func(e *kickmonv1.Event) bool {
+		return e.GetKind() == kickmonv1.EventKind_EVENT_KIND_STREAMER_ADDED && e.GetStreamer().GetBroadcasterUserId() == all[2].UserID
+	})
+	// Changes flow while the watcher goes away mid-stream.
+	if err := sim.GoLive(all[0].UserID); err != nil {
+		t.Fatal(err)
+	}
+	first = append(first, w.until(t, "STREAM_STARTED", kindFor(kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED, all[0].UserID))...)
+	w.close()
+	for len(w.events) > 0 { // what the client had already received
+		first = append(first, <-w.events)
+	}
+	last := first[len(first)-1].GetSeq()
+
+	for _, s := range all[1:3] {
+		if err := sim.GoLive(s.UserID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sim.SetTitle(all[0].UserID, "resumed"); err != nil {
+		t.Fatal(err)
+	}
+	add(t, d.conn, all[3:5]...)
+	eventually(t, "changes observed", func() error {
+		resp, err := d.conn.ListStreamers(rpcCtx(t), &kickmonv1.ListStreamersRequest{})
+		if err != nil {
+			return err
+		}
+		for _, st := range resp.GetStreamers() {
+			switch id := st.GetBroadcasterUserId(); {
+			case (id == all[1].UserID || id == all[2].UserID) && st.GetState() != kickmonv1.LiveState_LIVE_STATE_LIVE:
+				return fmt.Errorf("%s not live yet", st.GetSlug())
+			case id == all[0].UserID && st.GetTitle() != "resumed":
+				return fmt.Errorf("%s title %q", st.GetSlug(), st.GetTitle())
+			}
+		}
+		if len(resp.GetStreamers()) != 5 {
+			return fmt.Errorf("%d streamers watched", len(resp.GetStreamers()))
+		}
+		return nil
+	})
+	end := lastSeq(t, d.conn)
+	if end <= last {
+		t.Fatalf("no events after the disconnect (last %d, now %d)", last, end)
+	}
+
+	again := watch(t, d.conn, last+1).throughSeq(t, end)
+	checkContiguous(t, first, first[0].GetSeq(), last)
+	checkContiguous(t, again, last+1, end)
+}
+
+// The real binary, killed with SIGKILL and restarted on the same state:
+// seq continues, the unacknowledged events replay with their original
+// seqs, nothing acknowledged comes back as new, the watch list survives.
+func TestKillAndRestart(t *testing.T) {
+	sim := kicksim.Start(t, kicksim.WithStreamers(4))
+	env := simEnv(t, sim)
+	all := sim.Streamers()
+
+	p := startProcess(t, env)
+	add(t, p.conn, all[:2]...)
+	waitSubscribed(t, sim, all[:2]...)
+	w := watch(t, p.conn, 0)
+	if err := sim.GoLive(all[0].UserID); err != nil {
+		t.Fatal(err)
+	}
+	before := w.until(t, "STREAM_STARTED", kindFor(kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED, all[0].UserID))
+	if err := sim.SetTitle(all[0].UserID, "before the kill"); err != nil {
+		t.Fatal(err)
+	}
+	before = append(before, w.until(t, "title update", func(e *kickmonv1.Event) bool {
+		return e.GetKind() == kickmonv1.EventKind_EVENT_KIND_STREAM_UPDATED && e.GetStreamer().GetTitle() == "before the kill"
+	})...)
+	w.close()
+	last := before[len(before)-1].GetSeq()
+	if len(before) < 4 {
+		t.Fatalf("want at least 4 events before the kill, got %s", describe(before))
+	}
+	acked := before[1].GetSeq()
+	if _, err := p.conn.AckEvents(rpcCtx(t), &kickmonv1.AckEventsRequest{Seq: acked}); err != nil {
+		t.Fatal(err)
+	}
+	p.kill(t)
+
+	p = startProcess(t, env)
+	// The unacknowledged events, with their original seqs and contents.
+	replay := watch(t, p.conn, acked+1).throughSeq(t, last)
+	if diff := cmp.Diff(before[2:], replay, protocmp.Transform()); diff != "" {
+		t.Errorf("replay from %d after restart differs (-before +after):\n%s", acked+1, diff)
+	}
+	st, err := p.conn.GetStatus(rpcCtx(t), &kickmonv1.GetStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.GetStatus().GetSpool().GetAckedSeq(); got != acked {
+		t.Errorf("acked seq after restart %d, want %d", got, acked)
+	}
+	slugs, err := watchedSlugs(rpcCtx(t), p.conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(slugsOf(all[:2]...), slugs); diff != "" {
+		t.Errorf("watch list after restart (-want +got):\n%s", diff)
+	}
+
+	// New events continue the seq and repeat nothing from before the kill.
+	w = watch(t, p.conn, last+1)
+	if err := sim.GoOffline(all[0].UserID); err != nil {
+		t.Fatal(err)
+	}
+	after := w.until(t, "STREAM_ENDED", kindFor(kickmonv1.EventKind_EVENT_KIND_STREAM_ENDED, all[0].UserID))
+	checkContiguous(t, after, last+1, after[len(after)-1].GetSeq())
+	started := before[slices.IndexFunc(before, kindFor(kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED, all[0].UserID))]
+	for _, e := range after {
+		switch e.GetKind() {
+		case kickmonv1.EventKind_EVENT_KIND_STREAMER_ADDED, kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED:
+			t.Errorf("after restart: %s repeats an event from before the kill", describe([]*kickmonv1.Event{e}))
+		case kickmonv1.EventKind_EVENT_KIND_STREAM_ENDED:
+			if got, want := e.GetSession().GetSessionId(), started.GetSession().GetSessionId(); got != want {
+				t.Errorf("STREAM_ENDED after restart for session %s, want the session %s started before the kill", got, want)
+			}
+		}
+	}
+}
+
+// process is the kickcollector binary running as a child.
+type process struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	conn   *kickapi.Conn
+	exited chan struct{}
+}
+
+func startProcess(t *testing.T, env map[string]string) *process {
+	t.Helper()
+	p := &process{stderr: &syncBuffer{}, exited: make(chan struct{})}
+	p.cmd = exec.Command(binary)
+	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range env {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-p.exited:
+			case <-time.After(deadline):
+				_ = p.cmd.Process.Kill()
+				<-p.exited
+				t.Error("kickcollector ignored SIGTERM")
+			}
+		}
+		if t.Failed() {
+			t.Logf("kickcollector (pid %d) log:\n%s", p.cmd.Process.Pid, p.stderr.String())
+		}
+	})
+	conn, err := kickapi.Dial(env["KICKMON_SOCKET"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.conn = conn
+	t.Cleanup(func() { _ = conn.Close() })
+	eventually(t, "kickcollector serving", func() error {
+		select {
+		case <-p.exited:
+			t.Fatalf("kickcollector exited: %v\n%s", p.cmd.ProcessState, p.stderr.String())
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := conn.GetStatus(ctx, &kickmonv1.GetStatusRequest{})
+		return err
+	})
+	return p
+}
+
+// kill sends SIGKILL and waits for the process to die.
+func (p *process) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.exited
+	_ = p.conn.Close()
+}
+
+// KICKMON_STREAMERS with an unknown slug: the others are added, the unknown
+// one is logged by slug, and the daemon keeps running.
+func TestInitialStreamersWithUnknownSlug(t *testing.T) {
+	sim := kicksim.Start(t, kicksim.WithStreamers(3))
+	env := simEnv(t, sim)
+	all := sim.Streamers()
+	const unknown = "nobody-streams-here"
+	env["KICKMON_STREAMERS"] = all[0].Slug + "," + unknown + "," + all[2].Slug
+	d := startDaemon(t, env)
+
+	eventually(t, "known streamers added", func() error {
+		slugs, err := watchedSlugs(rpcCtx(t), d.conn)
+		if err != nil {
+			return err
+		}
+		if want := slugsOf(all[0], all[2]); !slices.Equal(slugs, want) {
+			return fmt.Errorf("watching %q, want %q", slugs, want)
+		}
+		return nil
+	})
+	eventually(t, "unknown slug logged", func() error {
+		if _, ok := d.stderr.logLine(func(m map[string]any) bool { return m["slug"] == unknown && m["level"] == "ERROR" }); !ok {
+			return fmt.Errorf("no ERROR line with slug %q", unknown)
+		}
+		return nil
+	})
+	if _, err := d.conn.GetStatus(rpcCtx(t), &kickmonv1.GetStatusRequest{}); err != nil {
+		t.Errorf("GetStatus after the unknown slug: %v", err)
+	}
+	select {
+	case err := <-d.done:
+		d.done <- err
+		t.Errorf("Run returned: %v", err)
+	default:
+	}
+}
+
+// A bad configuration stops Run before anything starts, with one error that
+// names every problem and never the client secret.
+func TestBadConfiguration(t *testing.T) {
+	const secret = "s3cret-never-shown"
+	dir := tempDir(t)
+	valid := func() map[string]string {
+		return map[string]string{
+			"KICK_CLIENT_ID":     "id",
+			"KICK_CLIENT_SECRET": secret,
+			"KICKMON_SOCKET":     filepath.Join(dir, "k.sock"),
+			"KICKMON_STATE_DIR":  filepath.Join(dir, "state"),
+		}
+	}
+	tests := []struct {
+		name string
+		set  map[string]string
+		del  []string
+		want []string
+	}{
+		{
+			name: "several invalid variables",
+			set: map[string]string{
+				"KICKMON_POLL_INTERVAL":   "100ms",
+				"KICK_API_URL":            "http://api.example",
+				"KICKMON_SOCKET":          "relative.sock",
+				"KICKMON_METRICS_ADDR":    "no-port",
+				"KICKMON_SPOOL_MAX_BYTES": "lots",
+				"KICKMON_LOG_LEVEL":       "chatty",
+				"KICKMON_OFFLINE_GRACE":   "soon",
+			},
+			want: []string{"KICKMON_POLL_INTERVAL", "KICK_API_URL", "KICKMON_SOCKET", "KICKMON_METRICS_ADDR",
+				"KICKMON_SPOOL_MAX_BYTES", "KICKMON_LOG_LEVEL", "KICKMON_OFFLINE_GRACE"},
+		},
+		{
+			name: "missing client id, bad pusher URL and slug",
+			set:  map[string]string{"KICK_PUSHER_URL": "https://not-a-websocket", "KICKMON_STREAMERS": "ok,not a slug!"},
+			del:  []string{"KICK_CLIENT_ID"},
+			want: []string{"KICK_CLIENT_ID", "KICK_PUSHER_URL", "KICKMON_STREAMERS"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := valid()
+			for k, v := range tt.set {
+				env[k] = v
+			}
+			for _, k := range tt.del {
+				delete(env, k)
+			}
+			lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+			done := make(chan error, 1)
+			stderr := &syncBuffer{}
+			go func() { done <- Run(context.Background(), nil, lookup, io.Discard, stderr) }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(deadline):
+				t.Fatal("Run with a bad configuration did not return")
+			}
+			if err == nil {
+				t.Fatal("Run accepted a bad configuration")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not name %s:\n%v", w, err)
+				}
+			}
+			if strings.Contains(err.Error()+stderr.String(), secret) {
+				t.Errorf("the client secret leaked:\n%v\n%s", err, stderr.String())
+			}
+			if _, err := os.Stat(filepath.Join(dir, "state")); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("state directory touched by a rejected configuration: %v", err)
+			}
+
+			// The binary exits 1 at once with the same list.
+			cmd := exec.Command(binary)
+			cmd.Env = nil
+			for k, v := range env {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+			out, cerr := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(cerr, &exit) || exit.ExitCode() != 1 {
+				t.Fatalf("kickcollector: %v, want exit status 1\n%s", cerr, out)
+			}
+			if !strings.HasPrefix(string(out), "kickcollector: invalid configuration") {
+				t.Errorf("kickcollector printed %q", out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("kickcollector output does not name %s:\n%s", w, out)
+				}
+			}
+			if strings.Contains(string(out), secret) {
+				t.Errorf("the client secret leaked:\n%s", out)
+			}
+		})
+	}
+}
+
+// /metrics and /healthz: healthy while the poller works; 503 and the poll
+// source BLOCKED once every channels call answers Cloudflare's 403 page.
+func TestMetricsAndHealth(t *testing.T) {
+	tests := []struct {
+		name   string
+		pusher bool
+	}{
+		{name: "poll only"},
+		// Pusher on but no channel id known: it sees nobody, so it must not
+		// keep /healthz green on its own.
+		{name: "pusher without channels", pusher: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sim := kicksim.Start(t, kicksim.WithStreamers(3))
+			env := simEnv(t, sim)
+			env["KICKMON_METRICS_ADDR"] = "127.0.0.1:0"
+			env["KICKMON_STREAMERS"] = sim.Streamers()[0].Slug
+			if !tt.pusher {
+				env["KICK_PUSHER_URL"] = ""
+			}
+			d := startDaemon(t, env)
+			line, ok := d.stderr.logLine(func(m map[string]any) bool { return m["msg"] == "metrics listening" })
+			if !ok {
+				eventually(t, "metrics listening", func() error {
+					if line, ok = d.stderr.logLine(func(m map[string]any) bool { return m["msg"] == "metrics listening" }); !ok {
+						return errors.New("not logged yet")
+					}
+					return nil
+				})
+			}
+			base := fmt.Sprintf("http://%s", line["addr"])
+			client := &http.Client{Timeout: 5 * time.Second}
+			t.Cleanup(client.CloseIdleConnections)
+			get := func(path string) (int, string, error) {
+				resp, err := client.Get(base + path)
+				if err != nil {
+					return 0, "", err
+				}
+				defer resp.Body.Close()
+				b, err := io.ReadAll(resp.Body)
+				return resp.StatusCode, string(b), err
+			}
+
+			eventually(t, "events counted and healthy", func() error {
+				code, body, err := get("/metrics")
+				if err != nil || code != http.StatusOK || !strings.Contains(body, `kickmon_collector_events_total{kind="STREAMER_ADDED"`) {
+					return fmt.Errorf("/metrics: %d %v, STREAMER_ADDED not counted", code, err)
+				}
+				if code, body, err := get("/healthz"); err != nil || code != http.StatusOK {
+					return fmt.Errorf("/healthz: %d %v %s", code, err, body)
+				}
+				return nil
+			})
+
+			sim.FailNext(kicksim.EndpointChannels, 1000, kicksim.Fault403HTML)
+			eventually(t, "unhealthy and the poller blocked", func() error {
+				if code, body, err := get("/healthz"); err != nil || code != http.StatusServiceUnavailable {
+					return fmt.Errorf("/healthz: %d %v %s", code, err, body)
+				}
+				st, err := d.conn.GetStatus(rpcCtx(t), &kickmonv1.GetStatusRequest{})
+				if err != nil {
+					return err
+				}
+				for _, s := range st.GetStatus().GetSources() {
+					if s.GetSource() == kickmonv1.Source_SOURCE_POLL && s.GetHealth() != kickmonv1.Health_HEALTH_BLOCKED {
+						return fmt.Errorf("poll source %s: %s", s.GetHealth(), s.GetDetail())
+					}
+				}
+				return nil
+			})
+		})
+	}
+}
