@@ -17,6 +17,17 @@ import (
 // map "nothing" (null, "", 0001-01-01) to the zero value. Unknown fields are
 // ignored by encoding/json.
 
+// unquote returns the text of a JSON string literal; literals without
+// escapes take the fast path.
+func unquote(b []byte) (string, error) {
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 {
+		return string(b[1 : len(b)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(b, &s)
+	return s, err
+}
+
 // flexInt is an integer that may arrive as a JSON number (also 1.0 or 1e3),
 // a numeric string, an empty string or null.
 type flexInt int64
@@ -29,7 +40,8 @@ func (n *flexInt) UnmarshalJSON(b []byte) error {
 	}
 	s := string(b)
 	if len(b) > 0 && b[0] == '"' {
-		if err := json.Unmarshal(b, &s); err != nil {
+		var err error
+		if s, err = unquote(b); err != nil {
 			return err
 		}
 		s = strings.TrimSpace(s)
@@ -77,8 +89,8 @@ func (v *flexString) UnmarshalJSON(b []byte) error {
 	case string(b) == "null":
 		*v = ""
 	case len(b) > 0 && b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
+		s, err := unquote(b)
+		if err != nil {
 			return err
 		}
 		*v = flexString(s)
@@ -131,8 +143,8 @@ func (v *flexTime) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
+		s, err := unquote(b)
+		if err != nil {
 			return err
 		}
 		t, err := parseTime(s)

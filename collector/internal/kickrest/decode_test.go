@@ -349,3 +349,23 @@ func FuzzDecodeTime(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecodeChannels decodes a full batch: 50 live channels of the
+// spec shape.
+func BenchmarkDecodeChannels(b *testing.B) {
+	item := specChannels[len(`{"data":[`) : len(specChannels)-len(`],"message":"OK"}`)]
+	body := []byte(`{"data":[` + item)
+	for range 49 {
+		body = append(body, ',')
+		body = append(body, item...)
+	}
+	body = append(body, `],"message":"OK"}`...)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		chs, err := DecodeChannels(body)
+		if err != nil || len(chs) != 50 {
+			b.Fatalf("%d, %v", len(chs), err)
+		}
+	}
+}

@@ -58,7 +58,9 @@ type Status struct {
 // Status reports the poller's state.
 func (p *Poller) Status() Status {
 	now := time.Now()
-	chState := p.channels.State()
+	// Breaker states first: State may change state and call OnStateChange,
+	// which takes p.mu.
+	chState, lsState := p.channels.State(), p.lives.State()
 	p.mu.Lock()
 	s := Status{
 		Streamers:           len(p.watched),
@@ -74,7 +76,7 @@ func (p *Poller) Status() Status {
 		RateLimitedTotal:    p.st.rateLimited,
 		Breakers: map[string]string{
 			EndpointChannels:    chState.String(),
-			EndpointLivestreams: p.lives.State().String(),
+			EndpointLivestreams: lsState.String(),
 		},
 	}
 	if now.Before(p.st.backoffUntil) {
