@@ -109,6 +109,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 		}
 	}()
 
+	kickrest.Version = version()
 	c.client, err = kickrest.New(kickrest.Config{
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 		AuthURL: cfg.AuthURL, APIURL: cfg.APIURL, AllowInsecure: cfg.AllowInsecure,

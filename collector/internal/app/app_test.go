@@ -21,6 +21,8 @@ import (
 	"github.com/kickmon/kickmon/collector/kicksim"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/proto/kickapi"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/testing/protocmp"
 )
 
@@ -373,6 +375,32 @@ func TestKillAndRestart(t *testing.T) {
 			}
 		}
 	}
+
+	// SIGTERM drains: exit status 0, the open stream ends UNAVAILABLE (so
+	// the watcher reconnects), and the socket is removed.
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(deadline):
+		t.Fatal("kickcollector did not exit after SIGTERM")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit status after SIGTERM %d, want 0", code)
+	}
+	select {
+	case err := <-w.done:
+		w.done <- err
+		if status.Code(err) != codes.Unavailable {
+			t.Errorf("watch stream ended with %v, want UNAVAILABLE", err)
+		}
+	case <-time.After(deadline):
+		t.Error("watch stream still open after the collector exited")
+	}
+	if _, err := os.Lstat(env["KICKMON_SOCKET"]); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("socket after SIGTERM: %v, want it removed", err)
+	}
 }
 
 // process is the kickcollector binary running as a child.
@@ -444,39 +472,64 @@ func (p *process) kill(t *testing.T) {
 }
 
 // KICKMON_STREAMERS with an unknown slug: the others are added, the unknown
-// one is logged by slug, and the daemon keeps running.
-func TestInitialStreamersWithUnknownSlug(t *testing.T) {
-	sim := kicksim.Start(t, kicksim.WithStreamers(3))
-	env := simEnv(t, sim)
-	all := sim.Streamers()
+// one is logged by slug, and the daemon keeps running. Slugs that fail
+// because Kick is unavailable at start are retried.
+func TestInitialStreamers(t *testing.T) {
 	const unknown = "nobody-streams-here"
-	env["KICKMON_STREAMERS"] = all[0].Slug + "," + unknown + "," + all[2].Slug
-	d := startDaemon(t, env)
-
-	eventually(t, "known streamers added", func() error {
-		slugs, err := watchedSlugs(rpcCtx(t), d.conn)
-		if err != nil {
-			return err
-		}
-		if want := slugsOf(all[0], all[2]); !slices.Equal(slugs, want) {
-			return fmt.Errorf("watching %q, want %q", slugs, want)
-		}
-		return nil
-	})
-	eventually(t, "unknown slug logged", func() error {
-		if _, ok := d.stderr.logLine(func(m map[string]any) bool { return m["slug"] == unknown && m["level"] == "ERROR" }); !ok {
-			return fmt.Errorf("no ERROR line with slug %q", unknown)
-		}
-		return nil
-	})
-	if _, err := d.conn.GetStatus(rpcCtx(t), &kickmonv1.GetStatusRequest{}); err != nil {
-		t.Errorf("GetStatus after the unknown slug: %v", err)
+	tests := []struct {
+		name        string
+		unknown     bool
+		unavailable int // channels calls answered 503 first
+	}{
+		{name: "unknown slug", unknown: true},
+		{name: "Kick unavailable at start", unavailable: 1},
 	}
-	select {
-	case err := <-d.done:
-		d.done <- err
-		t.Errorf("Run returned: %v", err)
-	default:
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sim := kicksim.Start(t, kicksim.WithStreamers(3))
+			env := simEnv(t, sim)
+			all := sim.Streamers()
+			slugs := []string{all[0].Slug, all[2].Slug}
+			if tt.unknown {
+				slugs = []string{all[0].Slug, unknown, all[2].Slug}
+			}
+			env["KICKMON_STREAMERS"] = strings.Join(slugs, ",")
+			if tt.unavailable > 0 {
+				sim.FailNext(kicksim.EndpointChannels, tt.unavailable, kicksim.Fault503)
+			}
+			d := startDaemon(t, env)
+
+			eventually(t, "known streamers added", func() error {
+				slugs, err := watchedSlugs(rpcCtx(t), d.conn)
+				if err != nil {
+					return err
+				}
+				if want := slugsOf(all[0], all[2]); !slices.Equal(slugs, want) {
+					return fmt.Errorf("watching %q, want %q", slugs, want)
+				}
+				return nil
+			})
+			if tt.unknown {
+				eventually(t, "unknown slug logged", func() error {
+					if _, ok := d.stderr.logLine(func(m map[string]any) bool { return m["slug"] == unknown && m["level"] == "ERROR" }); !ok {
+						return fmt.Errorf("no ERROR line with slug %q", unknown)
+					}
+					return nil
+				})
+			}
+			if _, ok := d.stderr.logLine(func(m map[string]any) bool { return m["msg"] == "KICKMON_STREAMERS: will retry" }); ok != (tt.unavailable > 0) {
+				t.Errorf("retry logged: %t, want %t", ok, tt.unavailable > 0)
+			}
+			if _, err := d.conn.GetStatus(rpcCtx(t), &kickmonv1.GetStatusRequest{}); err != nil {
+				t.Errorf("GetStatus: %v", err)
+			}
+			select {
+			case err := <-d.done:
+				d.done <- err
+				t.Errorf("Run returned: %v", err)
+			default:
+			}
+		})
 	}
 }
 
@@ -652,5 +705,77 @@ func TestMetricsAndHealth(t *testing.T) {
 				return nil
 			})
 		})
+	}
+}
+
+// A second kickcollector on the same state or socket, or with a metrics
+// address in use, stops at once with a clear error and leaves the first
+// one serving.
+func TestStartRefused(t *testing.T) {
+	sim := kicksim.Start(t, kicksim.WithStreamers(2))
+	first := startDaemon(t, simEnv(t, sim))
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	tests := []struct {
+		name string
+		set  func(env map[string]string)
+		want string
+	}{
+		{"same state directory", func(env map[string]string) { env["KICKMON_STATE_DIR"] = first.env["KICKMON_STATE_DIR"] },
+			filepath.Join(first.env["KICKMON_STATE_DIR"], "spool.db") + " is locked by another process"},
+		{"same socket", func(env map[string]string) { env["KICKMON_SOCKET"] = first.env["KICKMON_SOCKET"] },
+			"another process answers"},
+		{"metrics address in use", func(env map[string]string) { env["KICKMON_METRICS_ADDR"] = busy.Addr().String() },
+			"metrics listen " + busy.Addr().String()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := simEnv(t, sim)
+			tt.set(env)
+			lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- Run(ctx, nil, lookup, io.Discard, io.Discard) }()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("Run: %v, want an error containing %q", err, tt.want)
+				}
+			case <-time.After(deadline):
+				t.Fatal("Run did not return")
+			}
+			if _, err := first.conn.GetStatus(rpcCtx(t), &kickmonv1.GetStatusRequest{}); err != nil {
+				t.Errorf("the first collector stopped answering: %v", err)
+			}
+		})
+	}
+}
+
+// A corrupt spool is a start-up error naming the file; it is not reset.
+func TestCorruptSpool(t *testing.T) {
+	sim := kicksim.Start(t, kicksim.WithStreamers(2))
+	env := simEnv(t, sim)
+	path := filepath.Join(env["KICKMON_STATE_DIR"], "spool.db")
+	garbage := []byte(strings.Repeat("not a bbolt file\n", 1000))
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, garbage, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	err := Run(context.Background(), nil, lookup, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("Run: %v, want an error naming %s", err, path)
+	}
+	if got, err := os.ReadFile(path); err != nil || !slices.Equal(got, garbage) {
+		t.Errorf("the corrupt spool was changed (%v)", err)
+	}
+	if _, err := os.Lstat(env["KICKMON_SOCKET"]); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("socket created by a collector that cannot start: %v", err)
 	}
 }
