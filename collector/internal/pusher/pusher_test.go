@@ -137,6 +137,16 @@ func userIDs(streamers []kicksim.Streamer) []int64 {
 	return out
 }
 
+// union returns the sorted distinct ids of lists.
+func union(lists [][]int64) []int64 {
+	var out []int64
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 var ignoreObserved = cmpopts.IgnoreFields(observation.Observation{}, "ObservedAt")
 
 func TestEventsBecomeObservations(t *testing.T) {
@@ -209,13 +219,14 @@ func TestEventsBecomeObservations(t *testing.T) {
 }
 
 func TestAnswersServerPings(t *testing.T) {
-	sim := kicksim.Start(t, kicksim.WithStreamers(1), kicksim.WithActivityTimeout(100*time.Millisecond), kicksim.WithPongTimeout(200*time.Millisecond))
+	sim := kicksim.Start(t, kicksim.WithStreamers(1), kicksim.WithActivityTimeout(100*time.Millisecond), kicksim.WithPongTimeout(400*time.Millisecond))
 	h := start(t, sim, Options{})
 	h.subscribeAll(sim.Streamers())
 	// The sim pings after 100 ms of client silence and closes with 4201
-	// 200 ms later without an answer; the client itself pings only after
-	// 1 s (the advertised timeout, rounded up) of server silence.
-	waitFor(t, "five server pings", func() bool { return h.c.Stats().ServerPings >= 5 })
+	// 400 ms later without an answer; the client itself pings only after
+	// 1 s (the advertised timeout, rounded up) of server silence. Ten
+	// pings take over a second: an unanswered one would have closed it.
+	waitFor(t, "ten server pings", func() bool { return h.c.Stats().ServerPings >= 10 })
 	st := h.c.Status()
 	if len(st) != 1 || st[0].Reconnects != 0 || st[0].State != StateConnected {
 		t.Errorf("status after answering pings: %+v; want one connected socket, no reconnect", st)
@@ -256,7 +267,7 @@ func TestReconnect(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sim := kicksim.Start(t, kicksim.WithStreamers(4))
-			h := start(t, sim, Options{ChannelsPerSocket: 2, ActivityTimeout: 150 * time.Millisecond, PongTimeout: 200 * time.Millisecond})
+			h := start(t, sim, Options{ChannelsPerSocket: 2, ActivityTimeout: 300 * time.Millisecond, PongTimeout: 500 * time.Millisecond})
 			streamers := sim.Streamers()
 			h.subscribeAll(streamers)
 			if got := sim.Sockets(); got != 2 {
@@ -265,7 +276,7 @@ func TestReconnect(t *testing.T) {
 			tt.fault(sim)
 			waitFor(t, "both sockets reconnected", func() bool {
 				st := h.c.Status()
-				return len(st) == 2 && st[0].Reconnects == 1 && st[1].Reconnects == 1 && st[0].State == StateConnected && st[1].State == StateConnected
+				return len(st) == 2 && st[0].Reconnects >= 1 && st[1].Reconnects >= 1 && st[0].State == StateConnected && st[1].State == StateConnected
 			})
 			h.waitSubscribed(streamers)
 			for _, st := range h.c.Status() {
@@ -274,35 +285,26 @@ func TestReconnect(t *testing.T) {
 				}
 				tt.check(t, st)
 			}
-			waitFor(t, "two reconcile requests", func() bool { return len(h.checker.Calls()) == 2 })
-			var all []int64
-			for _, c := range h.checker.Calls() {
-				all = append(all, c...)
-			}
-			slices.Sort(all)
-			if diff := cmp.Diff(userIDs(streamers), all); diff != "" {
-				t.Errorf("reconciled users (-want +got):\n%s", diff)
-			}
+			// Every streamer is reconciled, after each socket's reconnect
+			// (a loaded machine may add a reconnect; the union counts).
+			waitFor(t, "reconcile requests for every streamer", func() bool {
+				return cmp.Equal(userIDs(streamers), union(h.checker.Calls()))
+			})
 			// Each socket went blind and came back.
-			var blind, back []int64
-			for len(back) < len(streamers) {
+			var blind, back [][]int64
+			for !cmp.Equal(userIDs(streamers), union(back)) {
 				o := h.next()
 				if o.Kind != observation.Coverage || o.Reason != BlindReason || o.Source != kickmonv1.Source_SOURCE_PUSHER {
 					t.Fatalf("unexpected observation %+v", o)
 				}
 				if o.Blind {
-					blind = append(blind, o.UserIDs...)
+					blind = append(blind, o.UserIDs)
 				} else {
-					back = append(back, o.UserIDs...)
+					back = append(back, o.UserIDs)
 				}
 			}
-			slices.Sort(blind)
-			slices.Sort(back)
-			if diff := cmp.Diff(userIDs(streamers), blind); diff != "" {
+			if diff := cmp.Diff(userIDs(streamers), union(blind)); diff != "" {
 				t.Errorf("blind users (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(userIDs(streamers), back); diff != "" {
-				t.Errorf("users back in sight (-want +got):\n%s", diff)
 			}
 			// Events flow on the new connections.
 			last := streamers[3]
