@@ -10,7 +10,6 @@ import (
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/writer/internal/batch"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -99,14 +98,6 @@ func optInt(n int64) pgtype.Int8 { return pgtype.Int8{Int64: n, Valid: n != 0} }
 
 func optText(s string) pgtype.Text { return pgtype.Text{String: s, Valid: s != ""} }
 
-func marshal(m proto.Message) (string, error) {
-	b, err := jsonOpts.Marshal(m)
-	if err != nil {
-		return "", invalid("encode %T: %v", m, err)
-	}
-	return string(b), nil
-}
-
 // streamerRows are the columns of the streamers upsert.
 type streamerRows struct {
 	uid, viewers, seq                  []int64
@@ -118,23 +109,12 @@ type streamerRows struct {
 	updated                            []time.Time
 }
 
-func encodeStreamers(evs []*kickmonv1.Event) (*streamerRows, error) {
+func encodeStreamers(evs []*kickmonv1.Event) *streamerRows {
 	r := &streamerRows{}
+	var buf []byte
 	for _, e := range evs {
 		st := e.GetStreamer()
-		var cov strings.Builder
-		cov.WriteByte('[')
-		for i, c := range st.GetCoverage() {
-			if i > 0 {
-				cov.WriteByte(',')
-			}
-			j, err := marshal(c)
-			if err != nil {
-				return nil, err
-			}
-			cov.WriteString(j)
-		}
-		cov.WriteByte(']')
+		buf = appendCoverages(buf[:0], st.GetCoverage())
 		removed := pgtype.Timestamptz{}
 		if st.GetRemoved() {
 			removed = ts(e.GetObservedAt())
@@ -150,14 +130,14 @@ func encodeStreamers(evs []*kickmonv1.Event) (*streamerRows, error) {
 		r.viewers = append(r.viewers, st.GetViewerCount())
 		r.liveSince = append(r.liveSince, ts(st.GetLiveSince()))
 		r.session = append(r.session, optText(st.GetSession().GetSessionId()))
-		r.coverage = append(r.coverage, cov.String())
+		r.coverage = append(r.coverage, string(buf))
 		r.added = append(r.added, ts(st.GetAddedAt()))
 		r.seq = append(r.seq, int64(e.GetSeq()))
 		r.updated = append(r.updated, e.GetObservedAt().AsTime())
 		r.confirmed = append(r.confirmed, ts(st.GetLastConfirmedAt()))
 		r.remov = append(r.remov, removed)
 	}
-	return r, nil
+	return r
 }
 
 func (r *streamerRows) args() []any {
@@ -244,7 +224,7 @@ ON CONFLICT (session_id) DO UPDATE SET
     updated_at = excluded.updated_at
 WHERE excluded.last_event_seq > t.last_event_seq`
 
-func encodeEvents(evs []*kickmonv1.Event) ([]any, error) {
+func encodeEvents(evs []*kickmonv1.Event) []any {
 	var (
 		seq, uid                  []int64
 		kind, source, state       []string
@@ -252,18 +232,14 @@ func encodeEvents(evs []*kickmonv1.Event) ([]any, error) {
 		observed                  []time.Time
 		session, prevSlug, covers []pgtype.Text
 	)
+	var buf []byte
 	for _, e := range evs {
-		st, err := marshal(e.GetStreamer())
-		if err != nil {
-			return nil, err
-		}
 		cov := pgtype.Text{}
 		if c := e.GetCoverage(); c != nil {
-			if cov.String, err = marshal(c); err != nil {
-				return nil, err
-			}
-			cov.Valid = true
+			cov = pgtype.Text{String: string(appendCoverage(buf[:0], c)), Valid: true}
 		}
+		buf = appendStreamer(buf[:0], e.GetStreamer())
+		st := string(buf)
 		seq = append(seq, int64(e.GetSeq()))
 		uid = append(uid, e.GetStreamer().GetBroadcasterUserId())
 		kind = append(kind, KindName(e.GetKind()))
@@ -275,7 +251,7 @@ func encodeEvents(evs []*kickmonv1.Event) ([]any, error) {
 		covers = append(covers, cov)
 		state = append(state, st)
 	}
-	return []any{seq, uid, kind, source, kick, observed, session, prevSlug, covers, state}, nil
+	return []any{seq, uid, kind, source, kick, observed, session, prevSlug, covers, state}
 }
 
 const insertEvents = `

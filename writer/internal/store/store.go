@@ -265,14 +265,8 @@ func (s *Store) exec(ctx context.Context, tx pgx.Tx, fresh []*kickmonv1.Event, r
 		return nil
 	}
 	rows := batch.Coalesce(fresh)
-	st, err := encodeStreamers(rows.Streamers)
-	if err != nil {
-		return err
-	}
-	evArgs, err := encodeEvents(rows.Events)
-	if err != nil {
-		return err
-	}
+	st := encodeStreamers(rows.Streamers)
+	evArgs := encodeEvents(rows.Events)
 	stmts := []struct {
 		name string
 		n    int
