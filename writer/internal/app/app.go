@@ -124,12 +124,14 @@ func daemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	m := metrics.New()
 	notify.Status("waiting for kickcollector at " + cfg.Socket)
 
+	ready := make(chan struct{}) // closed once, by OnSubscribed
 	c := consumer.New(conn, st, log.With(logkeys.Component, "consumer"), m, consumer.Options{
 		BatchSize: cfg.BatchSize,
 		MaxBatch:  cfg.MaxBatch,
 		Interval:  cfg.BatchInterval,
 		OnSubscribed: func() {
 			notify.Ready()
+			close(ready)
 			log.Info("ready: database migrated, subscribed to the collector's events")
 		},
 	})
@@ -148,7 +150,13 @@ func daemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			}
 		})
 	}
-	wg.Go(func() { notify.Watchdog(aux, c.Healthy) })
+	wg.Go(func() {
+		select { // the watchdog runs from READY on
+		case <-ready:
+			notify.Watchdog(aux, c.Healthy)
+		case <-aux.Done():
+		}
+	})
 	wg.Go(func() {
 		t := time.NewTicker(2 * time.Second)
 		defer t.Stop()

@@ -1,0 +1,105 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestServeMetricsAndHealth(t *testing.T) {
+	m := New()
+	m.ObserveFlush(Flush{Events: 12, Applied: 10, Skipped: 1, Quarantined: 1, Rows: 30, Duration: 20 * time.Millisecond, Cursor: 42, Lag: 150 * time.Millisecond})
+	m.SetLag(3)
+	m.SetConnected(true)
+
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	_ = lis.Close()
+	var sick atomic.Bool
+	healthy := func() error {
+		if sick.Load() {
+			return errors.New("writer loop stalled for 12s")
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, addr, m, healthy, slog.New(slog.DiscardHandler)) }()
+	base := "http://" + addr
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			_ = c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("metrics server did not listen")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	code, body := get(t, base+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, want := range []string{
+		"kickmon_writer_batches_total 1",
+		`kickmon_writer_events_total{outcome="applied"} 10`,
+		`kickmon_writer_events_total{outcome="quarantined"} 1`,
+		"kickmon_writer_rows_total 30",
+		"kickmon_writer_flush_duration_seconds_count 1",
+		"kickmon_writer_lag_events 3",
+		"kickmon_writer_lag_seconds 0.15",
+		"kickmon_writer_cursor_seq 42",
+		"kickmon_writer_collector_connected 1",
+	} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if code, _ := get(t, base+"/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz healthy: %d", code)
+	}
+	sick.Store(true)
+	if code, body := get(t, base+"/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "stalled") {
+		t.Errorf("/healthz unhealthy: %d %q", code, body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	http.DefaultClient.CloseIdleConnections()
+}
+
+func TestNilMetricsIgnoresEverything(t *testing.T) {
+	var m *Metrics
+	m.ObserveFlush(Flush{Events: 1})
+	m.FlushFailed()
+	m.SetLag(1)
+	m.SetConnected(true)
+}
