@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,9 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -777,5 +781,98 @@ func TestCorruptSpool(t *testing.T) {
 	}
 	if _, err := os.Lstat(env["KICKMON_SOCKET"]); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("socket created by a collector that cannot start: %v", err)
+	}
+}
+
+// holdingProxy forwards to Kick (kicksim) and, once armed, holds the next
+// poll answer (channels by broadcaster_user_id) after Kick has written it:
+// an answer that was true when sent but is stale when it arrives.
+type holdingProxy struct {
+	armed   chan struct{} // a send arms the proxy
+	held    chan struct{} // closed when an answer is held
+	release chan struct{} // closed to let it go
+}
+
+func startHoldingProxy(t *testing.T, target string) (*holdingProxy, string) {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &holdingProxy{armed: make(chan struct{}, 1), held: make(chan struct{}), release: make(chan struct{})}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.URL.Path != "/public/v1/channels" || !resp.Request.URL.Query().Has("broadcaster_user_id") {
+			return nil
+		}
+		select {
+		case <-h.armed:
+		default:
+			return nil
+		}
+		body, err := io.ReadAll(resp.Body) // what Kick said at the time
+		if err != nil {
+			return err
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		close(h.held)
+		<-h.release
+		return nil
+	}
+	srv := httptest.NewServer(rp)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		select {
+		case <-h.release:
+		default:
+			close(h.release)
+		}
+	})
+	return h, srv.URL
+}
+
+// A poll answer that left Kick before the stream started but arrives after
+// Pusher reported it live must not end the new session (design: one
+// STREAM_STARTED and one STREAM_ENDED per session, with push and poll on).
+func TestStalePollAnswerDoesNotEndSession(t *testing.T) {
+	sim := kicksim.Start(t, kicksim.WithStreamers(3))
+	env := simEnv(t, sim)
+	proxy, proxyURL := startHoldingProxy(t, sim.APIURL())
+	env["KICK_API_URL"] = proxyURL
+	d := startDaemon(t, env)
+	s := sim.Streamers()[1]
+	w := watch(t, d.conn, 0)
+	add(t, d.conn, s)
+	waitSubscribed(t, sim, s)
+	events := w.until(t, "STREAMER_ADDED", kindFor(kickmonv1.EventKind_EVENT_KIND_STREAMER_ADDED, s.UserID))
+
+	proxy.armed <- struct{}{}
+	select {
+	case <-proxy.held: // Kick answered "offline"; the answer is on its way
+	case <-time.After(deadline):
+		t.Fatal("no poll request")
+	}
+	if err := sim.GoLive(s.UserID); err != nil {
+		t.Fatal(err)
+	}
+	events = append(events, w.until(t, "STREAM_STARTED", kindFor(kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED, s.UserID))...)
+	close(proxy.release)
+	// The next poll rounds confirm the session; nothing may end it.
+	for range 2 {
+		n := sim.Requests(kicksim.EndpointChannels)
+		eventually(t, "another poll round", func() error {
+			if sim.Requests(kicksim.EndpointChannels) <= n {
+				return errors.New("no request yet")
+			}
+			return nil
+		})
+	}
+	if last := lastSeq(t, d.conn); last > events[len(events)-1].GetSeq() {
+		events = append(events, w.throughSeq(t, last)...)
+	}
+	for _, e := range events {
+		if e.GetKind() == kickmonv1.EventKind_EVENT_KIND_STREAM_ENDED {
+			t.Errorf("the live session was ended by a stale poll answer: %s", describe(events))
+		}
 	}
 }

@@ -84,7 +84,8 @@ func tempDir(t *testing.T) string {
 }
 
 // simEnv is the environment a collector needs to use sim, with a socket
-// and state directory of its own and a 1 s poll interval. No streamers.
+// and state directory of its own, a 1 s poll interval and a larger request
+// budget. No streamers.
 func simEnv(t *testing.T, sim *kicksim.Sim) map[string]string {
 	t.Helper()
 	env := map[string]string{}
@@ -97,6 +98,9 @@ func simEnv(t *testing.T, sim *kicksim.Sim) map[string]string {
 	env["KICKMON_SOCKET"] = filepath.Join(dir, "k.sock")
 	env["KICKMON_STATE_DIR"] = filepath.Join(dir, "state")
 	env["KICKMON_POLL_INTERVAL"] = "1s"
+	// A 1 s interval and out-of-turn checks use up the default 60/min, and
+	// AddStreamers then waits seconds for a slot behind the poller.
+	env["KICKMON_API_BUDGET"] = "600"
 	return env
 }
 
