@@ -196,18 +196,7 @@ func TestLiveAndOfflineIsOneSession(t *testing.T) {
 	}
 	events = append(events, w.until(t, "STREAM_ENDED", kindFor(kickmonv1.EventKind_EVENT_KIND_STREAM_ENDED, s.UserID))...)
 	// Two more poll rounds: nothing may reopen or repeat the session.
-	for range 2 {
-		n := sim.Requests(kicksim.EndpointChannels)
-		eventually(t, "another poll round", func() error {
-			if sim.Requests(kicksim.EndpointChannels) <= n {
-				return errors.New("no request yet")
-			}
-			return nil
-		})
-	}
-	if last := lastSeq(t, d.conn); last > events[len(events)-1].GetSeq() {
-		events = append(events, w.throughSeq(t, last)...)
-	}
+	events = afterPollRounds(t, sim, d.conn, w, events)
 
 	var truth, live kicksim.Transition
 	for _, tr := range sim.Truth() {
@@ -858,18 +847,7 @@ func TestStalePollAnswerDoesNotEndSession(t *testing.T) {
 	events = append(events, w.until(t, "STREAM_STARTED", kindFor(kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED, s.UserID))...)
 	close(proxy.release)
 	// The next poll rounds confirm the session; nothing may end it.
-	for range 2 {
-		n := sim.Requests(kicksim.EndpointChannels)
-		eventually(t, "another poll round", func() error {
-			if sim.Requests(kicksim.EndpointChannels) <= n {
-				return errors.New("no request yet")
-			}
-			return nil
-		})
-	}
-	if last := lastSeq(t, d.conn); last > events[len(events)-1].GetSeq() {
-		events = append(events, w.throughSeq(t, last)...)
-	}
+	events = afterPollRounds(t, sim, d.conn, w, events)
 	for _, e := range events {
 		if e.GetKind() == kickmonv1.EventKind_EVENT_KIND_STREAM_ENDED {
 			t.Errorf("the live session was ended by a stale poll answer: %s", describe(events))

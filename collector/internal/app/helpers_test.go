@@ -388,3 +388,22 @@ func checkContiguous(t *testing.T, events []*kickmonv1.Event, from, to uint64) {
 		t.Fatalf("events end at seq %d, want %d: %s", want-1, to, describe(events))
 	}
 }
+
+// afterPollRounds waits for two more poll rounds, then returns events with
+// everything committed since appended.
+func afterPollRounds(t *testing.T, sim *kicksim.Sim, c *kickapi.Conn, w *watcher, events []*kickmonv1.Event) []*kickmonv1.Event {
+	t.Helper()
+	for range 2 {
+		n := sim.Requests(kicksim.EndpointChannels)
+		eventually(t, "another poll round", func() error {
+			if sim.Requests(kicksim.EndpointChannels) <= n {
+				return errors.New("no request yet")
+			}
+			return nil
+		})
+	}
+	if last := lastSeq(t, c); last > events[len(events)-1].GetSeq() {
+		events = append(events, w.throughSeq(t, last)...)
+	}
+	return events
+}
