@@ -6,6 +6,7 @@ replace github.com/kickmon/kickmon/proto => ../proto
 
 require (
 	github.com/gdamore/tcell/v2 v2.13.10
+	github.com/google/go-cmp v0.7.0
 	github.com/kickmon/kickmon/proto v0.0.0-00010101000000-000000000000
 	github.com/rivo/tview v0.42.0
 	github.com/rivo/uniseg v0.4.7
@@ -15,7 +16,6 @@ require (
 
 require (
 	github.com/gdamore/encoding v1.0.1 // indirect
-	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/lucasb-eyer/go-colorful v1.3.0 // indirect
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
