@@ -12,7 +12,8 @@ import (
 // observation. Title, category and viewers are reported only while live:
 // an offline channel carries a zero category and no meaningful viewers
 // (kick-api.md §1.5). channelID is Kick's channel id when known (0
-// otherwise); observedAt is when kickmon received the answer.
+// otherwise); observedAt is when kickmon asked for it (the answer is at
+// least that fresh).
 func Observe(ch kickrest.Channel, channelID int64, observedAt time.Time) observation.Observation {
 	o := observation.Observation{
 		Kind:       observation.Status,

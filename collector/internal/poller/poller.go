@@ -387,6 +387,10 @@ func (p *Poller) poll(ctx context.Context, round int, ids []int64) {
 		p.o.onBatch(round, slices.Clone(ids))
 	}
 	p.count()
+	// The answer is at least as fresh as the question: stamp observations
+	// with the time of asking, so an answer that was in flight while push
+	// reported a change is not taken for newer than that report.
+	asked := time.Now()
 	chs, err := p.channels.Execute(func() ([]kickrest.Channel, error) { return p.c.Channels(ctx, ids) })
 	if err != nil {
 		if ctx.Err() != nil {
@@ -441,7 +445,7 @@ func (p *Poller) poll(ctx context.Context, round int, ids []int64) {
 		if e, ok := p.watched[ch.BroadcasterUserID]; ok {
 			cid = e.channelID
 		}
-		obs = append(obs, Observe(ch, cid, now))
+		obs = append(obs, Observe(ch, cid, asked))
 	}
 	p.mu.Unlock()
 	for _, o := range obs {
