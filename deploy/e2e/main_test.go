@@ -170,7 +170,7 @@ type simStreamer struct {
 
 func (s *system) streamers() []simStreamer {
 	var out []simStreamer
-	if err := json.Unmarshal(s.sim("GET", "/control/streamers", nil), &out); err != nil {
+	if err := json.Unmarshal(s.sim("GET", "/streamers", nil), &out); err != nil {
 		s.t.Fatal(err)
 	}
 	return out
