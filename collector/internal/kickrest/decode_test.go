@@ -1,8 +1,6 @@
 package kickrest
 
 import (
-	"encoding/json"
-	"strconv"
 	"testing"
 	"time"
 
@@ -190,51 +188,6 @@ func TestDecodeSubscriptionsAndKey(t *testing.T) {
 	}
 }
 
-func TestParseTime(t *testing.T) {
-	tests := []struct {
-		in   string
-		want time.Time
-	}{
-		{"2025-01-01T11:00:00+11:00", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)},
-		{"2026-08-02T09:00:00Z", time.Date(2026, 8, 2, 9, 0, 0, 0, time.UTC)},
-		{"2024-02-06 19:10:40", time.Date(2024, 2, 6, 19, 10, 40, 0, time.UTC)},
-		{"2025-09-15T21:12:45.000000Z", time.Date(2025, 9, 15, 21, 12, 45, 0, time.UTC)},
-		{"2023-06-22T05:50:32.123456Z", time.Date(2023, 6, 22, 5, 50, 32, 123456000, time.UTC)},
-		{" 2024-02-06 19:10:40 ", time.Date(2024, 2, 6, 19, 10, 40, 0, time.UTC)},
-		{"0001-01-01T00:00:00Z", time.Time{}},
-		{"", time.Time{}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := parseTime(tt.in)
-			if err != nil || !got.Equal(tt.want) {
-				t.Errorf("parseTime(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
-			}
-		})
-	}
-}
-
-func TestFlexInt(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-		ok   bool
-	}{
-		{`42`, 42, true}, {`"42"`, 42, true}, {`" 42 "`, 42, true}, {`""`, 0, true}, {`null`, 0, true},
-		{`4.2e1`, 42, true}, {`42.0`, 42, true}, {`-7`, -7, true}, {`9007199254740993`, 9007199254740993, true},
-		{`"x"`, 0, false}, {`4.5`, 0, false}, {`true`, 0, false}, {`{}`, 0, false}, {`1e300`, 0, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			var n flexInt
-			err := json.Unmarshal([]byte(tt.in), &n)
-			if (err == nil) != tt.ok || int64(n) != tt.want {
-				t.Errorf("flexInt(%s) = %d, %v; want %d ok=%v", tt.in, n, err, tt.want, tt.ok)
-			}
-		})
-	}
-}
-
 func TestExcerpt(t *testing.T) {
 	long := make([]byte, 1000)
 	for i := range long {
@@ -322,31 +275,6 @@ func FuzzDecodeSubscriptions(f *testing.F) {
 		_, _ = DecodeSubscriptions(body)
 		_, _ = DecodeSubscriptionResults(body)
 		_, _ = DecodePublicKey(body)
-	})
-}
-
-// FuzzDecodeTime checks that a time either fails or parses to a time that
-// is zero or after year 1, and that any Unix time round-trips as a number
-// and as RFC 3339.
-func FuzzDecodeTime(f *testing.F) {
-	for _, s := range []string{"2025-01-01T11:00:00+11:00", "2024-02-06 19:10:40", "2025-09-15T21:12:45.000000Z", "0001-01-01T00:00:00Z", ""} {
-		f.Add(s, int64(1707251975))
-	}
-	f.Fuzz(func(t *testing.T, s string, unix int64) {
-		if tm, err := parseTime(s); err == nil && !tm.IsZero() && tm.Year() <= 1 {
-			t.Errorf("parseTime(%q) = %v", s, tm)
-		}
-		if unix <= 0 || unix > 253402300799 { // 9999-12-31
-			return
-		}
-		want := time.Unix(unix, 0).UTC()
-		var ft flexTime
-		if err := json.Unmarshal([]byte(strconv.FormatInt(unix, 10)), &ft); err != nil || !time.Time(ft).Equal(want) {
-			t.Errorf("unix %d: %v, %v", unix, time.Time(ft), err)
-		}
-		if got, err := parseTime(want.Format(time.RFC3339)); err != nil || !got.Equal(want) {
-			t.Errorf("RFC 3339 %v: %v, %v", want, got, err)
-		}
 	})
 }
 

@@ -3,6 +3,8 @@ package kickrest
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/kickmon/kickmon/collector/internal/kickjson"
 )
 
 // Category is a Kick category. Offline channels carry the zero Category.
@@ -32,18 +34,18 @@ type Channel struct {
 }
 
 type wireChannel struct {
-	BroadcasterUserID flexInt      `json:"broadcaster_user_id"`
-	Slug              flexString   `json:"slug"`
-	StreamTitle       flexString   `json:"stream_title"`
-	Category          wireCategory `json:"category"`
+	BroadcasterUserID kickjson.Int    `json:"broadcaster_user_id"`
+	Slug              kickjson.String `json:"slug"`
+	StreamTitle       kickjson.String `json:"stream_title"`
+	Category          wireCategory    `json:"category"`
 	Stream            *struct {
-		IsLive      flexBool    `json:"is_live"`
-		IsMature    flexBool    `json:"is_mature"`
-		Language    flexString  `json:"language"`
-		StartTime   flexTime    `json:"start_time"`
-		ViewerCount flexInt     `json:"viewer_count"`
-		Thumbnail   flexString  `json:"thumbnail"`
-		CustomTags  flexStrings `json:"custom_tags"`
+		IsLive      kickjson.Bool   `json:"is_live"`
+		IsMature    kickjson.Bool   `json:"is_mature"`
+		Language    kickjson.String `json:"language"`
+		StartTime   kickjson.Time   `json:"start_time"`
+		ViewerCount kickjson.Int    `json:"viewer_count"`
+		Thumbnail   kickjson.String `json:"thumbnail"`
+		CustomTags  flexStrings     `json:"custom_tags"`
 	} `json:"stream"`
 }
 
@@ -89,17 +91,17 @@ type Livestream struct {
 }
 
 type wireLivestream struct {
-	BroadcasterUserID flexInt      `json:"broadcaster_user_id"`
-	ChannelID         flexInt      `json:"channel_id"`
-	Slug              flexString   `json:"slug"`
-	StreamTitle       flexString   `json:"stream_title"`
-	Category          wireCategory `json:"category"`
-	StartedAt         flexTime     `json:"started_at"`
-	ViewerCount       flexInt      `json:"viewer_count"`
-	Language          flexString   `json:"language"`
-	HasMatureContent  flexBool     `json:"has_mature_content"`
-	Thumbnail         flexString   `json:"thumbnail"`
-	CustomTags        flexStrings  `json:"custom_tags"`
+	BroadcasterUserID kickjson.Int    `json:"broadcaster_user_id"`
+	ChannelID         kickjson.Int    `json:"channel_id"`
+	Slug              kickjson.String `json:"slug"`
+	StreamTitle       kickjson.String `json:"stream_title"`
+	Category          wireCategory    `json:"category"`
+	StartedAt         kickjson.Time   `json:"started_at"`
+	ViewerCount       kickjson.Int    `json:"viewer_count"`
+	Language          kickjson.String `json:"language"`
+	HasMatureContent  kickjson.Bool   `json:"has_mature_content"`
+	Thumbnail         kickjson.String `json:"thumbnail"`
+	CustomTags        flexStrings     `json:"custom_tags"`
 }
 
 // DecodeLivestreams decodes the body of GET /public/v1/livestreams.
@@ -140,22 +142,22 @@ type UserLivestream struct {
 }
 
 type wireUserLivestream struct {
-	ID              flexString `json:"id"`
+	ID              kickjson.String `json:"id"`
 	BroadcasterUser struct {
-		ID       flexInt    `json:"id"`
-		Username flexString `json:"username"`
+		ID       kickjson.Int    `json:"id"`
+		Username kickjson.String `json:"username"`
 	} `json:"broadcaster_user"`
 	Channel struct {
-		Slug flexString `json:"slug"`
+		Slug kickjson.String `json:"slug"`
 	} `json:"channel"`
-	Title            flexString   `json:"title"`
-	Category         wireCategory `json:"category"`
-	StartedAt        flexTime     `json:"started_at"`
-	ViewerCount      flexInt      `json:"viewer_count"`
-	LanguageCode     flexString   `json:"language_code"`
-	HasMatureContent flexBool     `json:"has_mature_content"`
-	Thumbnail        flexString   `json:"thumbnail"`
-	Tags             flexStrings  `json:"tags"`
+	Title            kickjson.String `json:"title"`
+	Category         wireCategory    `json:"category"`
+	StartedAt        kickjson.Time   `json:"started_at"`
+	ViewerCount      kickjson.Int    `json:"viewer_count"`
+	LanguageCode     kickjson.String `json:"language_code"`
+	HasMatureContent kickjson.Bool   `json:"has_mature_content"`
+	Thumbnail        kickjson.String `json:"thumbnail"`
+	Tags             flexStrings     `json:"tags"`
 }
 
 // DecodeUserLivestreams decodes the body of GET /public/v1/users/livestreams.
@@ -182,7 +184,7 @@ func DecodeUserLivestreams(body []byte) ([]UserLivestream, error) {
 // the PEM text (possibly empty).
 func DecodePublicKey(body []byte) (string, error) {
 	d, err := decodeData[struct {
-		PublicKey flexString `json:"public_key"`
+		PublicKey kickjson.String `json:"public_key"`
 	}](body)
 	return string(d.PublicKey), err
 }
@@ -212,14 +214,14 @@ type Subscription struct {
 }
 
 type wireSubscription struct {
-	ID                flexString `json:"id"`
-	AppID             flexString `json:"app_id"`
-	BroadcasterUserID flexInt    `json:"broadcaster_user_id"`
-	Event             flexString `json:"event"`
-	Version           flexInt    `json:"version"`
-	Method            flexString `json:"method"`
-	CreatedAt         flexTime   `json:"created_at"`
-	UpdatedAt         flexTime   `json:"updated_at"`
+	ID                kickjson.String `json:"id"`
+	AppID             kickjson.String `json:"app_id"`
+	BroadcasterUserID kickjson.Int    `json:"broadcaster_user_id"`
+	Event             kickjson.String `json:"event"`
+	Version           kickjson.Int    `json:"version"`
+	Method            kickjson.String `json:"method"`
+	CreatedAt         kickjson.Time   `json:"created_at"`
+	UpdatedAt         kickjson.Time   `json:"updated_at"`
 }
 
 // DecodeSubscriptions decodes the body of GET /public/v1/events/subscriptions.
@@ -259,10 +261,10 @@ func DecodeSubscriptionResults(body []byte) ([]SubscriptionResult, error) {
 }
 
 type wireSubscriptionResult struct {
-	Name           flexString `json:"name"`
-	Version        flexInt    `json:"version"`
-	SubscriptionID flexString `json:"subscription_id"`
-	Error          flexString `json:"error"`
+	Name           kickjson.String `json:"name"`
+	Version        kickjson.Int    `json:"version"`
+	SubscriptionID kickjson.String `json:"subscription_id"`
+	Error          kickjson.String `json:"error"`
 }
 
 // subscribeBody is the body of POST /public/v1/events/subscriptions.

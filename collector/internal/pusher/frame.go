@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kickmon/kickmon/collector/internal/kickjson"
 	"github.com/kickmon/kickmon/collector/internal/observation"
 )
 
@@ -89,60 +90,12 @@ func decodeFrame(raw []byte) (frame, error) {
 	return f, nil
 }
 
-// flexInt is an integer that may arrive as a JSON number or as a string
-// holding one (Kick's payloads drift, kick-api.md §4.6). null and "" are 0.
-type flexInt int64
-
-func (n *flexInt) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if bytes.Equal(b, []byte("null")) {
-		*n = 0
-		return nil
-	}
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		b = []byte(strings.TrimSpace(s))
-		if len(b) == 0 {
-			*n = 0
-			return nil
-		}
-	}
-	var num json.Number
-	if err := json.Unmarshal(b, &num); err != nil {
-		return fmt.Errorf("not a number: %.20q", b)
-	}
-	if i, err := num.Int64(); err == nil {
-		*n = flexInt(i)
-		return nil
-	}
-	f, err := num.Float64()
-	if err != nil || f != float64(int64(f)) {
-		return fmt.Errorf("not an integer: %.20q", b)
-	}
-	*n = flexInt(int64(f))
-	return nil
-}
-
-// Kick's Pusher date layouts (kick-api.md §2.4): "2025-09-15T21:12:45.000000Z"
-// (any RFC 3339 form) and "2024-02-06 19:10:40" (UTC).
-var pusherLayouts = []string{time.RFC3339Nano, "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02 15:04:05.999999"}
-
-// parseTime parses both of Kick's Pusher date formats; zero when s is empty
-// or in neither.
+// parseTime parses a Kick date in UTC (kick-api.md §2.4: Pusher sends
+// "2025-09-15T21:12:45.000000Z" and "2024-02-06 19:10:40"); zero when s is
+// empty or not a date, so that a bad date never loses the event it is in.
 func parseTime(s string) time.Time {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return time.Time{}
-	}
-	for _, l := range pusherLayouts {
-		if t, err := time.Parse(l, s); err == nil {
-			return t.UTC()
-		}
-	}
-	return time.Time{}
+	t, _ := kickjson.ParseTime(s) // zero on error
+	return t.UTC()
 }
 
 // Decoded payloads of the live-status events; fields Kick does not send
@@ -150,38 +103,38 @@ func parseTime(s string) time.Time {
 
 type isLivePayload struct {
 	Livestream struct {
-		ID           flexInt `json:"id"`
-		ChannelID    flexInt `json:"channel_id"`
-		SessionTitle *string `json:"session_title"`
-		CreatedAt    string  `json:"created_at"`
+		ID           kickjson.Int `json:"id"`
+		ChannelID    kickjson.Int `json:"channel_id"`
+		SessionTitle *string      `json:"session_title"`
+		CreatedAt    string       `json:"created_at"`
 	} `json:"livestream"`
 }
 
 type stopPayload struct {
 	Livestream struct {
-		ID      flexInt `json:"id"`
+		ID      kickjson.Int `json:"id"`
 		Channel struct {
-			ID flexInt `json:"id"`
+			ID kickjson.Int `json:"id"`
 		} `json:"channel"`
-		ChannelID flexInt `json:"channel_id"` // not seen on the wire; accepted
+		ChannelID kickjson.Int `json:"channel_id"` // not seen on the wire; accepted
 	} `json:"livestream"`
 }
 
 type categoryPayload struct {
-	ID   flexInt `json:"id"`
-	Name string  `json:"name"`
+	ID   kickjson.Int `json:"id"`
+	Name string       `json:"name"`
 }
 
 type updatedPayload struct {
 	Livestream struct {
-		ID           flexInt           `json:"id"`
-		ChannelID    flexInt           `json:"channel_id"`
+		ID           kickjson.Int      `json:"id"`
+		ChannelID    kickjson.Int      `json:"channel_id"`
 		CreatedAt    string            `json:"created_at"`
 		StartTime    string            `json:"start_time"`
 		SessionTitle *string           `json:"session_title"`
 		IsLive       *bool             `json:"is_live"`
-		ViewerCount  *flexInt          `json:"viewer_count"`
-		Viewers      *flexInt          `json:"viewers"`
+		ViewerCount  *kickjson.Int     `json:"viewer_count"`
+		Viewers      *kickjson.Int     `json:"viewers"`
 		Category     *categoryPayload  `json:"category"`
 		Categories   []categoryPayload `json:"categories"`
 	} `json:"livestream"`

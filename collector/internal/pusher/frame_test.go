@@ -1,7 +1,6 @@
 package pusher
 
 import (
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -131,24 +130,6 @@ func TestParseTime(t *testing.T) {
 	for _, s := range []string{"", "yesterday", "1707251975"} {
 		if got := parseTime(s); !got.IsZero() {
 			t.Errorf("parseTime(%q) = %v; want zero", s, got)
-		}
-	}
-}
-
-func TestFlexInt(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    int64
-		wantErr bool
-	}{
-		{`42`, 42, false}, {`"42"`, 42, false}, {`null`, 0, false}, {`""`, 0, false}, {`1e3`, 1000, false},
-		{`4.5`, 0, true}, {`"x"`, 0, true}, {`true`, 0, true}, {`{}`, 0, true},
-	}
-	for _, tt := range tests {
-		var n flexInt
-		err := json.Unmarshal([]byte(tt.in), &n)
-		if (err != nil) != tt.wantErr || err == nil && int64(n) != tt.want {
-			t.Errorf("flexInt(%s) = %d, %v; want %d, error %v", tt.in, n, err, tt.want, tt.wantErr)
 		}
 	}
 }

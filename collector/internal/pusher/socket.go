@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/kickmon/kickmon/collector/internal/kickjson"
 	"github.com/kickmon/kickmon/collector/internal/logkeys"
 	"github.com/kickmon/kickmon/collector/internal/observation"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
@@ -431,8 +432,8 @@ func (c *conn) handle(ctx context.Context, raw []byte, log *slog.Logger) error {
 	switch f.Event {
 	case evConnectionEstablished:
 		var d struct {
-			SocketID        string  `json:"socket_id"`
-			ActivityTimeout flexInt `json:"activity_timeout"`
+			SocketID        string       `json:"socket_id"`
+			ActivityTimeout kickjson.Int `json:"activity_timeout"`
 		}
 		if err := json.Unmarshal(f.Data, &d); err != nil {
 			return fmt.Errorf("decode %s: %w", f.Event, err)
@@ -459,8 +460,8 @@ func (c *conn) handle(ctx context.Context, raw []byte, log *slog.Logger) error {
 	case evPong:
 	case evError:
 		var d struct {
-			Message string  `json:"message"`
-			Code    flexInt `json:"code"`
+			Message string       `json:"message"`
+			Code    kickjson.Int `json:"code"`
 		}
 		_ = json.Unmarshal(f.Data, &d)
 		log.Warn("pusher error", logkeys.CloseCode, int64(d.Code), logkeys.Err, d.Message)

@@ -11,7 +11,6 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,11 +19,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/kickmon/kickmon/collector/internal/kickjson"
 	"github.com/kickmon/kickmon/collector/internal/logkeys"
 	"github.com/kickmon/kickmon/collector/internal/observation"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
@@ -229,28 +228,11 @@ func (h *Handler) verify(ctx context.Context, msgID, ts string, body []byte, sig
 	return err
 }
 
-// number is an integer sent as a JSON number or a string holding one.
-type number int64
-
-func (n *number) UnmarshalJSON(b []byte) error {
-	s := strings.Trim(string(bytes.TrimSpace(b)), `"`)
-	if s == "" || s == "null" {
-		*n = 0
-		return nil
-	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return fmt.Errorf("not an integer: %.20q", s)
-	}
-	*n = number(v)
-	return nil
-}
-
 // broadcaster is the part of the payload kickmon reads; is_verified (may be
 // null), identity (may be absent) and the rest are ignored.
 type broadcaster struct {
-	UserID      number `json:"user_id"`
-	ChannelSlug string `json:"channel_slug"`
+	UserID      kickjson.Int `json:"user_id"`
+	ChannelSlug string       `json:"channel_slug"`
 }
 
 type statusPayload struct {
@@ -266,24 +248,23 @@ type metadataPayload struct {
 	Metadata    struct {
 		Title    *string `json:"title"`
 		Category *struct {
-			ID   number `json:"id"`
-			Name string `json:"name"`
+			ID   kickjson.Int `json:"id"`
+			Name string       `json:"name"`
 		} `json:"category"`
 	} `json:"metadata"`
 }
 
-// parseTime parses an official time (RFC 3339); null and "" are zero.
+// parseTime parses an official time (RFC 3339, kickjson.ParseTime);
+// null and "" are zero.
 func parseTime(field string, s *string) (time.Time, error) {
-	if s == nil || strings.TrimSpace(*s) == "" {
+	if s == nil {
 		return time.Time{}, nil
 	}
-	v := strings.TrimSpace(*s)
-	for _, l := range []string{time.RFC3339Nano, "2006-01-02 15:04:05"} {
-		if t, err := time.Parse(l, v); err == nil {
-			return t, nil
-		}
+	t, err := kickjson.ParseTime(*s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s: %w", field, err)
 	}
-	return time.Time{}, fmt.Errorf("%s: not a time: %.40q", field, v)
+	return t, nil
 }
 
 // Decode turns a verified delivery into an observation (without
