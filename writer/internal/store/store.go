@@ -7,6 +7,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -99,26 +100,69 @@ type Result struct {
 	Cursor uint64
 }
 
-// Write applies pending events (ascending seq) exactly once. Events at or
-// below the cursor are skipped; seqs missing between the cursor and the
-// events, or up to p.SkipTo, are recorded as lost. A data error (SQLSTATE
-// class 22 or 23) or an invalid event is isolated by bisection and the
-// offending event quarantined; the rest is applied. Other errors (the
-// database is unreachable, ctx ended) are returned with nothing of the
-// failed transaction applied: retry the same Pending.
+// Prepared is a batch validated and encoded ahead of its transaction, so
+// that a pipeline can encode the next batch while the previous one
+// commits. It is immutable: retrying a failed write reuses it.
+type Prepared struct {
+	p       batch.Pending
+	invalid map[int]error // index in p.Events → why it cannot be applied
+	enc     *encoded      // all of p.Events when every one is valid
+}
+
+// Pending is the batch p was prepared from.
+func (p *Prepared) Pending() batch.Pending { return p.p }
+
+// Prepare validates p and encodes its rows. It does not touch the
+// database; the transaction (WritePrepared) checks that what it encoded
+// still matches the cursor and re-encodes otherwise.
+func Prepare(p batch.Pending) *Prepared {
+	pp := &Prepared{p: p}
+	for i, e := range p.Events {
+		if err := Validate(e); err != nil {
+			if pp.invalid == nil {
+				pp.invalid = map[int]error{}
+			}
+			pp.invalid[i] = err
+		}
+	}
+	if pp.invalid == nil && len(p.Events) > 0 {
+		pp.enc = encode(p.Events)
+	}
+	return pp
+}
+
+// Write applies pending events (ascending seq) exactly once; it is
+// WritePrepared(ctx, Prepare(p)).
 func (s *Store) Write(ctx context.Context, p batch.Pending) (Result, error) {
+	return s.WritePrepared(ctx, Prepare(p))
+}
+
+// WritePrepared applies a prepared batch exactly once. Events at or below
+// the cursor are skipped; seqs missing between the cursor and the events,
+// or up to SkipTo, are recorded as lost. A data error (SQLSTATE class 22
+// or 23) or an invalid event is isolated by bisection and the offending
+// event quarantined; the rest is applied. Other errors (the database is
+// unreachable, ctx ended) are returned with nothing of the failed
+// transaction applied: retry the same Prepared.
+func (s *Store) WritePrepared(ctx context.Context, pp *Prepared) (Result, error) {
 	var res Result
-	evs := p.Events
-	for len(evs) > 0 {
+	evs := pp.p.Events
+	if pp.enc != nil {
+		if err := s.isolate(ctx, evs, pp.enc, &res); err != nil {
+			return res, err
+		}
+		evs = nil
+	}
+	for off := 0; len(evs) > 0; {
 		i := 0
 		var bad error
 		for ; i < len(evs); i++ {
-			if bad = Validate(evs[i]); bad != nil {
+			if bad = pp.invalid[off+i]; bad != nil {
 				break
 			}
 		}
 		if i > 0 {
-			if err := s.isolate(ctx, evs[:i], &res); err != nil {
+			if err := s.isolate(ctx, evs[:i], nil, &res); err != nil {
 				return res, err
 			}
 		}
@@ -128,19 +172,20 @@ func (s *Store) Write(ctx context.Context, p batch.Pending) (Result, error) {
 		if err := s.quarantine(ctx, evs[i], bad, &res); err != nil {
 			return res, err
 		}
-		evs = evs[i+1:]
+		evs, off = evs[i+1:], off+i+1
 	}
-	if p.SkipTo > 0 {
-		if err := s.apply(ctx, nil, p.SkipTo, &res); err != nil {
+	if pp.p.SkipTo > 0 {
+		if err := s.apply(ctx, nil, nil, pp.p.SkipTo, &res); err != nil {
 			return res, err
 		}
 	}
 	return res, nil
 }
 
-// isolate applies evs, bisecting on data errors down to the bad event.
-func (s *Store) isolate(ctx context.Context, evs []*kickmonv1.Event, res *Result) error {
-	err := s.apply(ctx, evs, 0, res)
+// isolate applies evs, bisecting on data errors down to the bad event. enc,
+// if not nil, is the encoding of evs.
+func (s *Store) isolate(ctx context.Context, evs []*kickmonv1.Event, enc *encoded, res *Result) error {
+	err := s.apply(ctx, evs, enc, 0, res)
 	if err == nil || !isDataError(err) || ctx.Err() != nil {
 		return err
 	}
@@ -148,10 +193,10 @@ func (s *Store) isolate(ctx context.Context, evs []*kickmonv1.Event, res *Result
 		return s.quarantine(ctx, evs[0], err, res)
 	}
 	mid := len(evs) / 2
-	if err := s.isolate(ctx, evs[:mid], res); err != nil {
+	if err := s.isolate(ctx, evs[:mid], nil, res); err != nil {
 		return err
 	}
-	return s.isolate(ctx, evs[mid:], res)
+	return s.isolate(ctx, evs[mid:], nil, res)
 }
 
 // isDataError reports whether err is about the data rather than the
@@ -215,9 +260,21 @@ func (s *Store) hook(ctx context.Context, name string) {
 	}
 }
 
-// apply writes evs (all valid, ascending) and records losses up to skipTo,
-// in one transaction.
-func (s *Store) apply(ctx context.Context, evs []*kickmonv1.Event, skipTo uint64, res *Result) error {
+// apply writes evs (all valid, ascending; enc their encoding, or nil) and
+// records losses up to skipTo, in one transaction. status_events rows go
+// in by COPY; if that finds rows already there (the cursor was rewound by
+// hand), the transaction is redone with an insert that skips them.
+func (s *Store) apply(ctx context.Context, evs []*kickmonv1.Event, enc *encoded, skipTo uint64, res *Result) error {
+	err := s.applyTx(ctx, evs, enc, skipTo, true, res)
+	if isDuplicateEvent(err) {
+		s.log.Warn("status_events already holds seqs above the writer cursor (was it rewound?); skipping them",
+			logkeys.FirstSeq, evs[0].GetSeq(), logkeys.LastSeq, evs[len(evs)-1].GetSeq())
+		err = s.applyTx(ctx, evs, enc, skipTo, false, res)
+	}
+	return err
+}
+
+func (s *Store) applyTx(ctx context.Context, evs []*kickmonv1.Event, enc *encoded, skipTo uint64, useCopy bool, res *Result) error {
 	return s.txn(ctx, func(tx pgx.Tx, cursor uint64, res *Result) (uint64, error) {
 		fresh := evs
 		for len(fresh) > 0 && fresh[0].GetSeq() <= cursor {
@@ -239,8 +296,13 @@ func (s *Store) apply(ctx context.Context, evs []*kickmonv1.Event, skipTo uint64
 		if len(fresh) == 0 && len(lost) == 0 {
 			return cursor, nil
 		}
-		if err := s.exec(ctx, tx, fresh, res); err != nil {
-			return 0, err
+		if len(fresh) > 0 {
+			if enc == nil || len(fresh) != len(evs) {
+				enc = encode(fresh) // prepared for other events than these
+			}
+			if err := s.exec(ctx, tx, enc, useCopy, res); err != nil {
+				return 0, err
+			}
 		}
 		for _, l := range lost {
 			if err := s.recordLost(ctx, tx, l, res); err != nil {
@@ -259,39 +321,81 @@ func (s *Store) apply(ctx context.Context, evs []*kickmonv1.Event, skipTo uint64
 	}, res)
 }
 
-// exec runs one statement per table for fresh events.
-func (s *Store) exec(ctx context.Context, tx pgx.Tx, fresh []*kickmonv1.Event, res *Result) error {
-	if len(fresh) == 0 {
-		return nil
+// encoded is a run of events turned into statement arguments.
+type encoded struct {
+	first, last uint64 // seq range, for errors
+	rows        batch.Rows
+	streamers   []any
+	sessions    []any
+	events      []byte // binary COPY stream of the status_events rows
+	closes      []any
+	gaps        []any
+}
+
+// encode coalesces evs (valid, ascending, not empty) and encodes the rows.
+func encode(evs []*kickmonv1.Event) *encoded {
+	rows := batch.Coalesce(evs)
+	return &encoded{
+		first:     evs[0].GetSeq(),
+		last:      evs[len(evs)-1].GetSeq(),
+		rows:      rows,
+		streamers: encodeStreamers(rows.Streamers).args(),
+		sessions:  encodeSessions(rows.Sessions),
+		events:    encodeEventsCopy(rows.Events),
+		closes:    encodeCloses(rows.Closes),
+		gaps:      encodeGaps(rows.Gaps),
 	}
-	rows := batch.Coalesce(fresh)
-	st := encodeStreamers(rows.Streamers)
-	evArgs := encodeEvents(rows.Events)
+}
+
+// exec runs one statement per table for an encoded run of fresh events;
+// status_events by COPY, or with useCopy false by insertEvents.
+func (s *Store) exec(ctx context.Context, tx pgx.Tx, enc *encoded, useCopy bool, res *Result) error {
+	rows := enc.rows
+	events := struct {
+		sql  string
+		args []any
+	}{sql: copyEvents}
+	if !useCopy {
+		events.sql, events.args = insertEvents, encodeEvents(rows.Events)
+	}
 	stmts := []struct {
 		name string
 		n    int
 		sql  string
 		args []any
 	}{
-		{"streamers", len(rows.Streamers), upsertStreamers, st.args()},
-		{"stream_sessions", len(rows.Sessions), upsertSessions, encodeSessions(rows.Sessions)},
-		{"status_events", len(rows.Events), insertEvents, evArgs},
-		{"coverage_gaps close", len(rows.Closes), closeGaps, encodeCloses(rows.Closes)},
-		{"coverage_gaps open", len(rows.Gaps), openGaps, encodeGaps(rows.Gaps)},
+		{"streamers", len(rows.Streamers), upsertStreamers, enc.streamers},
+		{"stream_sessions", len(rows.Sessions), upsertSessions, enc.sessions},
+		{"status_events", len(rows.Events), events.sql, events.args},
+		{"coverage_gaps close", len(rows.Closes), closeGaps, enc.closes},
+		{"coverage_gaps open", len(rows.Gaps), openGaps, enc.gaps},
 	}
 	for _, q := range stmts {
 		if q.n == 0 {
 			continue
 		}
 		s.hook(ctx, q.name)
-		tag, err := tx.Exec(ctx, q.sql, q.args...)
+		var tag pgconn.CommandTag
+		var err error
+		if q.sql == copyEvents {
+			tag, err = tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(enc.events), copyEvents)
+		} else {
+			tag, err = tx.Exec(ctx, q.sql, q.args...)
+		}
 		if err != nil {
-			return fmt.Errorf("write %s (seq %d-%d): %w", q.name, fresh[0].GetSeq(), fresh[len(fresh)-1].GetSeq(), err)
+			return fmt.Errorf("write %s (seq %d-%d): %w", q.name, enc.first, enc.last, err)
 		}
 		res.Rows += tag.RowsAffected()
 	}
 	res.Applied += len(rows.Events)
 	return nil
+}
+
+// isDuplicateEvent reports whether err is a status_events row that is
+// already there (only COPY can cause it: the insert skips such rows).
+func isDuplicateEvent(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "status_events_pkey"
 }
 
 func (s *Store) recordLost(ctx context.Context, tx pgx.Tx, l lostRange, res *Result) error {

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -408,5 +409,47 @@ func TestNotifyAfterCommit(t *testing.T) {
 	}
 	if d := cmp.Diff([]string{"1-3", "4-5"}, got); d != "" {
 		t.Errorf("notifications (-want +got):\n%s", d)
+	}
+}
+
+// The binary COPY stream gives exactly the rows the insert (used when the
+// cursor was rewound) gives.
+func TestCopyMatchesInsert(t *testing.T) {
+	s, _ := open(t)
+	ctx := context.Background()
+	evs := writertest.Number(1, writertest.Scenario())
+	odd := writertest.Updates(uint64(len(evs)+1), 1, 1)[0]
+	odd.KickTime = nil
+	odd.ObservedAt.Seconds, odd.ObservedAt.Nanos = -1, 999_999_999 // before 1970, sub-microsecond
+	odd.Streamer.Title = "tïtle \"quoted\" \\ \t"
+	evs = append(evs, odd)
+	dump := func() string {
+		t.Helper()
+		type row struct{ JSON string }
+		got := query[row](t, s, `SELECT (to_jsonb(e) - 'stored_at')::text FROM kickmon.status_events e ORDER BY seq`)
+		var b strings.Builder
+		for _, r := range got {
+			b.WriteString(r.JSON + "\n")
+		}
+		return b.String()
+	}
+	if _, err := s.Pool().Exec(ctx, store.InsertEvents, store.EncodeEvents(evs)...); err != nil {
+		t.Fatal(err)
+	}
+	want := dump()
+	if _, err := s.Pool().Exec(ctx, `TRUNCATE kickmon.status_events`); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := s.Pool().Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, err := conn.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(store.EncodeEventsCopy(evs)), store.CopyEvents)
+	conn.Release()
+	if err != nil || tag.RowsAffected() != int64(len(evs)) {
+		t.Fatalf("COPY: %v, %d rows; want %d", err, tag.RowsAffected(), len(evs))
+	}
+	if d := cmp.Diff(want, dump()); d != "" {
+		t.Errorf("COPY rows differ from INSERT rows (-insert +copy):\n%s", d)
 	}
 }

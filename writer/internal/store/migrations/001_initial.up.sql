@@ -18,7 +18,11 @@ CREATE TABLE kickmon.streamers (
     updated_at          timestamptz NOT NULL,
     last_confirmed_at   timestamptz,
     removed_at          timestamptz
-);
+-- Nearly every write is an update of an existing row: leave room on each
+-- page so that updates not touching an indexed column (viewers, title, …)
+-- are HOT and skip index maintenance (measured: 10% HOT at the default
+-- fillfactor, 100% at 50; the batched writer about 1.5× faster).
+) WITH (fillfactor = 50);
 CREATE INDEX streamers_slug ON kickmon.streamers (slug);
 CREATE INDEX streamers_live ON kickmon.streamers (broadcaster_user_id) WHERE is_live;
 
@@ -55,7 +59,7 @@ CREATE TABLE kickmon.stream_sessions (
     last_event_seq         bigint NOT NULL,
     updated_at             timestamptz NOT NULL,
     UNIQUE (broadcaster_user_id, started_at)
-);
+) WITH (fillfactor = 50); -- updated by every STREAM_* event: see streamers
 CREATE INDEX stream_sessions_open ON kickmon.stream_sessions (broadcaster_user_id) WHERE ended_at IS NULL;
 CREATE INDEX stream_sessions_started ON kickmon.stream_sessions (started_at);
 
@@ -86,8 +90,15 @@ CREATE TABLE kickmon.status_events (
     state               jsonb NOT NULL,
     stored_at           timestamptz NOT NULL DEFAULT now()
 );
+-- Indexes cost the writer on every event, so only these: a streamer's
+-- history in order (WHERE broadcaster_user_id = $1 ORDER BY seq; also
+-- serves that streamer's events of a kind or a time span, a few thousand
+-- rows a day at most), and time ranges over everyone (observed_at rises
+-- with seq, the table is append-only, so a BRIN index of a few pages does
+-- it at next to no cost where a B-tree cost ~10% of the insert). No index
+-- on kind: seven values, never selective on its own.
 CREATE INDEX status_events_user ON kickmon.status_events (broadcaster_user_id, seq);
-CREATE INDEX status_events_observed ON kickmon.status_events (observed_at);
+CREATE INDEX status_events_observed ON kickmon.status_events USING brin (observed_at) WITH (autosummarize = on);
 
 COMMENT ON TABLE kickmon.status_events IS 'Append-only history: one row per collector event, in seq order. LISTEN kickmon_events for ''<first>-<last>'' seq ranges after each commit.';
 COMMENT ON COLUMN kickmon.status_events.seq IS 'The event''s sequence number: monotonic, never reused. Seqs missing here are in coverage_gaps (source spool) or quarantine.';
