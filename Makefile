@@ -10,6 +10,9 @@ STATICCHECK := $(TOOLS)/staticcheck
 BINARIES := kickcollector kicksim kickwriter kickview kickctl
 PUSHERJS := collector/kicksim/pusherjs
 GOTESTFLAGS ?= -count=1 -timeout 15m
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+M := github.com/kickmon/kickmon
+LDFLAGS := -X $(M)/collector/internal/app.Version=$(VERSION) -X $(M)/writer/internal/app.Version=$(VERSION) -X $(M)/ctl/internal/cli.version=$(VERSION)
 
 .PHONY: help
 help: ## list the targets
@@ -18,7 +21,7 @@ help: ## list the targets
 .PHONY: build
 build: ## build every binary into bin/
 	@mkdir -p bin
-	go build -o bin/ ./collector/cmd/kickcollector ./collector/cmd/kicksim ./writer/cmd/kickwriter ./viewer/cmd/kickview ./ctl/cmd/kickctl
+	go build -ldflags "$(LDFLAGS)" -o bin/ ./collector/cmd/kickcollector ./collector/cmd/kicksim ./writer/cmd/kickwriter ./viewer/cmd/kickview ./ctl/cmd/kickctl
 
 .PHONY: deps
 deps: ## fetch Go modules and the pinned pusher-js used by kicksim's conformance test
