@@ -15,9 +15,13 @@ import (
 	"github.com/kickmon/kickmon/collector/internal/observation"
 	"github.com/kickmon/kickmon/collector/internal/poller"
 	"github.com/kickmon/kickmon/collector/internal/spool"
+	"github.com/kickmon/kickmon/collector/internal/testwait"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"go.uber.org/goleak"
 )
+
+// waitTimeout bounds every wait for a condition.
+const waitTimeout = 10 * time.Second
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
@@ -90,19 +94,8 @@ func start(t *testing.T, path string) *harness {
 		}
 		_ = sp.Close()
 	}
-	waitFor(t, "engine running", func() bool { return h.e.Healthy(time.Minute) == nil })
+	testwait.For(t, waitTimeout, "engine running", func() bool { return h.e.Healthy(time.Minute) == nil })
 	return h
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func kinds(t *testing.T, sp *spool.Spool) []string {
@@ -145,7 +138,7 @@ func TestAddObserveRemove(t *testing.T) {
 	// A push go-live for alice, with the channel id learned from it.
 	h.e.Observations() <- observation.Observation{Source: kickmonv1.Source_SOURCE_POLL, UserID: 1, ChannelID: 668, Live: observation.Live,
 		StartedAt: time.Now().Add(-time.Second), ObservedAt: time.Now()}
-	waitFor(t, "alice live", func() bool {
+	testwait.For(t, waitTimeout, "alice live", func() bool {
 		st, err := h.e.Get(ctx, "alice", 0)
 		return err == nil && st.GetState() == kickmonv1.LiveState_LIVE_STATE_LIVE
 	})
@@ -218,7 +211,7 @@ func TestRestartRestores(t *testing.T) {
 	// The same session reported again: nothing new.
 	h.e.Observations() <- *world["bob"].Current
 	h.e.Observations() <- observation.Observation{Source: kickmonv1.Source_SOURCE_POLL, UserID: 2, Live: observation.Offline, ObservedAt: time.Now()}
-	waitFor(t, "bob offline", func() bool {
+	testwait.For(t, waitTimeout, "bob offline", func() bool {
 		st, _ := h.e.Get(ctx, "bob", 0)
 		return st.GetState() == kickmonv1.LiveState_LIVE_STATE_OFFLINE
 	})

@@ -12,11 +12,15 @@ import (
 	"github.com/kickmon/kickmon/collector/internal/kickrest"
 	"github.com/kickmon/kickmon/collector/internal/logtest"
 	"github.com/kickmon/kickmon/collector/internal/observation"
+	"github.com/kickmon/kickmon/collector/internal/testwait"
 	"github.com/kickmon/kickmon/collector/kicksim"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// waitTimeout bounds every wait for a condition.
+const waitTimeout = 20 * time.Second
 
 // stamps is a transport that records when each API request left.
 type stamps struct {
@@ -119,6 +123,9 @@ func newHarness(t *testing.T, s setup) *harness {
 		}
 	}()
 	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("poller status at the end: %+v", h.p.Status())
+		}
 		h.stop()
 		close(h.done)
 		<-collected
@@ -150,37 +157,25 @@ func (h *harness) watchAll() []kicksim.Streamer {
 }
 
 // waitFor polls cond over the collected observations and batches until it
-// holds, failing the test after a deadline.
+// holds, failing the test after waitTimeout.
 func (h *harness) waitFor(what string, cond func(obs []observation.Observation, batches []batch) bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testwait.For(h.t, waitTimeout, what, func() bool {
 		h.mu.Lock()
-		ok := cond(h.obs, h.batches)
-		h.mu.Unlock()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %s; status %+v", what, h.p.Status())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		defer h.mu.Unlock()
+		return cond(h.obs, h.batches)
+	})
 }
 
+// waitStatus polls the poller's status until cond holds and returns it.
 func (h *harness) waitStatus(what string, cond func(Status) bool) Status {
 	h.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		st := h.p.Status()
-		if cond(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %s; status %+v", what, st)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	var st Status
+	testwait.For(h.t, waitTimeout, what, func() bool {
+		st = h.p.Status()
+		return cond(st)
+	})
+	return st
 }
 
 func sawRound(n int) func([]observation.Observation, []batch) bool {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kickmon/kickmon/collector/internal/observation"
+	"github.com/kickmon/kickmon/collector/internal/testwait"
 	"github.com/kickmon/kickmon/collector/kicksim"
 )
 
@@ -68,17 +69,13 @@ func benchFanIn(b *testing.B, n, perSocket int) {
 			}
 		}()
 		allSubscribed := func() {
-			deadline := time.Now().Add(2 * time.Minute)
-			for i := 0; i < len(streamers); {
-				if sim.Subscriptions(channelName(streamers[i].ChannelID)) == 1 {
+			i := 0 // streamers[:i] are subscribed
+			testwait.For(b, 2*time.Minute, "every channel subscribed", func() bool {
+				for i < len(streamers) && sim.Subscriptions(channelName(streamers[i].ChannelID)) == 1 {
 					i++
-					continue
 				}
-				if time.Now().After(deadline) {
-					b.Fatalf("channel %d not subscribed", streamers[i].ChannelID)
-				}
-				time.Sleep(2 * time.Millisecond)
-			}
+				return i == len(streamers)
+			})
 		}
 		t0 := time.Now()
 		for _, st := range streamers {
@@ -107,7 +104,14 @@ func benchFanIn(b *testing.B, n, perSocket int) {
 
 		t0 = time.Now()
 		sim.DropSockets()
-		waitAll(b, c, func(st SocketStatus) bool { return st.Reconnects > 0 && st.State == StateConnected })
+		testwait.For(b, 2*time.Minute, "every socket reconnected", func() bool {
+			for _, st := range c.Status() {
+				if st.Reconnects == 0 || st.State != StateConnected {
+					return false
+				}
+			}
+			return true
+		})
 		allSubscribed()
 		resubMS += float64(time.Since(t0).Milliseconds())
 		cancel()
@@ -117,11 +121,7 @@ func benchFanIn(b *testing.B, n, perSocket int) {
 		close(out)
 		// The sim must forget the old sockets, or the next round's
 		// allSubscribed would count their subscriptions.
-		for deadline := time.Now().Add(time.Minute); sim.Sockets() > 0; time.Sleep(2 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				b.Fatalf("sim still has %d sockets", sim.Sockets())
-			}
-		}
+		testwait.For(b, time.Minute, "the sim to forget the old sockets", func() bool { return sim.Sockets() == 0 })
 		for _, st := range streamers {
 			if err := sim.GoOffline(st.UserID); err != nil {
 				b.Fatal(err)
@@ -135,21 +135,4 @@ func benchFanIn(b *testing.B, n, perSocket int) {
 	b.ReportMetric(overflows/runs, "overflows")
 	b.ReportMetric(lost/runs, "lost-ev")
 	b.ReportMetric(float64((n+perSocket-1)/perSocket), "sockets")
-}
-
-func waitAll(b *testing.B, c *Client, cond func(SocketStatus) bool) {
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		ok := true
-		for _, st := range c.Status() {
-			ok = ok && cond(st)
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("sockets not ready: %+v", c.Status())
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }

@@ -14,9 +14,13 @@ import (
 
 	"github.com/kickmon/kickmon/collector/internal/logtest"
 	"github.com/kickmon/kickmon/collector/internal/observation"
+	"github.com/kickmon/kickmon/collector/internal/testwait"
 	"github.com/kickmon/kickmon/collector/kicksim"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 )
+
+// waitTimeout bounds every wait for a condition.
+const waitTimeout = 10 * time.Second
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
@@ -73,18 +77,6 @@ func start(t *testing.T, sim *kicksim.Sim, o Options) *harness {
 	return h
 }
 
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // next returns the next observation.
 func (h *harness) next() observation.Observation {
 	h.t.Helper()
@@ -118,7 +110,7 @@ func (h *harness) subscribeAll(streamers []kicksim.Streamer) {
 
 func (h *harness) waitSubscribed(streamers []kicksim.Streamer) {
 	h.t.Helper()
-	waitFor(h.t, "subscriptions on the sim", func() bool {
+	testwait.For(h.t, waitTimeout, "subscriptions on the sim", func() bool {
 		for _, st := range streamers {
 			if h.sim.Subscriptions(channelName(st.ChannelID)) != 1 {
 				return false
@@ -208,7 +200,7 @@ func TestEventsBecomeObservations(t *testing.T) {
 		if err := sim.EmitNoise(st.UserID); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "two ignored events", func() bool { return h.c.Stats().Ignored >= before+2 })
+		testwait.For(t, waitTimeout, "two ignored events", func() bool { return h.c.Stats().Ignored >= before+2 })
 		if err := sim.GoLive(streamers[0].UserID); err != nil {
 			t.Fatal(err)
 		}
@@ -226,7 +218,7 @@ func TestAnswersServerPings(t *testing.T) {
 	// 400 ms later without an answer; the client itself pings only after
 	// 1 s (the advertised timeout, rounded up) of server silence. Ten
 	// pings take over a second: an unanswered one would have closed it.
-	waitFor(t, "ten server pings", func() bool { return h.c.Stats().ServerPings >= 10 })
+	testwait.For(t, waitTimeout, "ten server pings", func() bool { return h.c.Stats().ServerPings >= 10 })
 	st := h.c.Status()
 	if len(st) != 1 || st[0].Reconnects != 0 || st[0].State != StateConnected {
 		t.Errorf("status after answering pings: %+v; want one connected socket, no reconnect", st)
@@ -274,7 +266,7 @@ func TestReconnect(t *testing.T) {
 				t.Fatalf("sim has %d sockets; want 2 (4 channels, 2 per socket)", got)
 			}
 			tt.fault(sim)
-			waitFor(t, "both sockets reconnected", func() bool {
+			testwait.For(t, waitTimeout, "both sockets reconnected", func() bool {
 				st := h.c.Status()
 				return len(st) == 2 && st[0].Reconnects >= 1 && st[1].Reconnects >= 1 && st[0].State == StateConnected && st[1].State == StateConnected
 			})
@@ -287,7 +279,7 @@ func TestReconnect(t *testing.T) {
 			}
 			// Every streamer is reconciled, after each socket's reconnect
 			// (a loaded machine may add a reconnect; the union counts).
-			waitFor(t, "reconcile requests for every streamer", func() bool {
+			testwait.For(t, waitTimeout, "reconcile requests for every streamer", func() bool {
 				return cmp.Equal(userIDs(streamers), union(h.checker.Calls()))
 			})
 			// Each socket went blind and came back.
@@ -324,7 +316,7 @@ func TestStopOn4000Family(t *testing.T) {
 	streamers := sim.Streamers()
 	h.subscribeAll(streamers)
 	sim.CloseSockets(4001, "App key not in this cluster")
-	waitFor(t, "socket stopped", func() bool {
+	testwait.For(t, waitTimeout, "socket stopped", func() bool {
 		st := h.c.Status()
 		return len(st) == 1 && st[0].State == StateStopped
 	})
@@ -351,17 +343,17 @@ func TestSubscribeUnsubscribeAtRunTime(t *testing.T) {
 	h := start(t, sim, Options{ChannelsPerSocket: 2})
 	streamers := sim.Streamers()
 	h.subscribeAll(streamers[:2])
-	waitFor(t, "one socket connected", func() bool {
+	testwait.For(t, waitTimeout, "one socket connected", func() bool {
 		st := h.c.Status()
 		return len(st) == 1 && st[0].State == StateConnected
 	})
 	h.subscribeAll(streamers[2:])
-	waitFor(t, "three sockets", func() bool { return sim.Sockets() == 3 })
+	testwait.For(t, waitTimeout, "three sockets", func() bool { return sim.Sockets() == 3 })
 
 	h.c.Unsubscribe(streamers[0].ChannelID)
-	waitFor(t, "unsubscribed on the sim", func() bool { return sim.Subscriptions(channelName(streamers[0].ChannelID)) == 0 })
+	testwait.For(t, waitTimeout, "unsubscribed on the sim", func() bool { return sim.Subscriptions(channelName(streamers[0].ChannelID)) == 0 })
 	h.c.Unsubscribe(streamers[4].ChannelID) // the only channel of socket 3
-	waitFor(t, "socket 3 closed", func() bool { return sim.Sockets() == 2 })
+	testwait.For(t, waitTimeout, "socket 3 closed", func() bool { return sim.Sockets() == 2 })
 
 	var got []SocketStatus
 	for _, st := range h.c.Status() {

@@ -3,7 +3,6 @@ package rpc
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kickmon/kickmon/collector/internal/logtest"
 	"github.com/kickmon/kickmon/collector/internal/spool"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/proto/kickapi"
@@ -21,6 +21,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
+
+// waitTimeout bounds every wait for a condition.
+const waitTimeout = 20 * time.Second
 
 // peerEnv makes the test binary a client that calls every RPC on the socket
 // it names and prints each outcome (see TestPeerPermissions).
@@ -71,18 +74,6 @@ func runPeer(path string) int {
 	return 0
 }
 
-// testLogger sends the server's logs to t.Log.
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tlogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tlogWriter struct{ t *testing.T }
-
-func (w tlogWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSuffix(string(p), "\n"))
-	return len(p), nil
-}
-
 // env is a running server over a real spool and a fake backend.
 type env struct {
 	srv  *Server
@@ -114,7 +105,7 @@ func start(t *testing.T, opts ...func(*config)) *env {
 		t.Fatal(err)
 	}
 	e := &env{sp: sp, be: newFakeBackend(sp), dir: dir, path: filepath.Join(dir, "k.sock")}
-	e.srv, err = New(Options{Backend: e.be, Spool: sp, Logger: testLogger(t), AdminGroup: cfg.adminGroup, PageSize: cfg.pageSize})
+	e.srv, err = New(Options{Backend: e.be, Spool: sp, Logger: logtest.New(t), AdminGroup: cfg.adminGroup, PageSize: cfg.pageSize})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,18 +170,6 @@ func (e *env) tryPublish(n, titleLen int) ([]uint64, error) {
 		seqs[i] = ev.GetSeq()
 	}
 	return seqs, nil
-}
-
-// waitFor polls cond until it holds or 20 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // fakeBackend is a small engine: a watch list whose changes go through the

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/kickmon/kickmon/collector/internal/spool"
+	"github.com/kickmon/kickmon/collector/internal/testwait"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/proto/kickapi"
 	"google.golang.org/grpc"
@@ -385,7 +386,7 @@ func TestSlowWatcherDoesNotBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "two watchers", func() bool { return e.srv.Watchers() == 2 })
+	testwait.For(t, waitTimeout, "two watchers", func() bool { return e.srv.Watchers() == 2 })
 
 	var received atomic.Uint64
 	fastDone := make(chan []uint64, 1)
@@ -406,7 +407,7 @@ func TestSlowWatcherDoesNotBlock(t *testing.T) {
 	// Warm up (lazy initialization in gRPC and protobuf), then measure.
 	const batch = 500
 	e.publish(t, batch, titleLen)
-	waitFor(t, "the first batch", func() bool { return received.Load() == batch })
+	testwait.For(t, waitTimeout, "the first batch", func() bool { return received.Load() == batch })
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.GC()
@@ -484,7 +485,7 @@ func TestShutdown(t *testing.T) {
 	if resp, err := hw.Recv(); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("health watch = %v, %v; want SERVING", resp.GetStatus(), err)
 	}
-	waitFor(t, "the watcher", func() bool { return e.srv.Watchers() == 1 })
+	testwait.For(t, waitTimeout, "the watcher", func() bool { return e.srv.Watchers() == 1 })
 
 	shut := make(chan error, 1)
 	go func() { shut <- e.srv.Shutdown(ctx) }()

@@ -10,9 +10,13 @@ import (
 	"github.com/kickmon/kickmon/collector/internal/kickrest"
 	"github.com/kickmon/kickmon/collector/internal/logtest"
 	"github.com/kickmon/kickmon/collector/internal/observation"
+	"github.com/kickmon/kickmon/collector/internal/testwait"
 	"github.com/kickmon/kickmon/collector/kicksim"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 )
+
+// waitTimeout bounds every wait for a condition.
+const waitTimeout = 10 * time.Second
 
 // restClient is the real REST client against the sim.
 func restClient(t *testing.T, sim *kicksim.Sim) *kickrest.Client {
@@ -31,17 +35,6 @@ func countSubs(sim *kicksim.Sim) map[int64]int {
 		out[s.BroadcasterUserID]++
 	}
 	return out
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func TestKicksimDeliveries(t *testing.T) {
@@ -117,7 +110,7 @@ func TestKicksimDeliveries(t *testing.T) {
 	}
 	// Every message was delivered twice (WithWebhookDuplicates(1)); each
 	// counted once.
-	waitFor(t, "duplicates answered", func() bool { return r.h.Stats().Duplicates == 3 })
+	testwait.For(t, waitTimeout, "duplicates answered", func() bool { return r.h.Stats().Duplicates == 3 })
 	if got := r.emitted(); len(got) != 0 {
 		t.Errorf("duplicates emitted %+v", got)
 	}
@@ -160,5 +153,5 @@ func TestRepairRecreatesDroppedSubscriptions(t *testing.T) {
 		}
 	}()
 	sim.DropWebhookSubscriptions()
-	waitFor(t, "subscriptions re-created", func() bool { return cmp.Equal(want, countSubs(sim)) })
+	testwait.For(t, waitTimeout, "subscriptions re-created", func() bool { return cmp.Equal(want, countSubs(sim)) })
 }
