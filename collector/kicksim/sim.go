@@ -531,9 +531,9 @@ func (s *Sim) runScenario() {
 		case now := <-t.C:
 			credit += s.o.eventRate * now.Sub(last).Seconds()
 			last = now
-			if credit > s.o.eventRate { // never catch up more than a second
-				credit = s.o.eventRate
-			}
+			// Never catch up more than a second, but let rates below one
+			// a second build up to their first change.
+			credit = min(credit, max(s.o.eventRate, 1))
 			for ; credit >= 1; credit-- {
 				s.world.step()
 			}

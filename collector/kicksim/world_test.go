@@ -163,6 +163,12 @@ func TestScenario(t *testing.T) {
 	}
 }
 
+// A rate below one change a second still changes the world (the demo runs at 0.5/s).
+func TestSlowScenario(t *testing.T) {
+	slow := startSim(t, WithStreamers(10), WithEventRate(0.9), WithSeed(5))
+	eventually(t, 5*time.Second, "a transition at 0.9/s", func() bool { return len(slow.Truth()) >= 1 })
+}
+
 func TestControlAPI(t *testing.T) {
 	sim := startSim(t, WithStreamers(4))
 	c := newAPIClient(t, sim)
