@@ -20,11 +20,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/kickmon/kickmon/collector/internal/backoff"
 	"github.com/kickmon/kickmon/collector/internal/kickrest"
 	"github.com/kickmon/kickmon/collector/internal/logkeys"
 	"github.com/kickmon/kickmon/collector/internal/observation"
@@ -529,11 +529,7 @@ func (p *Poller) failed(endpoint string, err error, n int) {
 		return
 	}
 	p.st.failures++
-	ceiling := p.o.BackoffMax
-	if shift := p.st.failures - 1; shift < 30 {
-		ceiling = min(ceiling, p.o.BackoffBase<<shift)
-	}
-	d := rand.N(ceiling + 1)
+	d := backoff.Jitter(p.o.BackoffBase, p.o.BackoffMax, p.st.failures-1)
 	var ke *kickrest.Error
 	if errors.As(err, &ke) && ke.RetryAfter > d {
 		d = ke.RetryAfter

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/kickmon/kickmon/collector/internal/backoff"
 	"github.com/kickmon/kickmon/collector/internal/kickjson"
 	"github.com/kickmon/kickmon/collector/internal/logkeys"
 	"github.com/kickmon/kickmon/collector/internal/observation"
@@ -151,14 +151,9 @@ func (s *socket) run(ctx context.Context) {
 	}
 }
 
-// jitter is the full-jitter exponential backoff: uniform in
-// [0, min(BackoffMax, BackoffBase·2^attempt)].
+// jitter is the wait before the next reconnect.
 func (s *socket) jitter() time.Duration {
-	ceil := s.c.o.BackoffMax
-	if s.attempt < 30 {
-		ceil = min(ceil, s.c.o.BackoffBase<<s.attempt)
-	}
-	return rand.N(ceil + 1)
+	return backoff.Jitter(s.c.o.BackoffBase, s.c.o.BackoffMax, s.attempt)
 }
 
 // sleep waits d; false when ctx ended or the socket was retired.
