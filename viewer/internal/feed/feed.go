@@ -21,6 +21,7 @@ import (
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/proto/kickapi"
 	"github.com/kickmon/kickmon/viewer/internal/logkeys"
+	"google.golang.org/protobuf/proto"
 )
 
 // State is the connection state to the collector.
@@ -107,6 +108,10 @@ type Options struct {
 	Socket string
 	// StatusEvery is the GetStatus period (default 2s).
 	StatusEvery time.Duration
+	// ConfirmEvery is how often confirmation times are refreshed from a
+	// listing (default 15s): polls that confirm an unchanged state make no
+	// event, so WatchEvents alone would let "last confirmed" go stale.
+	ConfirmEvery time.Duration
 	// MinBackoff and MaxBackoff bound the resubscribe delay (default 250ms, 5s).
 	MinBackoff, MaxBackoff time.Duration
 	// LogSize is how many event log entries are kept (default 500).
@@ -145,6 +150,9 @@ type Feed struct {
 func New(client kickmonv1.CollectorServiceClient, opts Options) *Feed {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.ConfirmEvery <= 0 {
+		opts.ConfirmEvery = 15 * time.Second
 	}
 	if opts.StatusEvery <= 0 {
 		opts.StatusEvery = 2 * time.Second
@@ -445,11 +453,17 @@ func (f *Feed) setDisconnected(err error) {
 	f.notify()
 }
 
-// pollStatus fetches the collector's status every StatusEvery until ctx ends.
+// pollStatus fetches the collector's status every StatusEvery, and the
+// confirmation times every ConfirmEvery, until ctx ends.
 func (f *Feed) pollStatus(ctx context.Context) {
 	t := time.NewTicker(f.opts.StatusEvery)
 	defer t.Stop()
+	confirmed := f.opts.Now()
 	for {
+		if f.opts.Now().Sub(confirmed) >= f.opts.ConfirmEvery {
+			confirmed = f.opts.Now()
+			f.refreshConfirmations(ctx)
+		}
 		cctx, cancel := context.WithTimeout(ctx, f.opts.StatusEvery)
 		resp, err := f.client.GetStatus(cctx, &kickmonv1.GetStatusRequest{})
 		cancel()
@@ -470,6 +484,35 @@ func (f *Feed) pollStatus(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// refreshConfirmations takes newer last-confirmed times from a listing,
+// leaving everything else to the event stream.
+func (f *Feed) refreshConfirmations(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, f.opts.ConfirmEvery)
+	defer cancel()
+	resp, err := f.client.ListStreamers(cctx, &kickmonv1.ListStreamersRequest{})
+	if err != nil {
+		return // the event stream reports connection trouble
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	changed := false
+	for _, st := range resp.GetStreamers() {
+		row, ok := f.rows[st.GetBroadcasterUserId()]
+		if !ok || !st.GetLastConfirmedAt().AsTime().After(row.Streamer.GetLastConfirmedAt().AsTime()) {
+			continue
+		}
+		upd := proto.Clone(row.Streamer).(*kickmonv1.Streamer)
+		upd.LastConfirmedAt = st.GetLastConfirmedAt()
+		row.Streamer = upd
+		f.rows[st.GetBroadcasterUserId()] = row
+		changed = true
+	}
+	if changed {
+		f.version++
+		f.notify()
 	}
 }
 

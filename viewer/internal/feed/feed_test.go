@@ -14,16 +14,19 @@ import (
 	"github.com/kickmon/kickmon/proto/kickapitest"
 	"github.com/kickmon/kickmon/viewer/internal/feed"
 	"github.com/kickmon/kickmon/viewer/internal/viewtest"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // start runs a feed against srv until the test ends.
 func start(t *testing.T, srv *kickapitest.Server) *feed.Feed {
 	t.Helper()
 	f := feed.New(viewtest.Dial(t, srv), feed.Options{
-		Socket:      srv.Path(),
-		StatusEvery: 50 * time.Millisecond,
-		MinBackoff:  10 * time.Millisecond,
-		MaxBackoff:  50 * time.Millisecond,
+		Socket:       srv.Path(),
+		StatusEvery:  50 * time.Millisecond,
+		ConfirmEvery: 100 * time.Millisecond,
+		MinBackoff:   10 * time.Millisecond,
+		MaxBackoff:   50 * time.Millisecond,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -288,5 +291,26 @@ func BenchmarkSnapshot(b *testing.B) {
 		if s := f.Snapshot(); len(s.Rows) != n {
 			b.Fatalf("rows = %d", len(s.Rows))
 		}
+	}
+}
+
+// Polls that confirm an unchanged state make no event; the feed still shows
+// the newer confirmation time, and leaves the rest to the event stream.
+func TestConfirmationsRefresh(t *testing.T) {
+	srv := kickapitest.NewServer(t)
+	t1 := time.Date(2026, 11, 26, 6, 0, 0, 0, time.UTC)
+	st := &kickmonv1.Streamer{BroadcasterUserId: 1, Slug: "alice", Title: "old", State: kickmonv1.LiveState_LIVE_STATE_OFFLINE, LastConfirmedAt: timestamppb.New(t1)}
+	srv.SetStreamers(st)
+	f := start(t, srv)
+	waitSnap(t, f, "alice loaded", func(s feed.Snapshot) bool { return len(s.Rows) == 1 })
+	t2 := t1.Add(time.Minute)
+	newer := proto.Clone(st).(*kickmonv1.Streamer)
+	newer.LastConfirmedAt, newer.Title = timestamppb.New(t2), "changed without an event"
+	srv.SetStreamers(newer)
+	s := waitSnap(t, f, "newer confirmation", func(s feed.Snapshot) bool {
+		return len(s.Rows) == 1 && s.Rows[0].Streamer.GetLastConfirmedAt().AsTime().Equal(t2)
+	})
+	if got := s.Rows[0].Streamer.GetTitle(); got != "old" {
+		t.Errorf("title = %q: a listing must not overrule the event stream", got)
 	}
 }
