@@ -27,6 +27,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
+// pageSize bounds the events of one WatchEvents message.
+const pageSize = 256
+
 // Server is a fake kickcollector. All methods are safe for concurrent use.
 type Server struct {
 	kickmonv1.UnimplementedCollectorServiceServer
@@ -413,7 +416,10 @@ func (s *Server) WatchEvents(req *kickmonv1.WatchEventsRequest, stream grpc.Serv
 			return status.Errorf(codes.ResourceExhausted, "watcher fell behind: seq %d was dropped", next)
 		}
 		if next <= s.lastSeq {
-			batch = slices.Clone(s.events[next-s.firstSeq:])
+			// Pages, like the real collector, so a long backlog never
+			// makes one message larger than a client accepts.
+			rest := s.events[next-s.firstSeq:]
+			batch = slices.Clone(rest[:min(len(rest), pageSize)])
 		}
 		ch := s.notify
 		s.mu.Unlock()
