@@ -13,21 +13,45 @@
 //     out-of-turn check and opens a grace window of Config.OfflineGrace. A
 //     poll that says offline ends the session at once; a live report seen
 //     after the offline report closes the window silently (a flap).
+//   - Kick's API lags Kick's own state by seconds (kick-api.md §1.6): a
+//     poll asked less than Config.APILag (default 5 s) after a push or
+//     webhook report opened the session, before any poll saw it live, may
+//     not list the stream yet. Its offline is "not yet confirmed": no event,
+//     and Tick asks for another check once APILag has passed (not at once:
+//     the API would most likely give the same lagging answer).
 //   - A grace window that expires ends the session with source
 //     SOURCE_COLLECTOR; ended_at is Kick's end time if a source gave one,
 //     else the time the first source reported the stream offline.
 //   - Push's provisional start time and an official one are the same
-//     session when within Config.StartTolerance (default 2 min); an official
-//     start time earlier than that is also the same stream (push was late).
-//     Two official start times are the same session when within 1 s.
+//     session when within Config.StartTolerance (default 2 min) while that
+//     session is open; an official start time earlier than that is also the
+//     same stream (push was late). Two official start times are the same
+//     session when within 1 s.
 //   - A provisional (push) report never ends a session whose start time is
 //     official: a different start time from push is only a hint, answered
 //     with an out-of-turn check; the official API decides.
-//   - A live report with the start time of the session that ended at most
-//     Config.ContinueWithin (default 10 min) earlier continues it: a
-//     STREAM_UPDATED whose session has no ended_at again and a LIVE
-//     streamer. Later reports with that start time are stale and ignored,
-//     except for the first report after Add or Restore.
+//   - An ended session is reopened (STREAM_UPDATED, no ended_at, LIVE) only
+//     by an official start time (poll, webhook) equal to its start (±1 s;
+//     for a session whose start stayed provisional: from StartTolerance
+//     before it to 1 s after it, and the start is corrected), at most
+//     Config.ContinueWithin (default 10 min) after it ended. Later reports
+//     with that start time are stale and ignored, except for the first
+//     report after Add or Restore. A push live report never reopens: its
+//     created_at after the end starts a new provisional session (a restart);
+//     one at or before the end is stale (ignored, with an out-of-turn check,
+//     so the official API can continue the session if it is the same one).
+//   - Start times never repeat for a streamer (the database keys sessions
+//     on it): a new session, or a corrected start, must be more than 1 s
+//     after the start of every other session kickmon made for the
+//     streamer; reports that would break this are about an earlier stream
+//     and ignored. One exception resolves the case where Kick's official
+//     start for a new provisional session is the start of the session just
+//     before it (Kick says it was the same stream after all): the
+//     provisional session ends at its own start (a STREAM_ENDED with
+//     ended_at = started_at, source the official one), and the earlier
+//     session is reopened with a STREAM_UPDATED, within ContinueWithin of
+//     its end. If the provisional session already ended, it keeps its end
+//     and the earlier session is reopened the same way.
 //   - A live report with a newer start time while a session is open ends
 //     the old session (ended_at: the pending offline report, else the new
 //     session's start) and starts a new one.
@@ -66,6 +90,7 @@ const (
 	DefaultOfflineGrace   = 30 * time.Second
 	DefaultContinueWithin = 10 * time.Minute
 	DefaultStartTolerance = 2 * time.Minute
+	DefaultAPILag         = 5 * time.Second
 )
 
 // officialTolerance is how far apart two official start times of one
@@ -87,6 +112,9 @@ type Config struct {
 	// StartTolerance is how far push's provisional start time may be from
 	// the official one for both to be one session (default 2 min).
 	StartTolerance time.Duration
+	// APILag is how long after a push or webhook report opened a session
+	// an offline answer of the official API is not trusted yet (default 5s).
+	APILag time.Duration
 	// NewSessionID returns a new session id (default: a ULID, monotonic).
 	NewSessionID func() string
 }
@@ -127,6 +155,7 @@ type Monitor struct {
 	streamers map[int64]*entry
 	bySlug    map[string]int64
 	pending   map[int64]*entry              // streamers with an open grace window
+	rechecks  map[int64]*entry              // streamers with a check due at recheck
 	removed   map[int64]*kickmonv1.Streamer // last state of removed streamers
 }
 
@@ -138,7 +167,19 @@ type entry struct {
 	start       time.Time // start of the open or last session
 	provisional bool      // start is push's created_at
 	end         time.Time // end of the last session while not open
-	endedStart  time.Time // start of the last ended session
+
+	// prev is the ended session before the current (or last) one, which an
+	// official start time equal to its own may still reopen; nil if none.
+	prev *kickmonv1.Session
+	// floor is the latest start of this streamer's sessions other than the
+	// current (or last) one: new or corrected start times must be later.
+	floor time.Time
+
+	// unconfirmed is when a push or webhook report opened the session that
+	// no poll has seen live yet (zero otherwise); recheck is when a poll
+	// offline seen before unconfirmed+APILag asks for another check.
+	unconfirmed time.Time
+	recheck     time.Time
 
 	// fresh: no status observation since Add/Restore at watchSince.
 	fresh      bool
@@ -174,6 +215,9 @@ func New(cfg Config) *Monitor {
 	if cfg.StartTolerance <= 0 {
 		cfg.StartTolerance = DefaultStartTolerance
 	}
+	if cfg.APILag <= 0 {
+		cfg.APILag = DefaultAPILag
+	}
 	if cfg.NewSessionID == nil {
 		cfg.NewSessionID = func() string { return ulid.Make().String() }
 	}
@@ -182,6 +226,7 @@ func New(cfg Config) *Monitor {
 		streamers: map[int64]*entry{},
 		bySlug:    map[string]int64{},
 		pending:   map[int64]*entry{},
+		rechecks:  map[int64]*entry{},
 		removed:   map[int64]*kickmonv1.Streamer{},
 	}
 }
@@ -226,7 +271,6 @@ func (m *Monitor) adopt(st *kickmonv1.Streamer, now time.Time) *entry {
 				s.EndedAt = st.LastConfirmedAt
 			}
 			e.end = s.EndedAt.AsTime()
-			e.endedStart = e.start
 		}
 	}
 	if !e.open && st.State == kickmonv1.LiveState_LIVE_STATE_LIVE {
@@ -303,6 +347,7 @@ func (m *Monitor) Remove(userID int64, now time.Time) Result {
 	r.Events = append(r.Events, e.event(kickmonv1.EventKind_EVENT_KIND_STREAMER_REMOVED, kickmonv1.Source_SOURCE_OPERATOR, time.Time{}, now))
 	delete(m.streamers, userID)
 	delete(m.pending, userID)
+	delete(m.rechecks, userID)
 	if m.bySlug[e.st.Slug] == userID {
 		delete(m.bySlug, e.st.Slug)
 	}
@@ -343,7 +388,7 @@ func (m *Monitor) Streamers() []*kickmonv1.Streamer {
 // Len is the number of watched streamers.
 func (m *Monitor) Len() int { return len(m.streamers) }
 
-// NextDeadline is the earliest pending grace expiry, if any.
+// NextDeadline is the earliest pending grace expiry or due recheck, if any.
 func (m *Monitor) NextDeadline() (time.Time, bool) {
 	var next time.Time
 	for _, e := range m.pending {
@@ -351,13 +396,31 @@ func (m *Monitor) NextDeadline() (time.Time, bool) {
 			next = e.pend.deadline
 		}
 	}
+	for _, e := range m.rechecks {
+		if next.IsZero() || e.recheck.Before(next) {
+			next = e.recheck
+		}
+	}
 	return next, !next.IsZero()
 }
 
 // Tick ends the sessions whose grace window expired by now without the
-// official API confirming live (source COLLECTOR).
+// official API confirming live (source COLLECTOR), and asks for the checks
+// due (see Config.APILag).
 func (m *Monitor) Tick(now time.Time) Result {
 	var r Result
+	var rechecks []int64
+	for id, e := range m.rechecks {
+		if !now.Before(e.recheck) {
+			rechecks = append(rechecks, id)
+		}
+	}
+	slices.Sort(rechecks)
+	for _, id := range rechecks {
+		m.streamers[id].recheck = time.Time{}
+		delete(m.rechecks, id)
+		r.check(id)
+	}
 	var due []int64
 	for id, e := range m.pending {
 		if !now.Before(e.pend.deadline) {

@@ -322,6 +322,194 @@ func TestMonitor(t *testing.T) {
 			wantState: kickmonv1.LiveState_LIVE_STATE_LIVE,
 		},
 		{
+			// The e2e case: S1 ends, the streamer goes live again seconds
+			// later; push's created_at is after S1's end, Kick's official
+			// start 2 s before it.
+			name: "restart after the end with a new start: a second session",
+			steps: []step{
+				add(1, "alpha", 0, 0),
+				live(poll, 8, 7),
+				offline(pusher, 9).checks(1),
+				offline(poll, 10),
+				live(pusher, 12, 12).checks(1), // after the end: a restart
+				live(poll, 13, 10).checks(),    // corrects the provisional start
+				live(poll, 20, 10),
+			},
+			want: []ev{
+				addedEv(0),
+				started("POLL", 7, 8, 7, "s1"),
+				ended("PUSHER", 9, 9, 7, 9, "s1"),
+				{Kind: "STREAM_STARTED", User: 1, Src: "PUSHER", Kick: rel(12), Obs: rel(12), State: "LIVE", Sess: "s2", Start: rel(12), Prov: true},
+				{Kind: "STREAM_UPDATED", User: 1, Src: "POLL", Obs: rel(13), State: "LIVE", Sess: "s2", Start: rel(10)},
+			},
+			wantState: kickmonv1.LiveState_LIVE_STATE_LIVE,
+		},
+		{
+			name: "restart seen by the poll only: an official start 2 s later is a new session",
+			steps: []step{
+				add(1, "alpha", 0, 0),
+				live(poll, 8, 7),
+				offline(poll, 10),
+				live(webhook, 14, 9).checks(),
+			},
+			want: []ev{
+				addedEv(0),
+				started("POLL", 7, 8, 7, "s1"),
+				ended("POLL", 10, 10, 7, 10, "s1"),
+				started("WEBHOOK", 9, 14, 9, "s2"),
+			},
+			wantState: kickmonv1.LiveState_LIVE_STATE_LIVE,
+		},
+		{
+			name: "stale push live (created_at before the end) is only a hint; the official equal start reopens",
+			steps: []step{
+				add(1, "alpha", 0, 0),
+				live(poll, 10, 5),
+				offline(pusher, 100),
+				offline(poll, 101),
+				live(pusher, 102, 100).checks(1), // created_at at the end: stale
+				live(pusher, 103, 8).checks(1),   // before the end: stale
+				live(poll, 104, 6).checks(),      // Kick: the same stream (±1 s)
+			},
+			want: []ev{
+				addedEv(0),
+				started("POLL", 5, 10, 5, "s1"),
+				ended("PUSHER", 100, 100, 5, 100, "s1"),
+				{Kind: "STREAM_UPDATED", User: 1, Src: "POLL", Obs: rel(104), State: "LIVE", Sess: "s1", Start: rel(5)},
+			},
+			wantState: kickmonv1.LiveState_LIVE_STATE_LIVE,
+		},
+		{
+			name: "an ended provisional session is reopened and corrected by an official start before it",
+			steps: []step{
+				add(1, "alpha", 0, 0),
+				live(pusher, 10, 10),
+				offline(pusher, 20),
+				offline(poll, 21), // the API had caught up: 11 s after push's report
+				live(poll, 30, 8),
+			},
+			want: []ev{
+				addedEv(0),
+				{Kind: "STREAM_STARTED", User: 1, Src: "PUSHER", Kick: rel(10), Obs: rel(10), State: "LIVE", Sess: "s1", Start: rel(10), Prov: true},
+				{Kind: "STREAM_ENDED", User: 1, Src: "PUSHER", Kick: rel(20), Obs: rel(20), State: "OFFLINE", Sess: "s1", Start: rel(10), Prov: true, End: rel(20)},
+				{Kind: "STREAM_UPDATED", User: 1, Src: "POLL", Obs: rel(30), State: "LIVE", Sess: "s1", Start: rel(8)},
+			},
+			wantState: kickmonv1.LiveState_LIVE_STATE_LIVE,
+		},
+		{
+			name: "a provisional session Kick says is the previous stream: it ends at its start, the previous one continues",
+			steps: []step{
+				add(1, "alpha", 0, 0),
+				live(poll, 10, 5),
+				offline(pusher, 100),
+				offline(poll, 101),
+				live(pusher, 103, 102),
+				live(poll, 104, 5), // the official start of s1
+				live(pusher, 110, 102),
+				offline(poll, 200),
+				live(poll, 300, 290),
+			},
+			want: []ev{
+				addedEv(0),
+				started("POLL", 5, 10, 5, "s1"),
+				ended("PUSHER", 100, 100, 5, 100, "s1"),
+				{Kind: "STREAM_STARTED", User: 1, Src: "PUSHER", Kick: rel(102), Obs: rel(103), State: "LIVE", Sess: "s2", Start: rel(102), Prov: true},
+				{Kind: "STREAM_ENDED", User: 1, Src: "POLL", Kick: rel(102), Obs: rel(104), State: "OFFLINE", Sess: "s2", Start: rel(102), Prov: true, End: rel(102)},
+				{Kind: "STREAM_UPDATED", User: 1, Src: "POLL", Obs: rel(104), State: "LIVE", Sess: "s1", Start: rel(5)},
+				ended("POLL", 200, 200, 5, 200, "s1"),
+				started("POLL", 290, 300, 290, "s3"),
+			},
+			wantState: kickmonv1.LiveState_LIVE_STATE_LIVE,
+		},
+		{
+			name: "an ended provisional session Kick says was the previous stream: the previous one continues",
+			steps: []step{
+				add(1, "alpha", 0, 0),
+				live(poll, 10, 5),
+				offline(poll, 100),
+				live(pusher, 103, 102),
+				offline(pusher, 105),
+				offline(poll, 110),
+				live(poll, 120, 5),
+				live(poll, 130, 102), // s2's provisional start, now taken: an earlier stream
+			},
+			want: []ev{
+				addedEv(0),
+				started("POLL", 5, 10, 5, "s1"),
+				ended("POLL", 100, 100, 5, 100, "s1"),
+				{Kind: "STREAM_STARTED", User: 1, Src: "PUSHER", Kick: rel(102), Obs: rel(103), State: "LIVE", Sess: "s2", Start: rel(102), Prov: true},
+				{Kind: "STREAM_ENDED", User: 1, Src: "PUSHER", Kick: rel(105), Obs: rel(105), State: "OFFLINE", Sess: "s2", Start: rel(102), Prov: true, End: rel(105)},
+				{Kind: "STREAM_UPDATED", User: 1, Src: "POLL", Obs: rel(120), State: "LIVE", Sess: "s1", Start: rel(5)},
+			},
+			wantState: kickmonv1.LiveState_LIVE_STATE_LIVE,
+		},
+		{
+			name: "the previous stream's start after ContinueWithin: stale, the provisional session stays",
+			steps: []step{
+				add(1, "alpha", 0, 0),
+				live(poll, 10, 5),
+				offline(poll, 100),
+				live(pusher, 800, 799),
+				live(poll, 801, 5),
+			},
+			want: []ev{
+				addedEv(0),
+				started("POLL", 5, 10, 5, "s1"),
+				ended("POLL", 100, 100, 5, 100, "s1"),
+				{Kind: "STREAM_STARTED", User: 1, Src: "PUSHER", Kick: rel(799), Obs: rel(800), State: "LIVE", Sess: "s2", Start: rel(799), Prov: true},
+			},
+			wantState: kickmonv1.LiveState_LIVE_STATE_LIVE,
+		},
+		{
+			name: "API lag: a poll offline right after push's go-live is not yet confirmed",
+			steps: []step{
+				add(1, "alpha", 0, 0),
+				live(pusher, 10, 10).checks(1),
+				offline(poll, 11).checks(), // asked 1 s after: the API may lag
+				tick(14).checks(),
+				tick(15).checks(1), // APILag passed: ask again
+				live(poll, 16, 8).checks(),
+			},
+			want: []ev{
+				addedEv(0),
+				{Kind: "STREAM_STARTED", User: 1, Src: "PUSHER", Kick: rel(10), Obs: rel(10), State: "LIVE", Sess: "s1", Start: rel(10), Prov: true},
+				{Kind: "STREAM_UPDATED", User: 1, Src: "POLL", Obs: rel(16), State: "LIVE", Sess: "s1", Start: rel(8)},
+			},
+			wantState: kickmonv1.LiveState_LIVE_STATE_LIVE,
+		},
+		{
+			name: "API lag: a short stream still ends at push's offline once the API is trusted",
+			steps: []step{
+				add(1, "alpha", 0, 0),
+				live(pusher, 10, 10),
+				offline(pusher, 12).checks(1),
+				offline(poll, 13).checks(),
+				tick(15).checks(1),
+				offline(poll, 15),
+			},
+			want: []ev{
+				addedEv(0),
+				{Kind: "STREAM_STARTED", User: 1, Src: "PUSHER", Kick: rel(10), Obs: rel(10), State: "LIVE", Sess: "s1", Start: rel(10), Prov: true},
+				{Kind: "STREAM_ENDED", User: 1, Src: "PUSHER", Kick: rel(12), Obs: rel(12), State: "OFFLINE", Sess: "s1", Start: rel(10), Prov: true, End: rel(12)},
+			},
+			wantState: kickmonv1.LiveState_LIVE_STATE_OFFLINE,
+		},
+		{
+			name: "API lag: once a poll listed the stream, its offline ends the session at once",
+			steps: []step{
+				add(1, "alpha", 0, 0),
+				live(webhook, 10, 9),
+				live(poll, 11, 9),
+				offline(poll, 12),
+			},
+			want: []ev{
+				addedEv(0),
+				started("WEBHOOK", 9, 10, 9, "s1"),
+				ended("POLL", 12, 12, 9, 12, "s1"),
+			},
+			wantState: kickmonv1.LiveState_LIVE_STATE_OFFLINE,
+		},
+		{
 			name: "offline first report: unknown becomes offline without events",
 			steps: []step{
 				add(1, "alpha", 0, 0),
@@ -547,5 +735,14 @@ func TestQueries(t *testing.T) {
 	m.Observe(status(pusher, 20, observation.Offline, user(1)))
 	if d, ok := m.NextDeadline(); !ok || !d.Equal(at(20).Add(DefaultOfflineGrace)) {
 		t.Errorf("NextDeadline = %v, %v; want %v", d, ok, at(20).Add(DefaultOfflineGrace))
+	}
+
+	// A poll offline within APILag of push's go-live asks again later.
+	o := status(pusher, 30, observation.Live, user(2))
+	o.StartedAt, o.Provisional = at(30), true
+	m.Observe(o)
+	m.Observe(status(poll, 31, observation.Offline, user(2)))
+	if d, ok := m.NextDeadline(); !ok || !d.Equal(at(30).Add(DefaultAPILag)) {
+		t.Errorf("NextDeadline after a lagging poll = %v, %v; want %v", d, ok, at(30).Add(DefaultAPILag))
 	}
 }

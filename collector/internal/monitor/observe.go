@@ -94,42 +94,136 @@ func (m *Monitor) live(e *entry, o observation.Observation, r *Result) {
 	if prov {
 		r.check(e.st.BroadcasterUserId) // let the official API confirm the start time
 	}
-	if e.open {
-		switch m.relate(e.start, e.provisional, start, prov) {
-		case sameStart:
-			corrected := e.provisional && !prov
-			if corrected {
-				m.setStart(e, start, false)
-			}
-			m.continueLive(e, o, corrected, r)
-		case newerStart:
-			if prov && !e.provisional {
-				return // push disagrees with the official start: a hint only, the check decides
-			}
-			m.endImplied(e, o, start, r)
-			m.startSession(e, o, start, prov, r)
-		case olderStart:
-			if e.provisional && !prov && (e.endedStart.IsZero() || start.After(e.endedStart.Add(officialTolerance))) {
-				m.setStart(e, start, false) // push saw the stream late: same stream
-				m.continueLive(e, o, true, r)
-			}
-			// else: a report about an earlier stream
+	switch {
+	case e.open:
+		m.liveOpen(e, o, start, prov, r)
+	case e.st.Session != nil:
+		m.liveEnded(e, o, start, prov, r)
+	default:
+		m.startSession(e, o, start, prov, r)
+	}
+}
+
+// liveOpen applies a live report with a start time while a session is open.
+func (m *Monitor) liveOpen(e *entry, o observation.Observation, start time.Time, prov bool, r *Result) {
+	switch m.relate(e.start, e.provisional, start, prov) {
+	case sameStart:
+		if e.provisional && !prov {
+			m.correct(e, o, start, r)
+			return
+		}
+		m.continueLive(e, o, false, r)
+	case newerStart:
+		if prov && !e.provisional {
+			return // push disagrees with the official start: a hint only, the check decides
+		}
+		if !m.unused(e, start) {
+			return // a session before the open one had this start: not a new stream
+		}
+		m.endImplied(e, o, start, r)
+		m.startSession(e, o, start, prov, r)
+	case olderStart:
+		if e.provisional && !prov {
+			m.correct(e, o, start, r) // push saw the stream late, or it is the previous stream
+		}
+		// else: a report about an earlier stream
+	}
+}
+
+// correct applies Kick's official start time to the open provisional
+// session: the start of the session before it means Kick says both are one
+// stream (the provisional one ends at its own start, the earlier one
+// continues); a start at or before any other session's is about an earlier
+// stream; anything else corrects the start.
+func (m *Monitor) correct(e *entry, o observation.Observation, start time.Time, r *Result) {
+	if m.isPrev(e, start) {
+		if m.resumable(e, o) {
+			m.endSession(e, ending{at: e.start, source: o.Source, observedAt: o.ObservedAt, confirmedAt: o.ObservedAt}, r)
+			m.resumePrev(e, o, start, r)
 		}
 		return
 	}
-	if e.st.Session != nil {
-		switch m.relate(e.start, e.provisional, start, prov) {
-		case sameStart:
-			if o.ObservedAt.Before(e.lastOffline) || (!e.fresh && o.ObservedAt.Sub(e.end) > m.cfg.ContinueWithin) {
-				return // stale report about the ended session
-			}
-			m.reopen(e, o, start, prov, r)
-			return
-		case olderStart:
+	if !m.unused(e, start) {
+		return
+	}
+	m.setStart(e, start, false)
+	m.continueLive(e, o, true, r)
+}
+
+// liveEnded applies a live report with a start time while no session is
+// open and the last one ended.
+func (m *Monitor) liveEnded(e *entry, o observation.Observation, start time.Time, prov bool, r *Result) {
+	if prov {
+		if start.After(e.end) && m.unused(e, start) {
+			m.startSession(e, o, start, true, r) // a restart after the end
+		}
+		return // else stale, or the same stream after a drop: the check decides
+	}
+	if m.isPrev(e, start) {
+		if m.resumable(e, o) {
+			m.resumePrev(e, o, start, r)
+		}
+		return
+	}
+	if m.sameEnded(e, start) {
+		if o.ObservedAt.Before(e.lastOffline) || (!e.fresh && o.ObservedAt.Sub(e.end) > m.cfg.ContinueWithin) {
+			return // stale report about the ended session
+		}
+		if e.provisional && !m.unused(e, start) {
 			return
 		}
+		m.reopen(e, o, start, false, r)
+		return
 	}
-	m.startSession(e, o, start, prov, r)
+	if start.After(e.start) && m.unused(e, start) {
+		m.startSession(e, o, start, false, r)
+	}
+	// else: a report about an earlier stream
+}
+
+// sameEnded reports whether an official start time is the ended last
+// session's: within 1 s of an official start, or from StartTolerance before
+// to 1 s after a provisional one (push's created_at follows Kick's start).
+func (m *Monitor) sameEnded(e *entry, start time.Time) bool {
+	lo := e.start.Add(-officialTolerance)
+	if e.provisional {
+		lo = e.start.Add(-m.cfg.StartTolerance)
+	}
+	return !start.Before(lo) && !start.After(e.start.Add(officialTolerance))
+}
+
+// isPrev reports whether an official start time is the start of the ended
+// session before the current (or last) one.
+func (m *Monitor) isPrev(e *entry, start time.Time) bool {
+	if e.prev == nil {
+		return false
+	}
+	d := start.Sub(e.prev.StartedAt.AsTime())
+	return d >= -officialTolerance && d <= officialTolerance
+}
+
+// resumable reports whether the previous session may still be continued by
+// a report observed then.
+func (m *Monitor) resumable(e *entry, o observation.Observation) bool {
+	return !o.ObservedAt.Before(e.lastOffline) && o.ObservedAt.Sub(e.prev.EndedAt.AsTime()) <= m.cfg.ContinueWithin
+}
+
+// unused reports whether start is more than 1 s after the start of every
+// session of the streamer other than the current (or last) one.
+func (m *Monitor) unused(e *entry, start time.Time) bool {
+	return e.floor.IsZero() || start.After(e.floor.Add(officialTolerance))
+}
+
+// resumePrev makes the ended previous session the last one again and
+// reopens it; the (ended) session that followed it stays as it is.
+func (m *Monitor) resumePrev(e *entry, o observation.Observation, start time.Time, r *Result) {
+	p := e.prev
+	e.floor = later(e.floor, e.start)
+	e.prev = nil
+	e.st.Session = p
+	e.start, e.provisional, e.end = p.StartedAt.AsTime(), p.StartedAtProvisional, p.EndedAt.AsTime()
+	e.lastMeta = time.Time{}
+	m.reopen(e, o, start, false, r)
 }
 
 // setStart changes the open session's start time.
@@ -145,6 +239,11 @@ func (m *Monitor) setStart(e *entry, start time.Time, provisional bool) {
 // forces a STREAM_UPDATED (the start time was corrected).
 func (m *Monitor) continueLive(e *entry, o observation.Observation, changed bool, r *Result) {
 	e.lastLive = later(e.lastLive, o.ObservedAt)
+	if o.Source == kickmonv1.Source_SOURCE_POLL {
+		e.unconfirmed = time.Time{} // the API lists the stream now
+		e.recheck = time.Time{}
+		delete(m.rechecks, e.st.BroadcasterUserId)
+	}
 	e.st.LastConfirmedAt = ts(later(e.st.LastConfirmedAt.AsTime(), o.ObservedAt))
 	if e.pend != nil && o.ObservedAt.After(e.pend.firstAt) {
 		e.pend = nil // a flap: live again after the offline report
@@ -185,6 +284,11 @@ func (m *Monitor) applyMeta(e *entry, o observation.Observation) bool {
 
 func (m *Monitor) startSession(e *entry, o observation.Observation, start time.Time, prov bool, r *Result) {
 	st := e.st
+	if st.Session != nil { // ended (a caller ends an open one first)
+		e.floor = later(e.floor, e.start)
+		e.prev = st.Session
+	}
+	m.setUnconfirmed(e, o)
 	st.Session = &kickmonv1.Session{
 		SessionId:    m.cfg.NewSessionID(),
 		DetectedBy:   o.Source,
@@ -204,13 +308,22 @@ func (m *Monitor) startSession(e *entry, o observation.Observation, start time.T
 	r.Events = append(r.Events, e.event(kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED, o.Source, start, o.ObservedAt))
 }
 
+// setUnconfirmed records whether the session (re)opened by o still waits
+// for the official API to list it (see Config.APILag).
+func (m *Monitor) setUnconfirmed(e *entry, o observation.Observation) {
+	e.unconfirmed = time.Time{}
+	if o.Source != kickmonv1.Source_SOURCE_POLL {
+		e.unconfirmed = o.ObservedAt
+	}
+}
+
 // reopen continues the last session after it ended (a short drop).
 func (m *Monitor) reopen(e *entry, o observation.Observation, start time.Time, prov bool, r *Result) {
 	st := e.st
 	st.State = kickmonv1.LiveState_LIVE_STATE_LIVE
 	st.Session.EndedAt = nil
 	e.open, e.end = true, time.Time{}
-	e.endedStart = time.Time{}
+	m.setUnconfirmed(e, o)
 	corrected := e.provisional && !prov
 	if corrected {
 		m.setStart(e, start, false)
@@ -251,6 +364,12 @@ func (m *Monitor) offline(e *entry, o observation.Observation, r *Result) {
 	}
 	if !o.EndedAt.IsZero() && o.EndedAt.Before(e.start.Add(-m.cfg.StartTolerance)) {
 		return // ended before this session began
+	}
+	if o.Source == kickmonv1.Source_SOURCE_POLL && !e.unconfirmed.IsZero() && o.ObservedAt.Before(e.unconfirmed.Add(m.cfg.APILag)) {
+		// The API may not list the stream yet: ask again once it should.
+		e.recheck = e.unconfirmed.Add(m.cfg.APILag)
+		m.rechecks[st.BroadcasterUserId] = e
+		return
 	}
 	p := e.pend
 	if p == nil {
@@ -293,10 +412,12 @@ func (m *Monitor) endSession(e *entry, end ending, r *Result) {
 	st.LiveSince = nil
 	st.ViewerCount = 0
 	st.LastConfirmedAt = ts(end.confirmedAt)
-	e.open, e.end, e.endedStart = false, end.at, e.start
+	e.open, e.end = false, end.at
 	e.lastOffline = end.confirmedAt
 	e.pend = nil
 	delete(m.pending, st.BroadcasterUserId)
+	e.unconfirmed, e.recheck = time.Time{}, time.Time{}
+	delete(m.rechecks, st.BroadcasterUserId)
 	r.Events = append(r.Events, e.event(kickmonv1.EventKind_EVENT_KIND_STREAM_ENDED, end.source, end.at, end.observedAt))
 }
 

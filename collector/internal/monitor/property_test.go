@@ -41,19 +41,33 @@ func TestProperties(t *testing.T) {
 
 // checkSequence replays program and checks: at most one open session per
 // streamer; STREAM_ENDED only for the open session, which a STREAM_STARTED
-// began; every event carries the full streamer state, no seq, and what its
+// began; never two sessions of a streamer with the same started_at (the
+// writer's unique key); every event carries the full streamer state, no seq, and what its
 // kind needs; the monitor's own state stays consistent.
 func checkSequence(program []byte) error {
 	m := New(Config{NewSessionID: seqIDs()})
-	open := map[int64]string{}  // user → open session id
-	ended := map[string]int64{} // ended session id → user
-	seen := map[string]bool{}   // every session id started
+	open := map[int64]string{}                 // user → open session id
+	ended := map[string]int64{}                // ended session id → user
+	seen := map[string]bool{}                  // every session id started
+	starts := map[int64]map[string]time.Time{} // user → session id → started_at
 	return replay(m, program, func(step string, r Result) error {
 		for _, e := range r.Events {
 			if err := checkEvent(e); err != nil {
 				return fmt.Errorf("%s: %v: %v", step, err, e)
 			}
 			user, s := e.Streamer.BroadcasterUserId, e.Session
+			if s != nil {
+				if starts[user] == nil {
+					starts[user] = map[string]time.Time{}
+				}
+				start := s.StartedAt.AsTime()
+				starts[user][s.SessionId] = start
+				for id, other := range starts[user] {
+					if id != s.SessionId && other.Equal(start) {
+						return fmt.Errorf("%s: sessions %s and %s of user %d both start at %v", step, id, s.SessionId, user, start)
+					}
+				}
+			}
 			switch e.Kind {
 			case kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED:
 				if id, ok := open[user]; ok {
@@ -157,17 +171,23 @@ func checkStreamer(st *kickmonv1.Streamer) error {
 }
 
 // replay decodes program, 4 bytes a call: what, which of 3 streamers, how
-// far the clock moves (sometimes backwards: out-of-order observations), and
-// which of a few start times (moving forward now and then) a report names.
+// far the clock moves (often a few seconds, up to 140 s, sometimes
+// backwards: out-of-order observations), and
+// which of a few start times (moving forward now and then) a report names;
+// the webhook sometimes repeats an official start time reported before.
 func replay(m *Monitor, program []byte, after func(step string, r Result) error) error {
 	now := t0
 	base := t0.Add(-time.Hour)
+	official := map[int64][]time.Time{} // official start times reported so far
 	for i := 0; i+4 <= len(program); i += 4 {
 		op, uid, dt, sel := program[i]%13, int64(program[i+1]%3)+1, int(program[i+2]), int(program[i+3])
-		if dt > 230 {
+		switch {
+		case dt > 230:
 			now = now.Add(-time.Duration(dt-200) * time.Second)
-		} else {
-			now = now.Add(time.Duration(dt) * time.Second)
+		case dt < 96: // seconds apart: restarts, API lag
+			now = now.Add(time.Duration(dt%6) * time.Second)
+		default:
+			now = now.Add(time.Duration(dt-90) * time.Second)
 		}
 		if sel%7 == 6 {
 			base = now.Add(-time.Duration(sel%5) * time.Second)
@@ -189,10 +209,16 @@ func replay(m *Monitor, program []byte, after func(step string, r Result) error)
 		case 5:
 			o.Source, o.Live, o.Provisional = kickmonv1.Source_SOURCE_PUSHER, observation.Live, true
 			o.StartedAt = start.Add(time.Duration(sel%3) * time.Second)
+			if sel%2 == 0 { // created_at of a stream going live just now
+				o.StartedAt = now.Add(-time.Duration(sel%3) * time.Second)
+			}
 		case 6:
 			o.Source, o.Live = kickmonv1.Source_SOURCE_PUSHER, observation.Offline
 		case 7:
 			o.Source, o.Live = kickmonv1.Source_SOURCE_WEBHOOK, observation.Live
+			if n := len(official[uid]); n > 0 && sel%2 == 0 { // a start Kick gave before
+				o.StartedAt = official[uid][max(0, n-1-sel%3)]
+			}
 		case 8:
 			o.Source, o.Live, o.EndedAt = kickmonv1.Source_SOURCE_WEBHOOK, observation.Offline, now.Add(-time.Duration(sel)*time.Second)
 		case 9:
@@ -210,6 +236,9 @@ func replay(m *Monitor, program []byte, after func(step string, r Result) error)
 		}
 		if op != 0 && op != 1 && op != 9 {
 			r = m.Observe(o)
+		}
+		if o.Kind == observation.Status && o.Live == observation.Live && !o.Provisional && !o.StartedAt.IsZero() {
+			official[uid] = append(official[uid], o.StartedAt)
 		}
 		if err := after(fmt.Sprintf("call %d (op %d user %d)", i/4, op, uid), r); err != nil {
 			return err
