@@ -1,7 +1,14 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/writer/internal/batch"
@@ -101,4 +108,44 @@ func appendTimestamptz(b []byte, t *timestamppb.Timestamp) []byte {
 	}
 	us := t.GetSeconds()*1_000_000 + int64(t.GetNanos())/1000 - pgEpochMicros
 	return appendInt8(b, us)
+}
+
+// params are a statement's arguments (arrays for unnest) encoded in binary
+// ahead of the transaction, which then only sends them.
+type params struct {
+	values  [][]byte
+	oids    []uint32
+	formats []int16
+}
+
+// encodeParams encodes args, each a slice one of the encode* functions
+// builds, as PostgreSQL arrays.
+func encodeParams(m *pgtype.Map, args []any) (params, error) {
+	p := params{values: make([][]byte, len(args)), oids: make([]uint32, len(args)), formats: make([]int16, len(args))}
+	for i, a := range args {
+		var oid uint32
+		switch a.(type) {
+		case []int64, []pgtype.Int8:
+			oid = pgtype.Int8ArrayOID
+		case []string, []pgtype.Text:
+			oid = pgtype.TextArrayOID
+		case []bool:
+			oid = pgtype.BoolArrayOID
+		case []time.Time, []pgtype.Timestamptz:
+			oid = pgtype.TimestamptzArrayOID
+		default:
+			return p, fmt.Errorf("parameter $%d: no array type for %T", i+1, a)
+		}
+		v, err := m.Encode(oid, pgtype.BinaryFormatCode, a, nil)
+		if err != nil {
+			return p, fmt.Errorf("parameter $%d: %w", i+1, err)
+		}
+		p.values[i], p.oids[i], p.formats[i] = v, oid, pgtype.BinaryFormatCode
+	}
+	return p, nil
+}
+
+// exec runs sql with the encoded parameters.
+func (p params) exec(ctx context.Context, tx pgx.Tx, sql string) (pgconn.CommandTag, error) {
+	return tx.Conn().PgConn().ExecParams(ctx, sql, p.values, p.oids, p.formats, nil).Close()
 }

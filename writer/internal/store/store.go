@@ -126,7 +126,7 @@ func Prepare(p batch.Pending) *Prepared {
 		}
 	}
 	if pp.invalid == nil && len(p.Events) > 0 {
-		pp.enc = encode(p.Events)
+		pp.enc, _ = encode(p.Events) // on failure, the transaction tries again and says why
 	}
 	return pp
 }
@@ -298,7 +298,10 @@ func (s *Store) applyTx(ctx context.Context, evs []*kickmonv1.Event, enc *encode
 		}
 		if len(fresh) > 0 {
 			if enc == nil || len(fresh) != len(evs) {
-				enc = encode(fresh) // prepared for other events than these
+				var err error
+				if enc, err = encode(fresh); err != nil { // prepared for other events than these
+					return 0, err
+				}
 			}
 			if err := s.exec(ctx, tx, enc, useCopy, res); err != nil {
 				return 0, err
@@ -321,67 +324,76 @@ func (s *Store) applyTx(ctx context.Context, evs []*kickmonv1.Event, enc *encode
 	}, res)
 }
 
-// encoded is a run of events turned into statement arguments.
+// encoded is a run of events turned into what its statements send.
 type encoded struct {
 	first, last uint64 // seq range, for errors
 	rows        batch.Rows
-	streamers   []any
-	sessions    []any
+	streamers   params
+	sessions    params
 	events      []byte // binary COPY stream of the status_events rows
-	closes      []any
-	gaps        []any
+	closes      params
+	gaps        params
 }
 
 // encode coalesces evs (valid, ascending, not empty) and encodes the rows.
-func encode(evs []*kickmonv1.Event) *encoded {
+// An error (which the types used make impossible in practice) is reported
+// as an invalid event, to be isolated and quarantined.
+func encode(evs []*kickmonv1.Event) (*encoded, error) {
 	rows := batch.Coalesce(evs)
-	return &encoded{
-		first:     evs[0].GetSeq(),
-		last:      evs[len(evs)-1].GetSeq(),
-		rows:      rows,
-		streamers: encodeStreamers(rows.Streamers).args(),
-		sessions:  encodeSessions(rows.Sessions),
-		events:    encodeEventsCopy(rows.Events),
-		closes:    encodeCloses(rows.Closes),
-		gaps:      encodeGaps(rows.Gaps),
+	enc := &encoded{
+		first:  evs[0].GetSeq(),
+		last:   evs[len(evs)-1].GetSeq(),
+		rows:   rows,
+		events: encodeEventsCopy(rows.Events),
 	}
+	m := pgtype.NewMap()
+	for _, p := range []struct {
+		dst  *params
+		args []any
+	}{
+		{&enc.streamers, encodeStreamers(rows.Streamers).args()},
+		{&enc.sessions, encodeSessions(rows.Sessions)},
+		{&enc.closes, encodeCloses(rows.Closes)},
+		{&enc.gaps, encodeGaps(rows.Gaps)},
+	} {
+		var err error
+		if *p.dst, err = encodeParams(m, p.args); err != nil {
+			return nil, invalid("encode seq %d-%d: %v", enc.first, enc.last, err)
+		}
+	}
+	return enc, nil
 }
 
 // exec runs one statement per table for an encoded run of fresh events;
 // status_events by COPY, or with useCopy false by insertEvents.
 func (s *Store) exec(ctx context.Context, tx pgx.Tx, enc *encoded, useCopy bool, res *Result) error {
 	rows := enc.rows
-	events := struct {
-		sql  string
-		args []any
-	}{sql: copyEvents}
-	if !useCopy {
-		events.sql, events.args = insertEvents, encodeEvents(rows.Events)
+	events := func() (pgconn.CommandTag, error) {
+		if !useCopy {
+			return tx.Exec(ctx, insertEvents, encodeEvents(rows.Events)...)
+		}
+		return tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(enc.events), copyEvents)
+	}
+	with := func(sql string, p params) func() (pgconn.CommandTag, error) {
+		return func() (pgconn.CommandTag, error) { return p.exec(ctx, tx, sql) }
 	}
 	stmts := []struct {
 		name string
 		n    int
-		sql  string
-		args []any
+		run  func() (pgconn.CommandTag, error)
 	}{
-		{"streamers", len(rows.Streamers), upsertStreamers, enc.streamers},
-		{"stream_sessions", len(rows.Sessions), upsertSessions, enc.sessions},
-		{"status_events", len(rows.Events), events.sql, events.args},
-		{"coverage_gaps close", len(rows.Closes), closeGaps, enc.closes},
-		{"coverage_gaps open", len(rows.Gaps), openGaps, enc.gaps},
+		{"streamers", len(rows.Streamers), with(upsertStreamers, enc.streamers)},
+		{"stream_sessions", len(rows.Sessions), with(upsertSessions, enc.sessions)},
+		{"status_events", len(rows.Events), events},
+		{"coverage_gaps close", len(rows.Closes), with(closeGaps, enc.closes)},
+		{"coverage_gaps open", len(rows.Gaps), with(openGaps, enc.gaps)},
 	}
 	for _, q := range stmts {
 		if q.n == 0 {
 			continue
 		}
 		s.hook(ctx, q.name)
-		var tag pgconn.CommandTag
-		var err error
-		if q.sql == copyEvents {
-			tag, err = tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(enc.events), copyEvents)
-		} else {
-			tag, err = tx.Exec(ctx, q.sql, q.args...)
-		}
+		tag, err := q.run()
 		if err != nil {
 			return fmt.Errorf("write %s (seq %d-%d): %w", q.name, enc.first, enc.last, err)
 		}
