@@ -67,6 +67,11 @@ type Engine struct {
 	calls    chan func()
 	progress atomic.Int64 // unix nanos of the loop's last turn
 	running  atomic.Bool
+	stopped  chan struct{} // closed when Run returns
+
+	// fatal is a spool commit failure inside an operator call; Run stops
+	// with it. Owned by the loop.
+	fatal error
 }
 
 // New returns an Engine; Run starts it.
@@ -83,7 +88,7 @@ func New(o Options) *Engine {
 	if o.In == nil {
 		o.In = make(chan observation.Observation, 8192)
 	}
-	return &Engine{o: o, obs: o.In, calls: make(chan func())}
+	return &Engine{o: o, obs: o.In, calls: make(chan func()), stopped: make(chan struct{})}
 }
 
 // Observations is where sources send what they see.
@@ -111,6 +116,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.o.Logger.Info("watch list restored", logkeys.Count, len(streamers))
 	e.progress.Store(now.UnixNano())
 	e.running.Store(true)
+	defer close(e.stopped)
 	defer e.running.Store(false)
 
 	heartbeat := time.NewTicker(time.Second)
@@ -127,7 +133,9 @@ func (e *Engine) Run(ctx context.Context) error {
 				return err
 			}
 		case f := <-e.calls:
-			f()
+			if f(); e.fatal != nil {
+				return e.fatal
+			}
 		case <-timer.C:
 			if err := e.apply(e.o.Monitor.Tick(e.o.Now())); err != nil {
 				return err
@@ -175,7 +183,10 @@ func (e *Engine) apply(results ...monitor.Result) error {
 	}
 	if len(events) > 0 {
 		if err := e.o.Spool.Append(events); err != nil {
-			return fmt.Errorf("commit %d events to the spool: %w", len(events), err)
+			// The monitor already holds the uncommitted change: the loop
+			// must stop (Run returns this), and a restart reconciles.
+			e.fatal = fmt.Errorf("commit %d events to the spool: %w", len(events), err)
+			return e.fatal
 		}
 		if e.o.Committed != nil {
 			e.o.Committed(events)
@@ -211,6 +222,8 @@ func (e *Engine) do(ctx context.Context, f func() error) error {
 	errc := make(chan error, 1)
 	select {
 	case e.calls <- func() { errc <- f() }:
+	case <-e.stopped:
+		return status.Error(codes.Unavailable, ErrStopped.Error())
 	case <-ctx.Done():
 		return ctx.Err()
 	}

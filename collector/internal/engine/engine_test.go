@@ -235,3 +235,43 @@ func TestCallsFailWhenStopped(t *testing.T) {
 		t.Error("stopped engine reported healthy")
 	}
 }
+
+// A spool that cannot commit an operator's change stops the loop, as it
+// does for observations: the monitor must not go on with a change nobody
+// can see.
+func TestCallCommitFailureStopsLoop(t *testing.T) {
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	e := New(Options{
+		Monitor: monitor.New(monitor.Config{OfflineGrace: time.Minute}),
+		Spool:   sp, Poller: rec,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	testwait.For(t, waitTimeout, "engine running", func() bool { return e.Healthy(time.Minute) == nil })
+
+	if err := sp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.AddResolved(ctx, []poller.Resolution{{Slug: "alice", UserID: 1}}, 0); !errors.Is(err, spool.ErrClosed) {
+		t.Errorf("AddResolved with a closed spool: err = %v, want %v", err, spool.ErrClosed)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, spool.ErrClosed) {
+			t.Errorf("Run = %v, want an error wrapping %v", err, spool.ErrClosed)
+		}
+	case <-time.After(waitTimeout):
+		cancel()
+		<-done
+		t.Fatal("Run went on after a failed commit")
+	}
+	if _, _, err := e.List(ctx, false); err == nil {
+		t.Error("List succeeded after the loop stopped")
+	}
+}
