@@ -52,6 +52,9 @@
 //     session is reopened with a STREAM_UPDATED, within ContinueWithin of
 //     its end. If the provisional session already ended, it keeps its end
 //     and the earlier session is reopened the same way.
+//     Restore knows only each streamer's last session (the snapshot has no
+//     previous one), so this resolution and the start-time guard do not
+//     reach back past a restart.
 //   - A live report with a newer start time while a session is open ends
 //     the old session (ended_at: the pending offline report, else the new
 //     session's start) and starts a new one.
