@@ -171,10 +171,20 @@ func (c *Consumer) readCursor(ctx context.Context) (uint64, error) {
 	}
 }
 
+// loop owns the batcher and runs at most one flush at a time, in seq
+// order. Under saturation it pipelines: while a flush is in flight and a
+// full batch (MaxBatch events) is already waiting, that batch is taken and
+// encoded (store.Prepare) so that its transaction starts the moment the
+// previous one has committed and been acknowledged; the database no longer
+// waits for the encoder. Below saturation batches are taken only when the
+// previous flush is done, so that group commit lets them grow.
 func (c *Consumer) loop(ctx, flushCtx context.Context, cancelFlush context.CancelFunc, items <-chan item, flushers *sync.WaitGroup) error {
 	b := batch.New(c.opts.BatchSize, c.opts.MaxBatch, c.opts.Interval)
 	done := make(chan flushResult, 1)
+	prepared := make(chan *store.Prepared, 1)
 	inflight := false
+	preparing := false       // a Prepare goroutine is running
+	var next *store.Prepared // prepared, to flush after the one in flight
 	var received uint64
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -187,12 +197,23 @@ func (c *Consumer) loop(ctx, flushCtx context.Context, cancelFlush context.Cance
 	for {
 		c.heartbeat.Store(time.Now().UnixNano())
 		now := time.Now()
-		if !inflight && (b.Ready(now) || (draining && b.Len() > 0)) {
+		switch {
+		case !inflight && next != nil:
+			pp := next
+			next, inflight = nil, true
+			flushers.Go(func() { done <- c.flush(flushCtx, pp) })
+		case !inflight && !preparing && (b.Ready(now) || (draining && b.Len() > 0)):
 			p := b.Take(now)
 			inflight = true
-			flushers.Go(func() { done <- c.flush(flushCtx, p) })
+			flushers.Go(func() { done <- c.flush(flushCtx, store.Prepare(p)) })
 		}
-		if draining && !open && !inflight && b.Len() == 0 {
+		if inflight && !preparing && next == nil && b.Len() >= c.opts.MaxBatch {
+			p := b.Take(now)
+			preparing = true
+			flushers.Go(func() { prepared <- store.Prepare(p) })
+		}
+		idle := !inflight && !preparing && next == nil
+		if draining && !open && idle && b.Len() == 0 {
 			if _, ok := b.Due(); !ok {
 				c.log.Info("drained; stopping", logkeys.Seq, c.Status().Committed)
 				return nil
@@ -203,7 +224,7 @@ func (c *Consumer) loop(ctx, flushCtx context.Context, cancelFlush context.Cance
 			in = nil // backpressure: the collector's spool holds the rest
 		}
 		var wake <-chan time.Time
-		if due, ok := b.Due(); ok && !inflight {
+		if due, ok := b.Due(); ok && idle {
 			timer.Reset(max(time.Until(due), 0))
 			wake = timer.C
 		}
@@ -226,6 +247,8 @@ func (c *Consumer) loop(ctx, flushCtx context.Context, cancelFlush context.Cance
 			}
 			c.update(func(s *Status) { s.Received = max(s.Received, received) })
 			c.m.SetLag(b.Len())
+		case pp := <-prepared:
+			preparing, next = false, pp
 		case r := <-done:
 			inflight = false
 			if r.err != nil {
@@ -255,14 +278,15 @@ func firstSeq(p batch.Pending) uint64 {
 	return p.SkipTo
 }
 
-// flush writes p, retrying with backoff until it commits or ctx ends, then
-// acknowledges the new cursor to the collector.
-func (c *Consumer) flush(ctx context.Context, p batch.Pending) flushResult {
+// flush writes pp, retrying with backoff until it commits or ctx ends,
+// then acknowledges the new cursor to the collector.
+func (c *Consumer) flush(ctx context.Context, pp *store.Prepared) flushResult {
+	p := pp.Pending()
 	start := time.Now()
 	wait := c.opts.MinBackoff
 	for {
 		actx, cancel := context.WithTimeout(ctx, c.opts.FlushTimeout)
-		res, err := c.st.Write(actx, p)
+		res, err := c.st.WritePrepared(actx, pp)
 		cancel()
 		if err == nil {
 			c.committed(p, res, time.Since(start))

@@ -156,6 +156,24 @@ func TestEventsLandAndReplayChangesNothing(t *testing.T) {
 	}
 }
 
+// Under saturation the next batch is encoded while the previous one
+// commits; batches still commit in seq order, each exactly once.
+func TestPipelinedBatchesCommitInOrder(t *testing.T) {
+	fake := kickapitest.NewServer(t)
+	evs := writertest.Updates(0, 400, 7)
+	seqs := fake.Publish(evs...)
+	writertest.Number(1, evs)
+	want := reference(t, evs)
+
+	db := writertest.NewDB(t)
+	r := start(t, fake, db.URL, consumer.Options{BatchSize: 4, MaxBatch: 4})
+	waitAcked(t, fake, seqs[len(seqs)-1])
+	r.shutdown(t)
+	if d := cmp.Diff(want, writertest.Dump(t, db.URL)); d != "" {
+		t.Fatalf("database (-one write +pipelined batches of 4):\n%s", d)
+	}
+}
+
 // The collector crashing and coming back mid-stream loses nothing.
 func TestCollectorRestart(t *testing.T) {
 	fake := kickapitest.NewServer(t)
