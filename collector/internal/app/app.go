@@ -188,7 +188,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 		cancel(err)
 	} else {
 		c.notify.Ready()
-		log.Info("kickcollector serving", logkeys.Socket, cfg.Socket, logkeys.Path, cfg.SpoolPath(), "version", version())
+		log.Info("kickcollector serving", logkeys.Addr, cfg.Socket, logkeys.Path, cfg.SpoolPath(), logkeys.Version, version())
 		goRun("watchdog", func(ctx context.Context) error {
 			c.notify.Watchdog(ctx, func() error { return c.engine.Healthy(stallLimit) })
 			return nil

@@ -217,7 +217,7 @@ func (c *collector) statusLoop(ctx context.Context) error {
 	for {
 		line := c.statusLine(ctx)
 		c.notify.Status(line)
-		c.log.Debug("status", logkeys.Status, line)
+		c.log.Debug("status", logkeys.StatusLine, line)
 		select {
 		case <-ctx.Done():
 			return nil

@@ -48,3 +48,10 @@ const (
 	Health    = "health"     // a source's health ("ok", "blocked", …)
 	Batch     = "batch"      // the number of ids in one request
 )
+
+// Process keys.
+const (
+	Version    = "version"     // kickcollector's version
+	StatusLine = "status_line" // the STATUS= line sent to systemd
+	Notify     = "notify"      // an sd_notify state ("READY=1", …)
+)

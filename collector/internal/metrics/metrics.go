@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kickmon/kickmon/collector/internal/logkeys"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -173,7 +174,7 @@ func serve(ctx context.Context, ln net.Listener, m *Metrics, healthy func() erro
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("metrics listening", "addr", ln.Addr().String())
+	log.Info("metrics listening", logkeys.Addr, ln.Addr().String())
 	select {
 	case err := <-errc:
 		return fmt.Errorf("metrics server: %w", err)

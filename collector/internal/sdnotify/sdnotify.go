@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/kickmon/kickmon/collector/internal/logkeys"
 )
 
 // Notifier sends sd_notify messages.
@@ -21,7 +23,7 @@ func New(log *slog.Logger) *Notifier { return &Notifier{log: log} }
 
 func (n *Notifier) send(state string) {
 	if _, err := daemon.SdNotify(false, state); err != nil {
-		n.log.Debug("sd_notify failed", "state", state, "err", err)
+		n.log.Debug("sd_notify failed", logkeys.Notify, state, logkeys.Err, err)
 	}
 }
 
@@ -50,7 +52,7 @@ func (n *Notifier) Watchdog(ctx context.Context, healthy func() error) {
 			return
 		case <-t.C:
 			if err := healthy(); err != nil {
-				n.log.Warn("watchdog ping withheld", "err", err)
+				n.log.Warn("watchdog ping withheld", logkeys.Err, err)
 				continue
 			}
 			n.send(daemon.SdNotifyWatchdog)
