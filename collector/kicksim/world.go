@@ -151,7 +151,8 @@ var (
 // streamer is the world's mutable record of one streamer.
 type streamer struct {
 	Streamer
-	idx int
+	idx       int
+	lastEnded time.Time // official end of the previous session
 }
 
 // changeKind tells the emitter what happened.
@@ -250,10 +251,18 @@ func (w *world) randomTitle() string {
 }
 
 // startSession makes s live at pusherAt (the moment Kick creates the
-// livestream); the official start is 1–3 s earlier. Caller holds mu.
+// livestream); the official start is 1–3 s earlier, but always after the
+// previous session's end, as on Kick: a quick restart is a new start time.
+// Caller holds mu.
 func (w *world) startSession(s *streamer, pusherAt time.Time) {
 	s.PusherCreatedAt = pusherAt.UTC().Truncate(time.Second)
 	s.StartedAt = s.PusherCreatedAt.Add(-time.Duration(1+w.rng.IntN(3)) * time.Second)
+	if !s.lastEnded.IsZero() && !s.StartedAt.After(s.lastEnded) {
+		s.StartedAt = s.lastEnded.Add(time.Second)
+		if next := s.StartedAt.Add(time.Second); s.PusherCreatedAt.Before(next) {
+			s.PusherCreatedAt = next
+		}
+	}
 	s.Live = true
 	w.nextLSID += 1 + int64(w.rng.IntN(50))
 	s.LivestreamID = w.nextLSID
@@ -338,7 +347,7 @@ func (w *world) goOffline(s *streamer, now time.Time) error {
 		return fmt.Errorf("%w: %s", ErrNotLive, s.Slug)
 	}
 	ended := now.UTC().Truncate(time.Second)
-	s.Live = false
+	s.Live, s.lastEnded = false, ended
 	delete(w.live, s.UserID)
 	w.record(Transition{Kind: KindOffline, EndedAt: ended}, s, now)
 	w.emit(change{kind: changeOffline, s: s.Streamer, endedAt: ended})

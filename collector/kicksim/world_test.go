@@ -169,6 +169,26 @@ func TestSlowScenario(t *testing.T) {
 	eventually(t, 5*time.Second, "a transition at 0.9/s", func() bool { return len(slow.Truth()) >= 1 })
 }
 
+// A quick restart is a new session: its official start is after the
+// previous end, so a client can tell the two apart.
+func TestQuickRestartHasANewStart(t *testing.T) {
+	sim := startSim(t, WithStreamers(1), WithLiveFraction(0))
+	id := sim.Streamers()[0].UserID
+	for _, f := range []func(int64) error{sim.GoLive, sim.GoOffline, sim.GoLive} {
+		if err := f(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr := sim.Truth()
+	first, end, second := tr[0].StartedAt, tr[1].EndedAt, tr[2].StartedAt
+	if !second.After(end) || !second.After(first) {
+		t.Errorf("restart: first start %v, end %v, second start %v", first, end, second)
+	}
+	if !tr[2].PusherCreatedAt.After(second) {
+		t.Errorf("pusher created_at %v not after the official start %v", tr[2].PusherCreatedAt, second)
+	}
+}
+
 func TestControlAPI(t *testing.T) {
 	sim := startSim(t, WithStreamers(4))
 	c := newAPIClient(t, sim)
