@@ -90,11 +90,13 @@ type Stats struct {
 
 // Handler serves POST /webhooks/kick.
 type Handler struct {
-	o     Options
-	log   *slog.Logger
-	keys  *keys
-	seen  *dedup
-	stats struct{ accepted, duplicates, ignored, badRequest, stale, badSig, tooLarge atomic.Int64 }
+	o    Options
+	log  *slog.Logger
+	keys *keys
+	seen *dedup
+	// shutdownGrace bounds the graceful shutdown of Serve.
+	shutdownGrace time.Duration
+	stats         struct{ accepted, duplicates, ignored, badRequest, stale, badSig, tooLarge atomic.Int64 }
 }
 
 // NewHandler validates o and returns a handler.
@@ -127,6 +129,8 @@ func NewHandler(o Options) (*Handler, error) {
 		log:  log,
 		keys: &keys{src: o.Keys, log: log, now: o.Now},
 		seen: newDedup(o.DedupSize, 2*o.Tolerance),
+
+		shutdownGrace: 5 * time.Second,
 	}, nil
 }
 
@@ -318,8 +322,9 @@ func Decode(event string, body []byte) (o observation.Observation, ok bool, err 
 }
 
 // Serve serves the handler on ln at POST /webhooks/kick (404 elsewhere)
-// until ctx ends, then shuts down gracefully within 5 s. It returns nil
-// after a cancelled context.
+// until ctx ends, then shuts down gracefully within 5 s, after which it
+// closes the connections still open. It returns nil after a cancelled
+// context and a graceful shutdown.
 func (h *Handler) Serve(ctx context.Context, ln net.Listener) error {
 	mux := http.NewServeMux()
 	mux.Handle(Path, h)
@@ -340,9 +345,15 @@ func (h *Handler) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("webhook: serve %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), h.shutdownGrace)
 	defer cancel()
 	err := srv.Shutdown(sctx)
+	if err != nil {
+		// A handler still waits (for the engine to take its observation):
+		// closing its connection cancels its request, so it forgets the
+		// message id and returns; Kick, without a 200, redelivers.
+		_ = srv.Close()
+	}
 	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/kickmon/kickmon/collector/internal/logtest"
 	"github.com/kickmon/kickmon/collector/internal/observation"
+	"github.com/kickmon/kickmon/collector/internal/testwait"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 )
 
@@ -393,4 +394,54 @@ func TestDedupBounds(t *testing.T) {
 	if n := d.len(); n != 1 {
 		t.Errorf("%d ids after expiry; want 1", n)
 	}
+}
+
+// A delivery whose observation nobody takes (the engine has stopped) must
+// not keep its handler past Serve: after the grace period the connection is
+// closed, and the message id is forgotten so Kick's redelivery counts.
+func TestServeEndsBlockedHandler(t *testing.T) {
+	h, err := NewHandler(Options{Out: make(chan observation.Observation), Now: vectorClock, Logger: logtest.New(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.shutdownGrace = 50 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- h.Serve(ctx, ln) }()
+
+	d := vector()
+	req, err := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+Path, bytes.NewReader(d.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{HeaderMessageID: d.msgID, HeaderTimestamp: d.ts, HeaderSignature: d.sig, HeaderEventType: d.event} {
+		req.Header.Set(k, v)
+	}
+	posted := make(chan struct{})
+	go func() {
+		defer close(posted)
+		client := &http.Client{Timeout: 3 * waitTimeout, Transport: &http.Transport{DisableKeepAlives: true}}
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	testwait.For(t, waitTimeout, "the delivery claimed", func() bool { return h.seen.len() == 1 })
+
+	cancel()
+	select {
+	case <-served:
+	case <-time.After(waitTimeout):
+		t.Fatal("Serve did not return")
+	}
+	select {
+	case <-posted:
+	case <-time.After(waitTimeout):
+		t.Fatal("the blocked delivery was never answered")
+	}
+	testwait.For(t, waitTimeout, "the message id released", func() bool { return h.seen.len() == 0 })
 }
