@@ -23,9 +23,9 @@ import (
 
 // Defaults, as documented in design.md.
 const (
-	DefaultAuthURL           = "https://id.kick.com"
-	DefaultAPIURL            = "https://api.kick.com"
-	DefaultPusherURL         = "wss://ws-us2.pusher.com/app/32cbd69e4b950bf97679?protocol=7&client=js&version=8.4.0&flash=false"
+	DefaultAuthURL           = kickrest.DefaultAuthURL
+	DefaultAPIURL            = kickrest.DefaultAPIURL
+	DefaultPusherURL         = pusher.DefaultURL
 	DefaultSocket            = "/run/kickmon/kickmon.sock"
 	DefaultStateDir          = "/var/lib/kickmon"
 	DefaultPollInterval      = 60 * time.Second
@@ -257,12 +257,12 @@ func (c *Config) validate() []string {
 	if !filepath.IsAbs(c.StateDir) {
 		p = append(p, fmt.Sprintf("KICKMON_STATE_DIR=%q: must be an absolute path", c.StateDir))
 	}
-	for name, addr := range map[string]string{"KICKMON_WEBHOOK_ADDR": c.WebhookAddr, "KICKMON_METRICS_ADDR": c.MetricsAddr} {
-		if addr == "" {
+	for _, a := range []struct{ name, addr string }{{"KICKMON_WEBHOOK_ADDR", c.WebhookAddr}, {"KICKMON_METRICS_ADDR", c.MetricsAddr}} {
+		if a.addr == "" {
 			continue
 		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			p = append(p, fmt.Sprintf("%s=%q: want host:port", name, addr))
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			p = append(p, fmt.Sprintf("%s=%q: want host:port", a.name, a.addr))
 		}
 	}
 	return p

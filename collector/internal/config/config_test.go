@@ -145,3 +145,18 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// The problem list reads the same every time (it is an operator's error
+// message, and tests compare it).
+func TestProblemOrderStable(t *testing.T) {
+	bad := env(with(map[string]string{"KICKMON_WEBHOOK_ADDR": "nope", "KICKMON_METRICS_ADDR": "nope"}))
+	_, first := Load(bad, "")
+	if first == nil {
+		t.Fatal("Load accepted bad addresses")
+	}
+	for range 20 {
+		if _, err := Load(bad, ""); err == nil || err.Error() != first.Error() {
+			t.Fatalf("problem list changed between loads:\n%v\n---\n%v", first, err)
+		}
+	}
+}
