@@ -3,7 +3,11 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -11,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/kickmon/kickmon/deploy/internal/demo"
 	"github.com/kickmon/kickmon/deploy/internal/proc"
 )
@@ -218,6 +223,13 @@ func TestDemoHeadless(t *testing.T) {
 	if !strings.Contains(out.String(), "kickctl") || !strings.Contains(out.String(), "psql") {
 		t.Errorf("demo did not print how to use kickctl and psql:\n%s", out.String())
 	}
+	// The demo removes its directory when it stops; keep the writer's log open
+	// to read how it stopped.
+	wlog, err := os.Open(filepath.Join(info.Dir, "kickwriter.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = wlog.Close() }()
 	cancel()
 	select {
 	case err := <-done:
@@ -226,6 +238,18 @@ func TestDemoHeadless(t *testing.T) {
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("demo did not stop")
+	}
+	// kickwriter drains before PostgreSQL goes away: no errors on the way out.
+	if b, err := io.ReadAll(wlog); err != nil {
+		t.Error(err)
+	} else if bytes.Contains(b, []byte(`"level":"ERROR"`)) {
+		t.Errorf("kickwriter logged errors while the demo stopped:\n%s", tail(b, 4096))
+	}
+	// Nothing left listening: PostgreSQL's socket directory is gone too.
+	if cfg, err := pgx.ParseConfig(info.DSN); err != nil {
+		t.Errorf("the demo's DSN %q: %v", info.DSN, err)
+	} else if _, err := os.Stat(cfg.Host); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("PostgreSQL's socket directory %s left behind (%v)", cfg.Host, err)
 	}
 	for _, pid := range info.Pids {
 		if proc.Alive(pid) {

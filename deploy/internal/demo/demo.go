@@ -41,7 +41,7 @@ type Info struct {
 	Dir    string // logs and state
 	Socket string // kickcollector's socket
 	DSN    string // the PostgreSQL database
-	Pids   []int  // every child process, PostgreSQL included
+	Pids   []int  // every child process but PostgreSQL (stopped with the demo too)
 }
 
 // Run runs the demo until kickview quits (or, headless, until ctx ends).
@@ -62,6 +62,19 @@ func Run(ctx context.Context, o Options) (err error) {
 		return err
 	}
 
+	// PostgreSQL first, so that it is stopped last (defers run in reverse):
+	// kickwriter still writes while it drains.
+	fmt.Fprintln(o.Stdout, "kickdemo: starting PostgreSQL…")
+	pg, err := pgtest.StartCluster()
+	if err != nil {
+		return fmt.Errorf("postgresql: %w", err)
+	}
+	defer pg.Close()
+	if err := createDatabase(ctx, pg.URL("postgres"), "kickmon"); err != nil {
+		return err
+	}
+	dsn := pg.URL("kickmon")
+
 	var procs []*proc.Process
 	defer func() {
 		for i := len(procs) - 1; i >= 0; i-- {
@@ -78,17 +91,6 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 		return p, err
 	}
-
-	fmt.Fprintln(o.Stdout, "kickdemo: starting PostgreSQL…")
-	pg, err := pgtest.StartCluster()
-	if err != nil {
-		return fmt.Errorf("postgresql: %w", err)
-	}
-	defer pg.Close()
-	if err := createDatabase(ctx, pg.URL("postgres"), "kickmon"); err != nil {
-		return err
-	}
-	dsn := pg.URL("kickmon")
 
 	fmt.Fprintln(o.Stdout, "kickdemo: starting kicksim, kickcollector, kickwriter…")
 	simOut, simW := io.Pipe()
