@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -145,7 +147,20 @@ func encodeParams(m *pgtype.Map, args []any) (params, error) {
 	return p, nil
 }
 
-// exec runs sql with the encoded parameters.
-func (p params) exec(ctx context.Context, tx pgx.Tx, sql string) (pgconn.CommandTag, error) {
-	return tx.Conn().PgConn().ExecParams(ctx, sql, p.values, p.oids, p.formats, nil).Close()
+// exec runs sql, prepared on the connection under name (once), with the
+// encoded parameters.
+func (p params) exec(ctx context.Context, tx pgx.Tx, name, sql string) (pgconn.CommandTag, error) {
+	sd, err := tx.Conn().Prepare(ctx, name, sql)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	if !slices.Equal(sd.ParamOIDs, p.oids) {
+		return pgconn.CommandTag{}, fmt.Errorf("statement %s takes parameters of types %v, not %v", name, sd.ParamOIDs, p.oids)
+	}
+	return tx.Conn().PgConn().ExecPrepared(ctx, name, p.values, p.formats, nil).Close()
 }
+
+// typeMaps hold the pgx type maps encodeParams uses: one is not safe for
+// concurrent use, and making one per batch would cost more than a small
+// batch's encoding.
+var typeMaps = sync.Pool{New: func() any { return pgtype.NewMap() }}
