@@ -261,3 +261,32 @@ func TestDemoHeadless(t *testing.T) {
 		t.Errorf("socket %s left behind", info.Socket)
 	}
 }
+
+// A collector that exits at start ends the demo at once with a message that
+// says so, rather than after the readiness timeout.
+func TestDemoCollectorExits(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"kicksim", "kickwriter", "kickview", "kickctl"} {
+		if err := os.Symlink(filepath.Join(bin, name), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kickcollector"), []byte("#!/bin/sh\necho 'kickcollector: bad config' >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := demo.Run(context.Background(), demo.Options{BinDir: dir, Streamers: 3, Headless: true, Stdout: &out, Stderr: &out})
+	if err == nil || !strings.Contains(err.Error(), "exited before serving") {
+		t.Fatalf("demo with a failing collector: %v, want an error saying it exited before serving\n%s", err, out.String())
+	}
+	// The error names the collector's log, which is kept.
+	_, rest, _ := strings.Cut(err.Error(), "(see ")
+	logPath, _, _ := strings.Cut(rest, ")")
+	b, rerr := os.ReadFile(logPath)
+	if rerr != nil || !bytes.Contains(b, []byte("bad config")) {
+		t.Errorf("the log named by %q: %v %q", err, rerr, b)
+	}
+	if logPath != "" {
+		_ = os.RemoveAll(filepath.Dir(logPath))
+	}
+}

@@ -1,7 +1,8 @@
 // Package demo runs the whole kickmon system on one machine against the Kick
 // simulator: a throwaway PostgreSQL, kicksim, kickcollector, kickwriter and
 // (unless headless) kickview in the foreground. Everything it starts is
-// stopped when it returns.
+// stopped when it returns; its directory (logs, state) is removed unless it
+// failed.
 package demo
 
 import (
@@ -56,7 +57,14 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() { _ = os.RemoveAll(dir) }()
+	defer func() {
+		if err == nil {
+			_ = os.RemoveAll(dir)
+			return
+		}
+		// The error points at the logs: keep them.
+		fmt.Fprintf(o.Stderr, "kickdemo: logs kept in %s (remove it when done)\n", dir)
+	}()
 	// Children write as the PostgreSQL user may not; keep it private otherwise.
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return err
@@ -110,10 +118,11 @@ func Run(ctx context.Context, o Options) (err error) {
 	common := []string{"KICKMON_SOCKET=" + socket, "KICKMON_LOG_LEVEL=info"}
 	collEnv := append(append(simEnv, common...),
 		"KICKMON_STATE_DIR="+filepath.Join(dir, "state"), "KICKMON_POLL_INTERVAL=5s", "KICKMON_OFFLINE_GRACE=10s")
-	if _, err := start(proc.Spec{Name: "kickcollector", Path: bin("kickcollector"), Env: collEnv}); err != nil {
+	coll, err := start(proc.Spec{Name: "kickcollector", Path: bin("kickcollector"), Env: collEnv})
+	if err != nil {
 		return err
 	}
-	if err := waitCollector(ctx, socket, 30*time.Second); err != nil {
+	if err := waitCollector(ctx, coll, socket, 30*time.Second); err != nil {
 		return fmt.Errorf("kickcollector (see %s/kickcollector.log): %w", dir, err)
 	}
 	if _, err := start(proc.Spec{Name: "kickwriter", Path: bin("kickwriter"),
@@ -166,8 +175,9 @@ func createDatabase(ctx context.Context, adminURL, name string) error {
 	return nil
 }
 
-// waitCollector waits until the collector answers on its socket.
-func waitCollector(ctx context.Context, socket string, timeout time.Duration) error {
+// waitCollector waits until the collector answers on its socket, and gives
+// up at once if it exits.
+func waitCollector(ctx context.Context, coll *proc.Process, socket string, timeout time.Duration) error {
 	c, err := kickapi.Dial(socket)
 	if err != nil {
 		return err
@@ -175,12 +185,30 @@ func waitCollector(ctx context.Context, socket string, timeout time.Duration) er
 	defer func() { _ = c.Close() }()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	_, err = c.GetStatus(ctx, &kickmonv1.GetStatusRequest{}, grpc.WaitForReady(true))
-	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("no answer on %s within %s", socket, timeout)
+	go func() {
+		select {
+		case <-coll.Done():
+			cancel()
+		case <-ctx.Done():
 		}
-		return kickapi.Explain(socket, err)
+	}()
+	_, err = c.GetStatus(ctx, &kickmonv1.GetStatusRequest{}, grpc.WaitForReady(true))
+	switch {
+	case err == nil:
+		return nil
+	case isDone(coll.Done()):
+		return fmt.Errorf("exited before serving: %v", coll.Err())
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("no answer on %s within %s", socket, timeout)
 	}
-	return nil
+	return kickapi.Explain(socket, err)
+}
+
+func isDone(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
