@@ -462,7 +462,7 @@ func (s *Store) quarantine(ctx context.Context, e *kickmonv1.Event, cause error,
 		}
 		raw, err := proto.Marshal(e)
 		if err != nil {
-			raw = nil
+			raw = []byte{} // e.g. invalid UTF-8; the event column says what it could
 		}
 		msg := strings.ReplaceAll(cause.Error(), "\x00", "\ufffd")
 		s.hook(ctx, "quarantine")

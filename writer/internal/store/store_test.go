@@ -338,6 +338,28 @@ func TestBadEventIsQuarantined(t *testing.T) {
 	}
 }
 
+// A row COPY rejects (a NUL, or invalid UTF-8, in a text column only
+// status_events has) is isolated and quarantined like any other.
+func TestBadEventInCopyIsQuarantined(t *testing.T) {
+	s, _ := open(t)
+	evs := writertest.Updates(1, 40, 5)
+	evs[9].PreviousSlug = "bad\x00slug"
+	evs[29].PreviousSlug = "bad\xffslug" // not even protobuf can encode it again
+	res := write(t, s, evs)
+	if res.Quarantined != 2 || res.Applied != 38 || res.Cursor != 40 {
+		t.Errorf("result %+v, want 2 quarantined, 38 applied, cursor 40", res)
+	}
+	type q struct {
+		Seq      int64
+		HasProto bool
+		HasSlug  bool
+	}
+	got := query[q](t, s, `SELECT seq, length(event_proto) > 0, event ? 'previous_slug' FROM kickmon.quarantine ORDER BY seq`)
+	if d := cmp.Diff([]q{{10, true, true}, {30, false, false}}, got); d != "" {
+		t.Errorf("quarantine (-want +got):\n%s", d)
+	}
+}
+
 func TestLostSeqsBecomeGapRows(t *testing.T) {
 	s, _ := open(t)
 	ctx := context.Background()

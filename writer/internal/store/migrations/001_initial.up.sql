@@ -171,5 +171,5 @@ COMMENT ON COLUMN kickmon.quarantine.broadcaster_user_id IS 'The streamer, if th
 COMMENT ON COLUMN kickmon.quarantine.kind IS 'The event kind, as in status_events.kind.';
 COMMENT ON COLUMN kickmon.quarantine.error IS 'Why the event was rejected.';
 COMMENT ON COLUMN kickmon.quarantine.event IS 'The event as protobuf JSON (NUL characters replaced by U+FFFD).';
-COMMENT ON COLUMN kickmon.quarantine.event_proto IS 'The event exactly as received (protobuf binary of kickmon.v1.Event).';
+COMMENT ON COLUMN kickmon.quarantine.event_proto IS 'The event as received (protobuf binary of kickmon.v1.Event); empty if it could not be encoded again (e.g. invalid UTF-8).';
 COMMENT ON COLUMN kickmon.quarantine.quarantined_at IS 'When the writer quarantined it.';
