@@ -88,9 +88,13 @@ func Explain(path string, err error) error {
 	}
 	switch st.Code() {
 	case codes.Unavailable:
-		problem, denied := socketProblem(path)
-		if denied {
+		problem, denied, answers := socketProblem(path)
+		switch {
+		case denied:
 			return fmt.Errorf("cannot reach kickcollector at %s: %s", path, problem)
+		case answers:
+			// The collector itself said why (e.g. it is shutting down).
+			return fmt.Errorf("kickcollector at %s is unavailable: %s", path, st.Message())
 		}
 		return fmt.Errorf("cannot reach kickcollector at %s: %s (is it running? systemctl status kickmon-collector)", path, problem)
 	case codes.PermissionDenied:
@@ -99,32 +103,33 @@ func Explain(path string, err error) error {
 	return err
 }
 
-// socketProblem says, in words, why nothing answers at path, and whether
-// it is a permission problem (the daemon may be running fine).
-func socketProblem(path string) (string, bool) {
+// socketProblem says, in words, why nothing answers at path, whether it is
+// a permission problem (the daemon may be running fine), and whether the
+// socket accepts connections after all.
+func socketProblem(path string) (problem string, denied, answers bool) {
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return "no such file", false
+		return "no such file", false, false
 	case errors.Is(err, fs.ErrPermission):
-		return "permission denied on the socket's directory (add yourself to the kickmon group)", true
+		return "permission denied on the socket's directory (add yourself to the kickmon group)", true, false
 	case err != nil:
-		return err.Error(), false
+		return err.Error(), false, false
 	case fi.Mode()&fs.ModeSocket == 0:
-		return "not a socket", false
+		return "not a socket", false, false
 	}
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err != nil {
 		if errors.Is(err, syscall.EACCES) {
-			return "permission denied on the socket (add yourself to its group, kickmon by default)", true
+			return "permission denied on the socket (add yourself to its group, kickmon by default)", true, false
 		}
 		if errors.Is(err, syscall.ECONNREFUSED) {
-			return "connection refused (stale socket)", false
+			return "connection refused (stale socket)", false, false
 		}
-		return err.Error(), false
+		return err.Error(), false, false
 	}
 	_ = c.Close()
-	return "the socket accepts connections but the API did not answer", false
+	return "the socket accepts connections", false, true
 }
 
 // IsOutOfRange reports whether err is WatchEvents' answer to a from_seq that
