@@ -70,7 +70,8 @@ func (x *ListStreamersRequest) GetIncludeRemoved() bool {
 // ListStreamersResponse is the watch list.
 type ListStreamersResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// streamers is every watched streamer, ordered by slug.
+	// streamers is every watched streamer (and the removed ones when
+	// include_removed was set), ordered by slug.
 	Streamers []*Streamer `protobuf:"bytes,1,rep,name=streamers,proto3" json:"streamers,omitempty"`
 	// last_seq is the seq of the last event reflected in this list; watch
 	// from last_seq+1 to follow changes without missing any.

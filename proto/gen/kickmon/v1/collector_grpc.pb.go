@@ -40,23 +40,29 @@ const (
 type CollectorServiceClient interface {
 	// ListStreamers returns every watched streamer with its current state.
 	ListStreamers(ctx context.Context, in *ListStreamersRequest, opts ...grpc.CallOption) (*ListStreamersResponse, error)
-	// GetStreamer returns one streamer; NOT_FOUND if it is not watched.
+	// GetStreamer returns one watched streamer; NOT_FOUND if it is not watched
+	// (removed streamers included), INVALID_ARGUMENT if no key is given.
 	GetStreamer(ctx context.Context, in *GetStreamerRequest, opts ...grpc.CallOption) (*GetStreamerResponse, error)
 	// AddStreamers resolves slugs through Kick's official API and watches them.
-	// Failures are reported per slug, not for the batch.
+	// Failures (invalid or unknown slug, Kick unreachable) are reported per
+	// slug, not for the batch; INVALID_ARGUMENT if channel_id comes with other
+	// than exactly one slug.
 	AddStreamers(ctx context.Context, in *AddStreamersRequest, opts ...grpc.CallOption) (*AddStreamersResponse, error)
 	// RemoveStreamers stops watching streamers. Unknown slugs fail per slug.
 	RemoveStreamers(ctx context.Context, in *RemoveStreamersRequest, opts ...grpc.CallOption) (*RemoveStreamersResponse, error)
 	// RefreshStreamers asks the poller to check streamers now, out of turn.
+	// A slug that is not watched fails per slug.
 	RefreshStreamers(ctx context.Context, in *RefreshStreamersRequest, opts ...grpc.CallOption) (*RefreshStreamersResponse, error)
 	// WatchEvents replays events from the spool starting at from_seq, then
-	// follows new events live. OUT_OF_RANGE if from_seq is older than the
-	// oldest retained event (see CollectorStatus.spool.first_seq). A watcher
-	// that falls too far behind live events is ended with RESOURCE_EXHAUSTED
-	// and should reconnect from its last seq.
+	// follows new events live; a from_seq beyond the last seq waits for it.
+	// OUT_OF_RANGE if from_seq is older than the oldest retained event (see
+	// CollectorStatus.spool.first_seq). A watcher whose next event was dropped
+	// while it lagged is ended with RESOURCE_EXHAUSTED; on collector shutdown
+	// streams end with UNAVAILABLE. Either way, reconnect from the last seq.
 	WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEventsResponse], error)
 	// AckEvents records that every event up to seq is durably stored by the
-	// writer, so the spool may drop them.
+	// writer, so the spool may drop them. INVALID_ARGUMENT for a seq beyond
+	// the last one written.
 	AckEvents(ctx context.Context, in *AckEventsRequest, opts ...grpc.CallOption) (*AckEventsResponse, error)
 	// GetStatus reports sources, sockets, token, budget and spool.
 	GetStatus(ctx context.Context, in *GetStatusRequest, opts ...grpc.CallOption) (*GetStatusResponse, error)
@@ -170,23 +176,29 @@ func (c *collectorServiceClient) GetStatus(ctx context.Context, in *GetStatusReq
 type CollectorServiceServer interface {
 	// ListStreamers returns every watched streamer with its current state.
 	ListStreamers(context.Context, *ListStreamersRequest) (*ListStreamersResponse, error)
-	// GetStreamer returns one streamer; NOT_FOUND if it is not watched.
+	// GetStreamer returns one watched streamer; NOT_FOUND if it is not watched
+	// (removed streamers included), INVALID_ARGUMENT if no key is given.
 	GetStreamer(context.Context, *GetStreamerRequest) (*GetStreamerResponse, error)
 	// AddStreamers resolves slugs through Kick's official API and watches them.
-	// Failures are reported per slug, not for the batch.
+	// Failures (invalid or unknown slug, Kick unreachable) are reported per
+	// slug, not for the batch; INVALID_ARGUMENT if channel_id comes with other
+	// than exactly one slug.
 	AddStreamers(context.Context, *AddStreamersRequest) (*AddStreamersResponse, error)
 	// RemoveStreamers stops watching streamers. Unknown slugs fail per slug.
 	RemoveStreamers(context.Context, *RemoveStreamersRequest) (*RemoveStreamersResponse, error)
 	// RefreshStreamers asks the poller to check streamers now, out of turn.
+	// A slug that is not watched fails per slug.
 	RefreshStreamers(context.Context, *RefreshStreamersRequest) (*RefreshStreamersResponse, error)
 	// WatchEvents replays events from the spool starting at from_seq, then
-	// follows new events live. OUT_OF_RANGE if from_seq is older than the
-	// oldest retained event (see CollectorStatus.spool.first_seq). A watcher
-	// that falls too far behind live events is ended with RESOURCE_EXHAUSTED
-	// and should reconnect from its last seq.
+	// follows new events live; a from_seq beyond the last seq waits for it.
+	// OUT_OF_RANGE if from_seq is older than the oldest retained event (see
+	// CollectorStatus.spool.first_seq). A watcher whose next event was dropped
+	// while it lagged is ended with RESOURCE_EXHAUSTED; on collector shutdown
+	// streams end with UNAVAILABLE. Either way, reconnect from the last seq.
 	WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error
 	// AckEvents records that every event up to seq is durably stored by the
-	// writer, so the spool may drop them.
+	// writer, so the spool may drop them. INVALID_ARGUMENT for a seq beyond
+	// the last one written.
 	AckEvents(context.Context, *AckEventsRequest) (*AckEventsResponse, error)
 	// GetStatus reports sources, sockets, token, budget and spool.
 	GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error)

@@ -107,8 +107,9 @@ type SourceStatus struct {
 	LastError string `protobuf:"bytes,5,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
 	// last_error_at is when last_error happened.
 	LastErrorAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_error_at,json=lastErrorAt,proto3" json:"last_error_at,omitempty"`
-	// breaker_state is the circuit breaker's state ("closed", "open",
-	// "half-open") where the source has one.
+	// breaker_state is the state of the source's circuit breakers, as
+	// space-separated "endpoint=state" pairs (state: "closed", "open",
+	// "half-open"); empty where the source has none.
 	BreakerState string `protobuf:"bytes,7,opt,name=breaker_state,json=breakerState,proto3" json:"breaker_state,omitempty"`
 	// streamers_covered is how many streamers this source can see.
 	StreamersCovered int64 `protobuf:"varint,8,opt,name=streamers_covered,json=streamersCovered,proto3" json:"streamers_covered,omitempty"`
