@@ -103,7 +103,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, shellQuote(line))
 	}
 	if len(env) == 7 {
-		fmt.Fprintln(stdout, "# KICKMON_STREAMERS left out: the slugs do not fit in one environment variable")
+		// Still end with the line readers wait for (the demo, scripts).
+		fmt.Fprintln(stdout, "# the slugs do not fit in one environment variable: add streamers with kickctl")
+		fmt.Fprintln(stdout, "KICKMON_STREAMERS=")
 	}
 	select {
 	case <-ctx.Done():

@@ -28,16 +28,18 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func TestRunPrintsEnvAndStops(t *testing.T) {
+// runUntilEnv runs kicksim until it has printed its environment, then stops it.
+func runUntilEnv(t *testing.T, args ...string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out syncBuffer
 	env := map[string]string{"KICKSIM_CLIENT_ID": "id1", "KICKSIM_CLIENT_SECRET": "s1"}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--streamers", "3", "--listen", "127.0.0.1:0", "--rate", "5"}, func(k string) string { return env[k] }, &out, io.Discard)
+		done <- run(ctx, append([]string{"--listen", "127.0.0.1:0"}, args...), func(k string) string { return env[k] }, &out, io.Discard)
 	}()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(out.String(), "KICKMON_STREAMERS=") {
 		if time.Now().After(deadline) {
 			t.Fatalf("no env printed: %q", out.String())
@@ -48,11 +50,24 @@ func TestRunPrintsEnvAndStops(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)
 	}
+	return out.String()
+}
+
+// A world too large for one variable still ends with the line readers wait for.
+func TestRunLargeWorldEndsWithStreamersLine(t *testing.T) {
+	out := runUntilEnv(t, "--streamers", "20000")
+	if !strings.HasSuffix(out, "KICKMON_STREAMERS=\n") || !strings.Contains(out, "add streamers with kickctl") {
+		t.Errorf("output of a 20000-streamer world ends %q", out[max(0, len(out)-200):])
+	}
+}
+
+func TestRunPrintsEnvAndStops(t *testing.T) {
+	out := runUntilEnv(t, "--streamers", "3", "--rate", "5")
 	for _, want := range []string{"KICK_AUTH_URL=http://127.0.0.1:", "KICK_API_URL=http://127.0.0.1:", "KICK_PUSHER_URL='ws://127.0.0.1:",
 		"/app/32cbd69e4b950bf97679?protocol=7&client=js&version=8.4.0&flash=false'\n", "KICK_CLIENT_ID=id1\n", "KICK_CLIENT_SECRET=s1\n",
 		"KICKMON_ALLOW_INSECURE=true\n", "KICKSIM_CONTROL_URL=http://127.0.0.1:"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
 }
