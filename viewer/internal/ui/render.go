@@ -49,7 +49,11 @@ func Banner(theme Theme, s feed.Snapshot, now time.Time) []Line {
 	if s.State != feed.Disconnected {
 		return nil
 	}
-	head := fmt.Sprintf(" DISCONNECTED for %s — showing the last data (dimmed); reconnecting, attempt %d", Dur(now.Sub(s.Since)), s.Attempts)
+	shown := "showing the last data (dimmed)"
+	if len(s.Rows) == 0 {
+		shown = "no data yet"
+	}
+	head := fmt.Sprintf(" DISCONNECTED for %s — %s; reconnecting, attempt %d", Dur(now.Sub(s.Since)), shown, s.Attempts)
 	why := " unknown error"
 	if s.Err != nil {
 		why = " " + s.Err.Error()

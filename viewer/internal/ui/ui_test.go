@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -184,5 +185,42 @@ func BenchmarkArrangeFiltered(b *testing.B) {
 		if len(rows) == 0 {
 			b.Fatal("no rows")
 		}
+	}
+}
+
+func TestBanner(t *testing.T) {
+	now := time.Date(2026, 11, 26, 7, 0, 0, 0, time.UTC)
+	text := func(ls []Line) string {
+		var b strings.Builder
+		for _, l := range ls {
+			for _, seg := range l {
+				b.WriteString(seg.Text)
+			}
+			b.WriteByte('\n')
+		}
+		return b.String()
+	}
+	tests := []struct {
+		name string
+		snap feed.Snapshot
+		want string // "" means no banner
+	}{
+		{"connected", feed.Snapshot{State: feed.Connected}, ""},
+		{"never loaded", feed.Snapshot{State: feed.Disconnected, Since: now.Add(-5 * time.Second), Attempts: 2, Err: errors.New("no such file")}, "no data yet"},
+		{"after data", feed.Snapshot{State: feed.Disconnected, Since: now, Rows: []feed.Row{{}}, Err: errors.New("x")}, "showing the last data (dimmed)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := text(Banner(Theme{}, tt.snap, now))
+			if tt.want == "" {
+				if got != "" {
+					t.Errorf("banner %q while connected", got)
+				}
+				return
+			}
+			if !strings.Contains(got, tt.want) || !strings.Contains(got, "DISCONNECTED") {
+				t.Errorf("banner %q, want it to say %q", got, tt.want)
+			}
+		})
 	}
 }
