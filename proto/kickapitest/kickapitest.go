@@ -401,6 +401,11 @@ func (s *Server) WatchEvents(req *kickmonv1.WatchEventsRequest, stream grpc.Serv
 		s.mu.Unlock()
 		return status.Errorf(codes.OutOfRange, "from_seq %d was dropped; oldest retained is %d", next, first)
 	}
+	if next > s.lastSeq+1 {
+		last := s.lastSeq
+		s.mu.Unlock()
+		return status.Errorf(codes.FailedPrecondition, "from_seq %d is beyond the last seq %d", next, last)
+	}
 	s.watchers++
 	s.mu.Unlock()
 	defer func() {

@@ -166,6 +166,13 @@ func TestOutOfRangeAfterDrop(t *testing.T) {
 	if !kickapi.IsOutOfRange(err) {
 		t.Fatalf("WatchEvents(1) after drop: %v, want OUT_OF_RANGE", err)
 	}
+	stream, err = c.WatchEvents(ctx, &kickmonv1.WatchEventsRequest{FromSeq: 5})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("WatchEvents(5) with last seq 3: %v, want FAILED_PRECONDITION", err)
+	}
 	st, err := c.GetStatus(ctx, &kickmonv1.GetStatusRequest{})
 	if err != nil || st.GetStatus().GetSpool().GetFirstSeq() != 3 {
 		t.Errorf("first_seq = %d, %v; want 3", st.GetStatus().GetSpool().GetFirstSeq(), err)

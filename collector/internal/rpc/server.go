@@ -309,7 +309,8 @@ func (s *Server) GetStatus(ctx context.Context, req *kickmonv1.GetStatusRequest)
 
 // WatchEvents implements the API: replay from the spool in pages, then
 // follow it, waking on each committed change. from_seq 0 is the oldest
-// retained event; an older from_seq than that is OUT_OF_RANGE; falling
+// retained event; an older from_seq than that is OUT_OF_RANGE, one beyond
+// last_seq+1 FAILED_PRECONDITION; falling
 // behind the retained range later is RESOURCE_EXHAUSTED; Shutdown ends the
 // stream with UNAVAILABLE.
 func (s *Server) WatchEvents(req *kickmonv1.WatchEventsRequest, stream grpc.ServerStreamingServer[kickmonv1.WatchEventsResponse]) error {
@@ -317,6 +318,12 @@ func (s *Server) WatchEvents(req *kickmonv1.WatchEventsRequest, stream grpc.Serv
 	defer s.watchers.Add(-1)
 	ctx := stream.Context()
 	next, started := req.GetFromSeq(), false
+	if last := s.spool.Status().GetLastSeq(); next > last+1 {
+		// A cursor ahead of the log means the log is not the one the
+		// client followed (a spool moved aside and started anew): waiting
+		// would hide that, and seqs would be reused.
+		return status.Errorf(codes.FailedPrecondition, "from_seq %d is beyond the last seq %d: this collector's event log is not the one you followed (was its spool replaced?)", next, last)
+	}
 	for {
 		select {
 		case <-s.stopping:

@@ -304,6 +304,8 @@ func TestWatchOutOfRange(t *testing.T) {
 		{"just dropped", 6, codes.OutOfRange, "oldest retained is 7", nil},
 		{"oldest retained", 7, codes.OK, "", seqRange(7, 10)},
 		{"from 0", 0, codes.OK, "", seqRange(7, 10)},
+		{"next to come", 11, codes.OK, "", nil},
+		{"beyond the log", 12, codes.FailedPrecondition, "beyond the last seq 10", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -316,10 +318,13 @@ func TestWatchOutOfRange(t *testing.T) {
 				if status.Code(err) != tt.wantCode || !strings.Contains(err.Error(), tt.wantMsg) {
 					t.Fatalf("Recv = %v, want %v with %q", err, tt.wantCode, tt.wantMsg)
 				}
-				if !kickapi.IsOutOfRange(err) {
-					t.Errorf("kickapi.IsOutOfRange(%v) = false", err)
+				if got := kickapi.IsOutOfRange(err); got != (tt.wantCode == codes.OutOfRange) {
+					t.Errorf("kickapi.IsOutOfRange(%v) = %v", err, got)
 				}
 				return
+			}
+			if tt.want == nil {
+				return // waits for seq 11: nothing to receive yet
 			}
 			if diff := cmp.Diff(tt.want, recvUntil(t, w, 10)); diff != "" {
 				t.Errorf("seqs (-want +got):\n%s", diff)

@@ -54,7 +54,9 @@ type CollectorServiceClient interface {
 	// A slug that is not watched fails per slug.
 	RefreshStreamers(ctx context.Context, in *RefreshStreamersRequest, opts ...grpc.CallOption) (*RefreshStreamersResponse, error)
 	// WatchEvents replays events from the spool starting at from_seq, then
-	// follows new events live; a from_seq beyond the last seq waits for it.
+	// follows new events live. from_seq may be at most last_seq+1 (the next
+	// event, which it waits for); beyond that FAILED_PRECONDITION: the
+	// collector's event log is not the one the client followed.
 	// OUT_OF_RANGE if from_seq is older than the oldest retained event (see
 	// CollectorStatus.spool.first_seq). A watcher whose next event was dropped
 	// while it lagged is ended with RESOURCE_EXHAUSTED; on collector shutdown
@@ -190,7 +192,9 @@ type CollectorServiceServer interface {
 	// A slug that is not watched fails per slug.
 	RefreshStreamers(context.Context, *RefreshStreamersRequest) (*RefreshStreamersResponse, error)
 	// WatchEvents replays events from the spool starting at from_seq, then
-	// follows new events live; a from_seq beyond the last seq waits for it.
+	// follows new events live. from_seq may be at most last_seq+1 (the next
+	// event, which it waits for); beyond that FAILED_PRECONDITION: the
+	// collector's event log is not the one the client followed.
 	// OUT_OF_RANGE if from_seq is older than the oldest retained event (see
 	// CollectorStatus.spool.first_seq). A watcher whose next event was dropped
 	// while it lagged is ended with RESOURCE_EXHAUSTED; on collector shutdown
