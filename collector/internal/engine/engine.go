@@ -19,10 +19,9 @@ import (
 	"github.com/kickmon/kickmon/collector/internal/monitor"
 	"github.com/kickmon/kickmon/collector/internal/observation"
 	"github.com/kickmon/kickmon/collector/internal/poller"
+	"github.com/kickmon/kickmon/collector/internal/rpc"
 	"github.com/kickmon/kickmon/collector/internal/spool"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // Poller is what the engine needs of the official-API poller.
@@ -95,7 +94,7 @@ func New(o Options) *Engine {
 func (e *Engine) Observations() chan<- observation.Observation { return e.obs }
 
 // ErrStopped answers calls made while the loop is not running.
-var ErrStopped = errors.New("collector is shutting down")
+var ErrStopped = fmt.Errorf("%w: kickcollector is shutting down", rpc.ErrUnavailable)
 
 // Run restores the watch list from the spool, then runs the loop until ctx
 // ends. A spool write failure stops it with an error: events that cannot be
@@ -217,13 +216,13 @@ func (e *Engine) unwatch(userID, channelID int64) {
 // do runs f inside the loop and waits for it.
 func (e *Engine) do(ctx context.Context, f func() error) error {
 	if !e.running.Load() {
-		return status.Error(codes.Unavailable, ErrStopped.Error())
+		return ErrStopped
 	}
 	errc := make(chan error, 1)
 	select {
 	case e.calls <- func() { errc <- f() }:
 	case <-e.stopped:
-		return status.Error(codes.Unavailable, ErrStopped.Error())
+		return ErrStopped
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -272,7 +271,7 @@ func (e *Engine) Get(ctx context.Context, slug string, userID int64) (*kickmonv1
 			st, ok = e.o.Monitor.Streamer(userID)
 		}
 		if !ok {
-			return status.Error(codes.NotFound, "streamer is not watched")
+			return fmt.Errorf("%w: streamer is not watched", rpc.ErrNotFound)
 		}
 		return nil
 	})
@@ -303,10 +302,10 @@ func normalize(slug string) string {
 // gets its own result, in order; channelID applies only to a single slug.
 func (e *Engine) Add(ctx context.Context, slugs []string, channelID int64) ([]*kickmonv1.StreamerResult, error) {
 	if channelID < 0 {
-		return nil, status.Errorf(codes.InvalidArgument, "channel_id %d: must be positive", channelID)
+		return nil, fmt.Errorf("%w: channel_id %d must be positive", rpc.ErrInvalidArgument, channelID)
 	}
 	if channelID != 0 && len(slugs) != 1 {
-		return nil, status.Errorf(codes.InvalidArgument, "channel_id needs exactly one slug, got %d", len(slugs))
+		return nil, fmt.Errorf("%w: channel_id needs exactly one slug, got %d", rpc.ErrInvalidArgument, len(slugs))
 	}
 	if len(slugs) == 0 {
 		return nil, nil

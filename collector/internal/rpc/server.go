@@ -42,9 +42,14 @@ var ErrNotFound = errors.New("not found")
 // API answers INVALID_ARGUMENT.
 var ErrInvalidArgument = errors.New("invalid argument")
 
+// ErrUnavailable is wrapped by Backend errors when the collector cannot
+// serve the request now (shutting down); the server answers UNAVAILABLE.
+var ErrUnavailable = errors.New("unavailable")
+
 // Backend is the collector's engine as the API sees it. Errors wrapping
 // ErrNotFound or ErrInvalidArgument, context errors and gRPC status errors
-// keep their meaning; anything else is INTERNAL.
+// keep their meaning (ErrUnavailable: UNAVAILABLE); anything else is
+// INTERNAL.
 type Backend interface {
 	// List returns the watched streamers ordered by slug (and removed ones
 	// when includeRemoved) and the seq of the last event reflected in them.
@@ -216,7 +221,7 @@ func toStatus(err error) error {
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, spool.ErrOutOfRange):
 		return status.Error(codes.OutOfRange, err.Error())
-	case errors.Is(err, spool.ErrClosed):
+	case errors.Is(err, spool.ErrClosed), errors.Is(err, ErrUnavailable):
 		return status.Error(codes.Unavailable, "kickcollector is shutting down")
 	}
 	return status.Error(codes.Internal, err.Error())
