@@ -59,7 +59,12 @@ CREATE TABLE kickmon.stream_sessions (
     last_event_seq         bigint NOT NULL,
     updated_at             timestamptz NOT NULL,
     UNIQUE (broadcaster_user_id, started_at)
-) WITH (fillfactor = 50); -- updated by every STREAM_* event: see streamers
+-- Open sessions are updated by every STREAM_* event: as for streamers,
+-- room for HOT updates (measured on 1000 open sessions: 100% HOT and 25
+-- pages at 50, 96% and 41 pages at 70, 29% and 309 bloated pages at 100).
+-- Closed sessions leave their pages half empty: twice the space of a
+-- small table.
+) WITH (fillfactor = 50);
 CREATE INDEX stream_sessions_open ON kickmon.stream_sessions (broadcaster_user_id) WHERE ended_at IS NULL;
 CREATE INDEX stream_sessions_started ON kickmon.stream_sessions (started_at);
 
