@@ -155,9 +155,14 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 		return err
 	}
 
-	// Everything below runs until ctx ends, or one part fails.
+	// Everything below runs until ctx ends, or one part fails. The engine
+	// has a context of its own: at shutdown the sources stop first, then
+	// the engine commits what they had already queued, so nothing seen
+	// (e.g. a webhook already answered 200) is dropped.
 	runCtx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
+	engCtx, engCancel := context.WithCancel(context.Background())
+	defer engCancel()
 	var wg sync.WaitGroup
 	goRun := func(name string, f func(context.Context) error) {
 		wg.Add(1)
@@ -168,14 +173,22 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 			}
 		}()
 	}
-	goRun("engine", c.engine.Run)
+	engErr := make(chan error, 1)
+	go func() {
+		err := c.engine.Run(engCtx)
+		if err != nil {
+			err = fmt.Errorf("engine: %w", err)
+			cancel(err)
+		}
+		engErr <- err
+	}()
 	goRun("poller", c.poller.Run)
 	if c.pusher != nil {
 		goRun("pusher", c.pusher.Run)
 	}
 	if c.hooks != nil {
 		goRun("webhooks", func(ctx context.Context) error { return c.hooks.ListenAndServe(ctx, cfg.WebhookAddr) })
-		rep := &webhook.Repairer{API: c.client, Watched: c.watchedIDs, Interval: 2 * time.Minute, Logger: log}
+		rep := &webhook.Repairer{API: c.client, Watched: c.watchedIDs, Logger: log}
 		goRun("webhook repair", rep.Run)
 	}
 	if cfg.MetricsAddr != "" {
@@ -184,7 +197,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- c.server.Serve(lis) }()
 
-	if err := c.waitEngine(runCtx); err != nil {
+	if err := c.waitEngine(ctx, runCtx); err != nil {
 		cancel(err)
 	} else {
 		c.notify.Ready()
@@ -215,18 +228,25 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 	cause := context.Cause(runCtx)
 	cancel(nil)
 	wg.Wait()
+	engCancel()
+	if err := <-engErr; err != nil && (cause == nil || errors.Is(cause, context.Canceled)) {
+		cause = err // failed while committing what the sources had queued
+	}
 	if cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause
 	}
 	return nil
 }
 
-// waitEngine waits until the engine has restored the watch list.
-func (c *collector) waitEngine(ctx context.Context) error {
+// waitEngine waits until the engine has restored the watch list, a part
+// failed (runCtx) or the process is asked to stop (ctx).
+func (c *collector) waitEngine(ctx, runCtx context.Context) error {
 	for c.engine.Healthy(stallLimit) != nil {
 		select {
 		case <-ctx.Done():
-			return context.Cause(ctx)
+			return context.Canceled
+		case <-runCtx.Done():
+			return context.Cause(runCtx)
 		case <-time.After(10 * time.Millisecond):
 		}
 	}

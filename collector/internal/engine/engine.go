@@ -97,8 +97,9 @@ func (e *Engine) Observations() chan<- observation.Observation { return e.obs }
 var ErrStopped = fmt.Errorf("%w: kickcollector is shutting down", rpc.ErrUnavailable)
 
 // Run restores the watch list from the spool, then runs the loop until ctx
-// ends. A spool write failure stops it with an error: events that cannot be
-// stored must not be published, and a restart reconciles through the API.
+// ends, committing what is still queued before it returns. A spool write
+// failure stops it with an error: events that cannot be stored must not be
+// published, and a restart reconciles through the API.
 func (e *Engine) Run(ctx context.Context) error {
 	streamers, err := e.o.Spool.Streamers()
 	if err != nil {
@@ -126,7 +127,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.resetTimer(timer)
 		select {
 		case <-ctx.Done():
-			return nil
+			return e.drain()
 		case o := <-e.obs:
 			if err := e.observe(o); err != nil {
 				return err
@@ -142,6 +143,21 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-heartbeat.C:
 		}
 		e.progress.Store(e.o.Now().UnixNano())
+	}
+}
+
+// drain commits what the sources queued before they stopped (the app stops
+// them before the engine), so a clean shutdown loses no observation.
+func (e *Engine) drain() error {
+	for {
+		select {
+		case o := <-e.obs:
+			if err := e.observe(o); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
 	}
 }
 

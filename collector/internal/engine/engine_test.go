@@ -47,10 +47,12 @@ func (r *recorder) Subscribe(c, u int64) { r.mu.Lock(); r.subs[c] = u; r.mu.Unlo
 func (r *recorder) Unsubscribe(c int64)  { r.mu.Lock(); delete(r.subs, c); r.mu.Unlock() }
 
 type harness struct {
-	e    *Engine
-	sp   *spool.Spool
-	rec  *recorder
-	stop func()
+	e      *Engine
+	sp     *spool.Spool
+	path   string
+	rec    *recorder
+	cancel func() // ends Run
+	stop   func() // ends Run, waits for it, closes the spool
 }
 
 var world = map[string]poller.Resolution{
@@ -67,7 +69,7 @@ func start(t *testing.T, path string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{sp: sp, rec: newRecorder()}
+	h := &harness{sp: sp, path: path, rec: newRecorder()}
 	h.e = New(Options{
 		Monitor: monitor.New(monitor.Config{OfflineGrace: 50 * time.Millisecond}),
 		Spool:   sp, Poller: h.rec, Pusher: h.rec,
@@ -87,6 +89,7 @@ func start(t *testing.T, path string) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.e.Run(ctx) }()
+	h.cancel = cancel
 	h.stop = func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -273,5 +276,46 @@ func TestCallCommitFailureStopsLoop(t *testing.T) {
 	}
 	if _, _, err := e.List(ctx, false); err == nil {
 		t.Error("List succeeded after the loop stopped")
+	}
+}
+
+// Observations the sources queued before shutdown are committed, not dropped.
+func TestShutdownCommitsQueuedObservations(t *testing.T) {
+	ctx := context.Background()
+	h := start(t, filepath.Join(t.TempDir(), "spool.db"))
+	if _, err := h.e.Add(ctx, []string{"alice"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	h.e.o.BatchMax = 1 // one observation per loop turn: shutdown races each
+	before := h.sp.LastSeq()
+	release := make(chan struct{})
+	blocked := make(chan struct{})
+	go func() {
+		_ = h.e.do(ctx, func() error { close(blocked); <-release; return nil })
+	}()
+	<-blocked
+	const n = 50
+	for i := range n {
+		h.e.Observations() <- observation.Observation{Source: kickmonv1.Source_SOURCE_PUSHER, UserID: 1, Live: observation.Live,
+			HasViewers: true, Viewers: int64(100 + i), StartedAt: time.Now().Add(-time.Minute), ObservedAt: time.Now().Add(time.Duration(i) * time.Millisecond)}
+	}
+	h.cancel()
+	close(release)
+	h.stop()
+	sp, err := spool.Open(h.path, spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sp.Close() }()
+	evs, err := sp.Read(before+1, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One STREAM_STARTED, then a STREAM_UPDATED per viewer count.
+	if len(evs) != n {
+		t.Fatalf("%d events committed after shutdown began, want %d", len(evs), n)
+	}
+	if got := evs[len(evs)-1].GetStreamer().GetViewerCount(); got != 100+n-1 {
+		t.Errorf("last viewer count %d, want %d", got, 100+n-1)
 	}
 }
