@@ -1,9 +1,12 @@
 // Package store writes collector events into PostgreSQL exactly once: one
-// transaction per flush with one multi-row (unnest) statement per table,
-// upserts that never let an older event overwrite a newer one, the cursor
+// transaction per flush holding the cursor row lock, with one multi-row
+// statement per table (unnest upserts that never let an older event
+// overwrite a newer one; status_events by binary COPY), the cursor
 // committed with the data, and NOTIFY kickmon_events with the seq range.
-// Bad events are isolated by bisection and quarantined so that one of them
-// never wedges the pipeline. Migrations are embedded.
+// Prepare encodes a batch ahead of its transaction so that a pipeline can
+// overlap encoding with the previous commit. Bad events are isolated by
+// bisection and quarantined so that one of them never wedges the pipeline.
+// Migrations are embedded.
 package store
 
 import (
