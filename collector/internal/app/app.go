@@ -110,10 +110,11 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 	}()
 
 	kickrest.Version = version()
+	c.metrics = metrics.New(c.statusSnapshot) // gauges read the parts at scrape time
 	c.client, err = kickrest.New(kickrest.Config{
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 		AuthURL: cfg.AuthURL, APIURL: cfg.APIURL, AllowInsecure: cfg.AllowInsecure,
-		Budget: cfg.APIBudget, Logger: log,
+		Budget: cfg.APIBudget, Logger: log, OnRequest: c.metrics.APIRequest,
 	})
 	if err != nil {
 		return err
@@ -143,7 +144,6 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 			return err
 		}
 	}
-	c.metrics = metrics.New(c.statusSnapshot)
 	eo.Committed = c.metrics.ObserveEvents
 	c.engine = engine.New(eo)
 	c.server, err = rpc.New(rpc.Options{Backend: c, Spool: c.spool, AdminGroup: cfg.AdminGroup, Logger: log})
@@ -255,7 +255,7 @@ func (c *collector) waitEngine(ctx, runCtx context.Context) error {
 
 // healthy backs /healthz: the loop turns and at least one source works. A
 // Pusher client subscribed to no channel counts only while nobody is
-// watched: it answers "ok" but sees no one.
+// watched: it answers "ok" but sees no one; webhooks never count.
 func (c *collector) healthy() error {
 	if err := c.engine.Healthy(stallLimit); err != nil {
 		return err
@@ -268,6 +268,9 @@ func (c *collector) healthy() error {
 		}
 		if s.GetSource() == kickmonv1.Source_SOURCE_PUSHER && s.GetStreamersCovered() == 0 && watched > 0 {
 			continue
+		}
+		if s.GetSource() == kickmonv1.Source_SOURCE_WEBHOOK {
+			continue // a listening receiver proves nothing: Kick may deliver nothing
 		}
 		return nil
 	}

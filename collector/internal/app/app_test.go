@@ -672,7 +672,8 @@ func TestMetricsAndHealth(t *testing.T) {
 
 			eventually(t, "events counted and healthy", func() error {
 				code, body, err := get("/metrics")
-				if err != nil || code != http.StatusOK || !strings.Contains(body, `kickmon_collector_events_total{kind="STREAMER_ADDED"`) {
+				if err != nil || code != http.StatusOK || !strings.Contains(body, `kickmon_collector_events_total{kind="STREAMER_ADDED"`) ||
+					!strings.Contains(body, `kickmon_collector_api_requests_total{endpoint="channels",outcome="ok"}`) {
 					return fmt.Errorf("/metrics: %d %v, STREAMER_ADDED not counted", code, err)
 				}
 				if code, body, err := get("/healthz"); err != nil || code != http.StatusOK {

@@ -77,17 +77,21 @@ type Config struct {
 	// Transport is the HTTP transport (default http.DefaultTransport).
 	Transport http.RoundTripper
 	Logger    *slog.Logger
+	// OnRequest, if set, sees every API request sent (not token fetches)
+	// with its endpoint and outcome: "ok" or the failure kind (metrics).
+	OnRequest func(endpoint, outcome string)
 }
 
 // Client calls Kick's official API. It is safe for concurrent use.
 type Client struct {
-	apiURL  *url.URL
-	secret  string
-	http    *http.Client
-	oauth   clientcredentials.Config
-	budget  *budget
-	log     *slog.Logger
-	tokenMu chan struct{} // a lock that honours contexts
+	apiURL    *url.URL
+	secret    string
+	http      *http.Client
+	oauth     clientcredentials.Config
+	budget    *budget
+	log       *slog.Logger
+	onRequest func(endpoint, outcome string)
+	tokenMu   chan struct{} // a lock that honours contexts
 
 	mu       sync.Mutex
 	token    *oauth2.Token
@@ -150,9 +154,10 @@ func New(cfg Config) (*Client, error) {
 			TokenURL:     strings.TrimSuffix(authURL.String(), "/") + "/oauth/token",
 			AuthStyle:    oauth2.AuthStyleInParams, // form-encoded, as id.kick.com wants
 		},
-		budget:  newBudget(cfg.Budget, cfg.BudgetWindow),
-		log:     log.With(logkeys.Component, "kickrest"),
-		tokenMu: make(chan struct{}, 1),
+		budget:    newBudget(cfg.Budget, cfg.BudgetWindow),
+		log:       log.With(logkeys.Component, "kickrest"),
+		onRequest: cfg.OnRequest,
+		tokenMu:   make(chan struct{}, 1),
 	}
 	return c, nil
 }
@@ -335,6 +340,19 @@ func (c *Client) send(ctx context.Context, cl call, tok string) (response, error
 	if err := c.budget.wait(ctx); err != nil {
 		return response{}, &Error{Kind: Network, Endpoint: cl.endpoint, Err: err}
 	}
+	resp, err := c.exchange(ctx, cl, tok)
+	if c.onRequest != nil {
+		outcome := "ok"
+		if err != nil {
+			outcome = KindOf(err).String()
+		}
+		c.onRequest(cl.endpoint, outcome)
+	}
+	return resp, err
+}
+
+// exchange sends one request and reads and classifies its answer.
+func (c *Client) exchange(ctx context.Context, cl call, tok string) (response, error) {
 	u := *c.apiURL
 	u.Path = strings.TrimSuffix(u.Path, "/") + cl.path
 	u.RawQuery = cl.query.Encode()

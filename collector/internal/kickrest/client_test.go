@@ -279,7 +279,15 @@ func TestFailuresAreClassified(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sim := kicksim.Start(t, kicksim.WithStreamers(2))
-			c := newClient(t, sim, nil)
+			var mu sync.Mutex
+			var outcomes []string
+			c := newClient(t, sim, func(cfg *kickrest.Config) {
+				cfg.OnRequest = func(ep, outcome string) {
+					mu.Lock()
+					outcomes = append(outcomes, ep+":"+outcome)
+					mu.Unlock()
+				}
+			})
 			sim.FailNext(tt.ep, 1, tt.fault)
 			_, err := c.Channels(testContext(t), userIDs(sim.Streamers()))
 			var ke *kickrest.Error
@@ -299,6 +307,16 @@ func TestFailuresAreClassified(t *testing.T) {
 			// The next call works: the fault was one answer, not a state.
 			if _, err := c.Channels(testContext(t), userIDs(sim.Streamers())); err != nil {
 				t.Errorf("next call: %v", err)
+			}
+			// Every API request is reported with its outcome; token fetches are not.
+			want := []string{"channels:" + tt.want.String(), "channels:ok"}
+			if tt.ep == kicksim.EndpointToken {
+				want = []string{"channels:ok"}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if diff := cmp.Diff(want, outcomes); diff != "" {
+				t.Errorf("OnRequest outcomes (-want +got):\n%s", diff)
 			}
 		})
 	}

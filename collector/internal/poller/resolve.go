@@ -91,19 +91,19 @@ func (r *Resolver) Resolve(ctx context.Context, slugs []string) []Resolution {
 	}
 	found := map[string]kickrest.Channel{}
 	failed := map[string]error{}
+	asked := time.Now() // answers are at least this fresh, as in poll
 	for len(todo) > 0 {
 		n := min(len(todo), kickrest.MaxChannelIDs)
 		r.lookup(ctx, todo[:n], found, failed)
 		todo = todo[n:]
 	}
-	now := time.Now()
 	for i := range out {
 		n := norm[i]
 		if out[i].Err != nil {
 			continue
 		}
 		if ch, ok := found[n]; ok {
-			obs := Observe(ch, 0, now)
+			obs := Observe(ch, 0, asked)
 			out[i].UserID, out[i].Current = ch.BroadcasterUserID, &obs
 			continue
 		}

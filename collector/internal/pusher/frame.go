@@ -2,6 +2,7 @@ package pusher
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,6 +53,64 @@ func channelIDOf(name string) int64 {
 		return 0
 	}
 	return id
+}
+
+// channelsIn returns the ids of the "channel.{id}" names in a server
+// message (Pusher names the channel it refuses in pusher:error's message).
+func channelsIn(msg string) []int64 {
+	var out []int64
+	for i := 0; ; {
+		j := strings.Index(msg[i:], channelPrefix)
+		if j < 0 {
+			return out
+		}
+		start := i + j
+		end := start + len(channelPrefix)
+		for end < len(msg) && msg[end] >= '0' && msg[end] <= '9' {
+			end++
+		}
+		i = end
+		if start > 0 && isNameByte(msg[start-1]) || partOfName(msg[end:]) {
+			continue // part of another name, e.g. private-channel.1
+		}
+		if id := channelIDOf(msg[start:end]); id > 0 {
+			out = append(out, id)
+		}
+	}
+}
+
+// partOfName reports whether rest, what follows a "channel.{digits}",
+// continues the name (punctuation ending a sentence does not).
+func partOfName(rest string) bool {
+	if rest == "" || !isNameByte(rest[0]) {
+		return false
+	}
+	if strings.IndexByte(".,;", rest[0]) >= 0 {
+		return len(rest) > 1 && isNameByte(rest[1])
+	}
+	return true
+}
+
+// isNameByte reports whether b may appear in a Pusher channel name.
+func isNameByte(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || strings.IndexByte("_-=@,.;", b) >= 0
+}
+
+// refusalText is the server's explanation in pusher:subscription_error
+// data ({"type","error","status"} or {"type","message"}).
+func refusalText(data []byte) string {
+	var d struct {
+		Type    string       `json:"type"`
+		Error   string       `json:"error"`
+		Message string       `json:"message"`
+		Status  kickjson.Int `json:"status"`
+	}
+	_ = json.Unmarshal(data, &d)
+	text := cmp.Or(d.Error, d.Message, d.Type, "pusher:subscription_error")
+	if d.Status != 0 {
+		text = fmt.Sprintf("%s (%d)", text, d.Status)
+	}
+	return text
 }
 
 // frame is one server→client message.

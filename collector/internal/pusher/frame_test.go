@@ -160,3 +160,40 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 	})
 }
+
+func TestChannelsIn(t *testing.T) {
+	tests := []struct {
+		msg  string
+		want []int64
+	}{
+		{"Subscription to channel.668 is not allowed", []int64{668}},
+		{"Subscription to channel.668.", []int64{668}},
+		{"channel.1, channel.22; (channel.333)", []int64{1, 22, 333}},
+		{"Auth value for subscription to private-channel.5 is invalid", nil},
+		{"channel.5x channel.6.v2 channel. channel.0 chatrooms.7", nil},
+		{"", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.msg, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, channelsIn(tt.msg)); diff != "" {
+				t.Errorf("channelsIn(%q) (-want +got):\n%s", tt.msg, diff)
+			}
+		})
+	}
+}
+
+func TestRefusalText(t *testing.T) {
+	tests := []struct{ data, want string }{
+		{`{"type":"AuthError","error":"Invalid signature","status":403}`, "Invalid signature (403)"},
+		{`{"type":"AuthError","message":"Unauthorized"}`, "Unauthorized"},
+		{`{"type":"LimitReached"}`, "LimitReached"},
+		{`[]`, "pusher:subscription_error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.data, func(t *testing.T) {
+			if got := refusalText([]byte(tt.data)); got != tt.want {
+				t.Errorf("refusalText(%s) = %q; want %q", tt.data, got, tt.want)
+			}
+		})
+	}
+}

@@ -66,6 +66,11 @@ const (
 // is down.
 const BlindReason = "pusher socket down"
 
+// RefusedReason starts the Reason of the Coverage observations of channels
+// whose subscription the server refused; the server's message follows
+// (e.g. "subscription refused: Subscription to channel.668 is not allowed").
+const RefusedReason = "subscription refused"
+
 // Options configures a Client.
 type Options struct {
 	// URL is the Pusher WebSocket URL with its query string (DefaultURL
@@ -115,7 +120,11 @@ type SocketStatus struct {
 	ID       int    // kickmon's number of the socket (1, 2, …)
 	SocketID string // Pusher's socket_id of the current connection
 	State    State
-	Channels int
+	// Wanted is the number of channels placed on the socket; Channels of
+	// them are confirmed subscribed on the current connection, Refused were
+	// refused by the server (both 0 while not connected). Only confirmed
+	// channels are covered.
+	Wanted, Channels, Refused int
 	// ConnectedSince is when the current connection was established (zero
 	// when not connected).
 	ConnectedSince time.Time
@@ -136,6 +145,12 @@ type Stats struct {
 	Unmatched    int64 // status events for channels nobody subscribed to
 	BadFrames    int64 // frames that could not be decoded
 	ServerPings  int64 // pusher:ping frames from the server, each answered
+	Refusals     int64 // subscriptions the server refused
+}
+
+// down clears what describes a connection.
+func (st *SocketStatus) down() {
+	st.SocketID, st.ConnectedSince, st.Channels, st.Refused = "", time.Time{}, 0, 0
 }
 
 // Client shards Kick channels over Pusher sockets. It is safe for
@@ -154,7 +169,7 @@ type Client struct {
 	stopping bool
 	wg       sync.WaitGroup
 
-	frames, observations, ignored, unmatched, badFrames, serverPings atomic.Int64
+	frames, observations, ignored, unmatched, badFrames, serverPings, refusals atomic.Int64
 }
 
 // New validates o and returns a client; nothing connects before Run.
@@ -301,7 +316,7 @@ func (c *Client) Status() []SocketStatus {
 	for _, s := range c.sockets {
 		st := s.status
 		st.ID = s.id
-		st.Channels = len(s.want)
+		st.Wanted = len(s.want)
 		out = append(out, st)
 	}
 	return out
@@ -316,6 +331,7 @@ func (c *Client) Stats() Stats {
 		Unmatched:    c.unmatched.Load(),
 		BadFrames:    c.badFrames.Load(),
 		ServerPings:  c.serverPings.Load(),
+		Refusals:     c.refusals.Load(),
 	}
 }
 

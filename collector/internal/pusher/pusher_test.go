@@ -338,6 +338,84 @@ func TestStopOn4000Family(t *testing.T) {
 	}
 }
 
+// coverage is what the last Coverage observation said about a streamer.
+type coverage struct {
+	Blind  bool
+	Reason string
+}
+
+// coverageUntil reads observations, applying Coverage ones to got, until
+// done(got) holds.
+func (h *harness) coverageUntil(got map[int64]coverage, done func(map[int64]coverage) bool) {
+	h.t.Helper()
+	for !done(got) {
+		o := h.next()
+		if o.Kind != observation.Coverage || o.Source != kickmonv1.Source_SOURCE_PUSHER {
+			h.t.Fatalf("unexpected observation %+v", o)
+		}
+		for _, uid := range o.UserIDs {
+			got[uid] = coverage{o.Blind, o.Reason}
+		}
+	}
+}
+
+func TestRefusedSubscriptions(t *testing.T) {
+	sim := kicksim.Start(t, kicksim.WithStreamers(4))
+	streamers := sim.Streamers()
+	byError, byPusherError := streamers[0], streamers[1]
+	sim.RefuseChannel(channelName(byError.ChannelID), kicksim.RefuseSubscriptionError)
+	sim.RefuseChannel(channelName(byPusherError.ChannelID), kicksim.RefusePusherError)
+	h := start(t, sim, Options{})
+	for _, st := range streamers {
+		h.c.Subscribe(st.ChannelID, st.UserID)
+	}
+	refusedErr := coverage{true, RefusedReason + ": Subscription to " + channelName(byError.ChannelID) + " is not allowed (403)"}
+	refusedPusher := coverage{true, RefusedReason + ": Subscription to " + channelName(byPusherError.ChannelID) + " is not allowed"}
+	seen := coverage{false, BlindReason}
+
+	// A first connection reports only the refused channels, blind.
+	got := make(map[int64]coverage)
+	h.coverageUntil(got, func(m map[int64]coverage) bool { return len(m) >= 2 })
+	want := map[int64]coverage{byError.UserID: refusedErr, byPusherError.UserID: refusedPusher}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("coverage after the first connection (-want +got):\n%s", diff)
+	}
+	h.waitSubscribed(streamers[2:])
+	testwait.For(t, waitTimeout, "2 confirmed and 2 refused channels", func() bool {
+		st := h.c.Status()
+		return len(st) == 1 && st[0].Wanted == 4 && st[0].Channels == 2 && st[0].Refused == 2
+	})
+	if n := h.c.Stats().Refusals; n != 2 {
+		t.Errorf("Stats().Refusals = %d; want 2", n)
+	}
+
+	// After a reconnect only the confirmed channels are seen again; one
+	// that Kick accepts now is among them.
+	sim.RefuseChannel(channelName(byPusherError.ChannelID), kicksim.Accept)
+	sim.DropSockets()
+	got = make(map[int64]coverage)
+	h.coverageUntil(got, func(m map[int64]coverage) bool {
+		if len(m) < len(streamers) {
+			return false
+		}
+		for _, c := range m {
+			if c.Blind && c.Reason == BlindReason {
+				return false
+			}
+		}
+		return true
+	})
+	want = map[int64]coverage{byError.UserID: refusedErr, byPusherError.UserID: seen, streamers[2].UserID: seen, streamers[3].UserID: seen}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("coverage after a reconnect (-want +got):\n%s", diff)
+	}
+	testwait.For(t, waitTimeout, "3 confirmed and 1 refused channels", func() bool {
+		st := h.c.Status()
+		return len(st) == 1 && st[0].Channels == 3 && st[0].Refused == 1
+	})
+	h.waitSubscribed(streamers[1:])
+}
+
 func TestSubscribeUnsubscribeAtRunTime(t *testing.T) {
 	sim := kicksim.Start(t, kicksim.WithStreamers(5))
 	h := start(t, sim, Options{ChannelsPerSocket: 2})
@@ -357,9 +435,9 @@ func TestSubscribeUnsubscribeAtRunTime(t *testing.T) {
 
 	var got []SocketStatus
 	for _, st := range h.c.Status() {
-		got = append(got, SocketStatus{ID: st.ID, Channels: st.Channels, Reconnects: st.Reconnects})
+		got = append(got, SocketStatus{ID: st.ID, Wanted: st.Wanted, Reconnects: st.Reconnects})
 	}
-	want := []SocketStatus{{ID: 1, Channels: 1}, {ID: 2, Channels: 2}}
+	want := []SocketStatus{{ID: 1, Wanted: 1}, {ID: 2, Wanted: 2}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("sockets (-want +got):\n%s", diff)
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,13 +32,15 @@ type socket struct {
 	status  SocketStatus
 
 	// Owned by run's goroutine.
-	blind   bool // a Blind coverage observation is outstanding
-	everUp  bool // a session has been fully subscribed before
-	attempt int  // consecutive failed sessions, for the backoff
+	blind   bool               // a socket-down Blind coverage observation is outstanding
+	refused map[int64]struct{} // channels reported blind because Kick refused them
+	everUp  bool               // a session has been fully subscribed before
+	attempt int                // consecutive failed sessions, for the backoff
 }
 
 func newSocket(c *Client, id int) *socket {
-	return &socket{c: c, id: id, wake: make(chan struct{}, 1), want: make(map[int64]struct{}), status: SocketStatus{State: StateConnecting}}
+	return &socket{c: c, id: id, wake: make(chan struct{}, 1), want: make(map[int64]struct{}), refused: make(map[int64]struct{}),
+		status: SocketStatus{State: StateConnecting}}
 }
 
 func (s *socket) poke() {
@@ -108,7 +112,7 @@ func (s *socket) run(ctx context.Context) {
 		if ctx.Err() != nil || s.isRetired() {
 			return
 		}
-		s.update(func(st *SocketStatus) { st.State, st.SocketID, st.ConnectedSince = StateConnecting, "", time.Time{} })
+		s.update(func(st *SocketStatus) { st.State = StateConnecting; st.down() })
 		end := s.session(ctx, log)
 		if ctx.Err() != nil || s.isRetired() {
 			return
@@ -125,7 +129,8 @@ func (s *socket) run(ctx context.Context) {
 		switch p := policyFor(end.code); {
 		case p == policyStop:
 			s.update(func(st *SocketStatus) {
-				st.State, st.LastCloseCode, st.LastError, st.SocketID, st.ConnectedSince = StateStopped, end.code, errText, "", time.Time{}
+				st.State, st.LastCloseCode, st.LastError = StateStopped, end.code, errText
+				st.down()
 			})
 			log.Error("pusher socket stopped by close code; not reconnecting", logkeys.CloseCode, end.code, logkeys.Err, errText)
 			s.waitRetired(ctx)
@@ -141,7 +146,8 @@ func (s *socket) run(ctx context.Context) {
 			s.attempt++
 		}
 		s.update(func(st *SocketStatus) {
-			st.State, st.LastCloseCode, st.LastError, st.Backoff, st.SocketID, st.ConnectedSince = StateBackoff, end.code, errText, delay, "", time.Time{}
+			st.State, st.LastCloseCode, st.LastError, st.Backoff = StateBackoff, end.code, errText, delay
+			st.down()
 			st.Reconnects++
 		})
 		log.Warn("pusher socket down; reconnecting", logkeys.CloseCode, end.code, logkeys.Err, errText, logkeys.Backoff, delay)
@@ -194,7 +200,16 @@ func (s *socket) goBlind(ctx context.Context) {
 	}
 	_, users := s.wanted()
 	s.blind = true
-	s.c.emit(ctx, observation.Observation{Kind: observation.Coverage, Source: kickmonv1.Source_SOURCE_PUSHER, UserIDs: users, Blind: true, Reason: BlindReason, ObservedAt: time.Now()})
+	s.coverage(ctx, users, true, BlindReason)
+}
+
+// coverage reports users blind or seen again. It never sends an empty
+// list, which would mean every streamer.
+func (s *socket) coverage(ctx context.Context, users []int64, blind bool, reason string) {
+	if len(users) == 0 {
+		return
+	}
+	s.c.emit(ctx, observation.Observation{Kind: observation.Coverage, Source: kickmonv1.Source_SOURCE_PUSHER, UserIDs: users, Blind: blind, Reason: reason, ObservedAt: time.Now()})
 }
 
 // subState is the state of one channel on the current connection.
@@ -204,6 +219,7 @@ const (
 	subPending subState = iota
 	subOK
 	subFailed
+	subStates // the number of states
 )
 
 // conn is one connection's state, owned by session.
@@ -211,7 +227,9 @@ type conn struct {
 	s           *socket
 	ws          *websocket.Conn
 	wire        map[int64]subState
-	pending     int // channels of wire in subPending
+	count       [subStates]int   // channels of wire in each state
+	why         map[int64]string // the coverage reason of each refused channel
+	fresh       []int64          // channels answered since the last settle
 	established time.Time
 	idle        time.Duration // effective activity timeout
 	reconcile   bool          // waiting for every subscription to settle
@@ -259,7 +277,7 @@ func (s *socket) session(ctx context.Context, log *slog.Logger) sessionEnd {
 		<-readerDone
 	}()
 
-	c := &conn{s: s, ws: ws, wire: make(map[int64]subState), idle: o.ActivityTimeout}
+	c := &conn{s: s, ws: ws, wire: make(map[int64]subState), why: make(map[int64]string), idle: o.ActivityTimeout}
 	start := time.Now()
 	lastRecv, pingAt := start, time.Time{}
 	end := func(e sessionEnd) sessionEnd {
@@ -368,7 +386,7 @@ func (c *conn) sync() error {
 			return err
 		}
 		c.wire[ch] = subPending
-		c.pending++
+		c.count[subPending]++
 	}
 	for ch := range c.wire {
 		if _, ok := set[ch]; ok {
@@ -379,36 +397,74 @@ func (c *conn) sync() error {
 		}{channelName(ch)}); err != nil {
 			return err
 		}
-		c.ack(ch, subOK)
+		c.count[c.wire[ch]]--
 		delete(c.wire, ch)
+		delete(c.why, ch)
+		delete(c.s.refused, ch)
 	}
 	return nil
 }
 
-// ack settles a pending channel as ok or failed.
-func (c *conn) ack(ch int64, st subState) {
-	if cur, ok := c.wire[ch]; ok && cur == subPending {
-		c.pending--
-		c.wire[ch] = st
-	}
-}
-
-// settle finishes a (re)connect once every wanted channel has been
-// confirmed or refused: the streamers are no longer blind, and after a
-// reconnect (or an outage) the Checker reconciles them, since Kick sends
-// only transitions and some may have happened while the socket was down.
-func (c *conn) settle(ctx context.Context) {
-	if !c.reconcile || c.pending > 0 {
+// ack settles a pending channel as ok or refused (why is then the
+// coverage reason).
+func (c *conn) ack(ch int64, st subState, why string) {
+	if cur, ok := c.wire[ch]; !ok || cur != subPending {
 		return
 	}
-	_, users := c.s.wanted()
-	c.reconcile = false
-	s := c.s
-	if s.blind {
-		s.blind = false
-		s.c.emit(ctx, observation.Observation{Kind: observation.Coverage, Source: kickmonv1.Source_SOURCE_PUSHER, UserIDs: users, Blind: false, Reason: BlindReason, ObservedAt: time.Now()})
+	c.count[subPending]--
+	c.count[st]++
+	c.wire[ch] = st
+	if st == subFailed {
+		c.why[ch] = why
+		c.s.c.refusals.Add(1)
 	}
-	if s.everUp && s.c.o.Checker != nil && len(users) > 0 {
+	c.fresh = append(c.fresh, ch)
+}
+
+// settle reports the subscriptions answered since the last call. After a
+// (re)connect it waits until every wanted channel has been confirmed or
+// refused; then the confirmed streamers are no longer blind, and after a
+// reconnect (or an outage) the Checker reconciles them all, since Kick
+// sends only transitions and some may have happened while the socket was
+// down. A refused channel is reported blind with the server's reason, on a
+// first connect too; it stays covered by the other sources, and is asked
+// for again on the next connection.
+func (c *conn) settle(ctx context.Context) {
+	s := c.s
+	s.update(func(st *SocketStatus) { st.Channels, st.Refused = c.count[subOK], c.count[subFailed] })
+	if c.reconcile && c.count[subPending] > 0 {
+		return
+	}
+	var back []int64
+	refused := make(map[string][]int64)
+	for _, ch := range c.fresh {
+		uid, ok := s.c.userOf(ch)
+		if !ok {
+			continue
+		}
+		_, wasRefused := s.refused[ch]
+		switch c.wire[ch] {
+		case subOK:
+			if s.blind || wasRefused {
+				back = append(back, uid)
+			}
+			delete(s.refused, ch)
+		case subFailed:
+			s.refused[ch] = struct{}{}
+			refused[c.why[ch]] = append(refused[c.why[ch]], uid)
+		}
+	}
+	c.fresh = c.fresh[:0]
+	s.coverage(ctx, back, false, BlindReason)
+	for _, why := range slices.Sorted(maps.Keys(refused)) {
+		s.coverage(ctx, refused[why], true, why)
+	}
+	if !c.reconcile {
+		return
+	}
+	c.reconcile = false
+	s.blind = false
+	if _, users := s.wanted(); s.everUp && s.c.o.Checker != nil && len(users) > 0 {
 		s.c.o.Checker.CheckNow(users...)
 	}
 	s.everUp = true
@@ -461,15 +517,20 @@ func (c *conn) handle(ctx context.Context, raw []byte, log *slog.Logger) error {
 		_ = json.Unmarshal(f.Data, &d)
 		log.Warn("pusher error", logkeys.CloseCode, int64(d.Code), logkeys.Err, d.Message)
 		s.update(func(st *SocketStatus) { st.LastError = fmt.Sprintf("pusher:error %d: %s", d.Code, d.Message) })
-	case evSubscriptionSucceeded, evSubscriptionError:
-		ch := channelIDOf(f.Channel)
-		if f.Event == evSubscriptionError {
-			log.Warn("pusher subscription refused", logkeys.Channel, f.Channel)
-			s.update(func(st *SocketStatus) { st.LastError = "subscription refused: " + f.Channel })
-			c.ack(ch, subFailed)
-		} else {
-			c.ack(ch, subOK)
+		// Pusher refuses a subscription with a pusher:error naming the
+		// channel in its message (the frame has no channel).
+		for _, ch := range channelsIn(d.Message) {
+			c.ack(ch, subFailed, RefusedReason+": "+d.Message)
 		}
+		c.settle(ctx)
+	case evSubscriptionSucceeded:
+		c.ack(channelIDOf(f.Channel), subOK, "")
+		c.settle(ctx)
+	case evSubscriptionError:
+		why := RefusedReason + ": " + refusalText(f.Data)
+		log.Warn("pusher subscription refused", logkeys.Channel, f.Channel, logkeys.Reason, why)
+		s.update(func(st *SocketStatus) { st.LastError = why + " (" + f.Channel + ")" })
+		c.ack(channelIDOf(f.Channel), subFailed, why)
 		c.settle(ctx)
 	default:
 		o, chID, kind, err := parseEvent(f)
