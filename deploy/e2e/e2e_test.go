@@ -290,3 +290,51 @@ func TestDemoCollectorExits(t *testing.T) {
 		_ = os.RemoveAll(filepath.Dir(logPath))
 	}
 }
+
+// kickview against the real collector, in a real terminal (tmux): it shows
+// the streamers, follows a change, resizes, and quits on q.
+func TestKickviewInTmux(t *testing.T) {
+	tmux, err := exec.LookPath("tmux")
+	if err != nil {
+		t.Fatal("tmux is needed to drive kickview in a terminal: apt-get install tmux")
+	}
+	s := startSystem(t, 5)
+	st := s.streamers()
+	waitFor(t, 30*time.Second, "streamers watched", func() bool {
+		out, err := s.ctl("streamers", "list")
+		return err == nil && strings.Contains(out, st[0].Slug)
+	})
+	session := fmt.Sprintf("kv%d", time.Now().UnixNano())
+	sock := filepath.Join(s.dir, "tmux.sock") // a private tmux server
+	run := func(args ...string) string {
+		out, err := exec.Command(tmux, append([]string{"-S", sock}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	run("new-session", "-d", "-s", session, "-x", "100", "-y", "30",
+		filepath.Join(bin, "kickview")+" --socket "+s.socket+" --log-file "+filepath.Join(s.dir, "kickview.log")+"; sleep 30")
+	t.Cleanup(func() { _ = exec.Command(tmux, "-S", sock, "kill-server").Run() })
+	screen := func() string { return run("capture-pane", "-p", "-t", session) }
+	waitFor(t, 20*time.Second, "kickview showing the streamers", func() bool {
+		sc := screen()
+		return strings.Contains(sc, st[0].Slug) && strings.Contains(sc, "connected")
+	})
+	s.sim("POST", fmt.Sprintf("/streamers/%d/live", st[1].UserID), nil)
+	waitFor(t, 20*time.Second, "the go-live in the event log", func() bool {
+		return strings.Contains(screen(), "STREAM_STARTED")
+	})
+	run("resize-window", "-t", session, "-x", "80", "-y", "24")
+	waitFor(t, 10*time.Second, "a redraw at 80x24", func() bool {
+		lines := strings.Split(strings.TrimRight(screen(), "\n"), "\n")
+		return len(lines) <= 24 && strings.Contains(lines[0], "kickview")
+	})
+	run("send-keys", "-t", session, "q")
+	waitFor(t, 10*time.Second, "kickview to quit", func() bool {
+		return !strings.Contains(screen(), "kickview")
+	})
+	if b, err := os.ReadFile(filepath.Join(s.dir, "kickview.log")); err != nil || !strings.Contains(string(b), "kickview stopped") {
+		t.Errorf("kickview log does not end cleanly: %v\n%s", err, b)
+	}
+}
