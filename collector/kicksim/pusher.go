@@ -73,6 +73,7 @@ type hub struct {
 	mu       sync.RWMutex
 	conns    map[*pconn]struct{}
 	subs     map[string]map[*pconn]struct{}
+	refused  map[string]Refusal // channels whose subscriptions are refused
 	closed   bool
 	rng      *rand.Rand // socket ids; guarded by mu
 	pings    atomic.Int64
@@ -87,9 +88,10 @@ func newHub(s *Sim) *hub {
 			WriteBufferSize: 4096,
 			CheckOrigin:     func(*http.Request) bool { return true },
 		},
-		conns: make(map[*pconn]struct{}),
-		subs:  make(map[string]map[*pconn]struct{}),
-		rng:   rand.New(rand.NewPCG(uint64(s.o.seed), 0x707573686572)),
+		conns:   make(map[*pconn]struct{}),
+		subs:    make(map[string]map[*pconn]struct{}),
+		refused: make(map[string]Refusal),
+		rng:     rand.New(rand.NewPCG(uint64(s.o.seed), 0x707573686572)),
 	}
 }
 
@@ -418,6 +420,10 @@ func (c *pconn) handle(raw []byte) {
 			c.send(errorFrame(0, fmt.Sprintf("Auth value for subscription to %s is invalid: should be of format 'key:signature'", d.Channel)))
 			return
 		}
+		if msg := c.h.refusal(d.Channel); msg != nil {
+			c.send(msg)
+			return
+		}
 		c.h.subscribe(c, d.Channel)
 		c.h.s.log.Debug("pusher subscribed", logSocket, c.id, logChannel, d.Channel)
 		c.send(encodeFrame("pusher_internal:subscription_succeeded", d.Channel, struct{}{}))
@@ -610,6 +616,52 @@ func (s *Sim) StallSockets(on bool) {
 			c.touch()
 		}
 	}
+}
+
+// Refusal is how the server refuses a subscription (see RefuseChannel).
+type Refusal int
+
+// Refusals.
+const (
+	// Accept subscribes as usual.
+	Accept Refusal = iota
+	// RefuseSubscriptionError answers pusher:subscription_error on the
+	// channel, data {"type","error","status"} (as soketi refuses a channel).
+	RefuseSubscriptionError
+	// RefusePusherError answers pusher:error, without a channel, whose
+	// message names the channel (as Pusher refuses a bad auth).
+	RefusePusherError
+)
+
+// RefuseChannel makes the server answer later subscriptions to a Pusher
+// channel (e.g. "channel.2500016") as r says; Accept undoes it. Sockets
+// already subscribed stay subscribed.
+func (s *Sim) RefuseChannel(channel string, r Refusal) {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	if r == Accept {
+		delete(s.hub.refused, channel)
+		return
+	}
+	s.hub.refused[channel] = r
+}
+
+// refusal is the frame refusing a subscription to ch, nil when accepted.
+func (h *hub) refusal(ch string) []byte {
+	h.mu.RLock()
+	r := h.refused[ch]
+	h.mu.RUnlock()
+	switch r {
+	case RefuseSubscriptionError:
+		return marshal(struct {
+			Event   string `json:"event"`
+			Channel string `json:"channel"`
+			Data    any    `json:"data"`
+		}{"pusher:subscription_error", ch, map[string]any{"type": "AuthError", "error": "Subscription to " + ch + " is not allowed", "status": 403}})
+	case RefusePusherError:
+		return errorFrame(4009, "Subscription to "+ch+" is not allowed")
+	}
+	return nil
 }
 
 // CloseSockets closes every socket with a close frame carrying code and

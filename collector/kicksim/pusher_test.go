@@ -254,6 +254,40 @@ func TestPusherProtocol(t *testing.T) {
 			t.Error("pusher:error data should be an object")
 		}
 	})
+	t.Run("refused channel", func(t *testing.T) {
+		other := channelName(sim.Streamers()[1])
+		sub := `{"event":"pusher:subscribe","data":{"auth":"","channel":"` + other + `"}}`
+		tests := []struct {
+			name    string
+			r       Refusal
+			event   string
+			channel string
+			data    map[string]any
+		}{
+			{"subscription_error", RefuseSubscriptionError, "pusher:subscription_error", other,
+				map[string]any{"type": "AuthError", "error": "Subscription to " + other + " is not allowed", "status": float64(403)}},
+			{"pusher:error", RefusePusherError, "pusher:error", "",
+				map[string]any{"code": float64(4009), "message": "Subscription to " + other + " is not allowed"}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				sim.RefuseChannel(other, tt.r)
+				c.send(sub)
+				f := c.read(time.Second)
+				if f.Event != tt.event || f.Channel != tt.channel || f.DataIsString {
+					t.Errorf("refusal frame %v; want %s on %q with object data", f.Raw, tt.event, tt.channel)
+				}
+				if diff := cmp.Diff(tt.data, f.Data); diff != "" {
+					t.Errorf("refusal data (-want +got):\n%s", diff)
+				}
+				if n := sim.Subscriptions(other); n != 0 {
+					t.Errorf("%d subscriptions to a refused channel", n)
+				}
+			})
+		}
+		sim.RefuseChannel(other, Accept)
+		c.subscribe(other)
+	})
 	t.Run("ban while live", func(t *testing.T) {
 		c.subscribe(ch)
 		if err := sim.Ban(st.UserID); err != nil {
