@@ -23,6 +23,9 @@ const (
 	DefaultSocket        = "/run/kickmon/kickmon.sock"
 	DefaultBatchInterval = 100 * time.Millisecond
 	DefaultBatchSize     = 10
+	// DefaultConfirmInterval is how often streamers.last_confirmed_at is
+	// refreshed from the collector's watch list.
+	DefaultConfirmInterval = 30 * time.Second
 	// DefaultMaxBatch caps how many pending events one group commit takes.
 	DefaultMaxBatch = 5000
 	// Credential is the systemd credential file holding the database URL.
@@ -36,9 +39,11 @@ type Config struct {
 	BatchInterval time.Duration
 	BatchSize     int
 	MaxBatch      int
-	MetricsAddr   string
-	LogLevel      slog.Level
-	AllowInsecure bool
+	// ConfirmInterval is how often confirmation times are refreshed.
+	ConfirmInterval time.Duration
+	MetricsAddr     string
+	LogLevel        slog.Level
+	AllowInsecure   bool
 }
 
 // Lookup finds an environment variable; os.LookupEnv is one.
@@ -79,20 +84,25 @@ func Load(env Lookup, envFile string) (*Config, error) {
 	}
 
 	c := &Config{
-		Socket:        str("KICKMON_SOCKET", DefaultSocket),
-		BatchInterval: DefaultBatchInterval,
-		BatchSize:     DefaultBatchSize,
-		MaxBatch:      DefaultMaxBatch,
-		MetricsAddr:   get("KICKMON_METRICS_ADDR"),
+		Socket:          str("KICKMON_SOCKET", DefaultSocket),
+		BatchInterval:   DefaultBatchInterval,
+		BatchSize:       DefaultBatchSize,
+		MaxBatch:        DefaultMaxBatch,
+		ConfirmInterval: DefaultConfirmInterval,
+		MetricsAddr:     get("KICKMON_METRICS_ADDR"),
 	}
-	if v := get("KICKMON_BATCH_INTERVAL"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("KICKMON_BATCH_INTERVAL=%q: not a duration (e.g. 100ms)", v))
-		} else {
-			c.BatchInterval = d
+	duration := func(k string, dst *time.Duration) {
+		if v := get(k); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s=%q: not a duration (e.g. %s)", k, v, *dst))
+			} else {
+				*dst = d
+			}
 		}
 	}
+	duration("KICKMON_BATCH_INTERVAL", &c.BatchInterval)
+	duration("KICKMON_CONFIRM_INTERVAL", &c.ConfirmInterval)
 	if v := get("KICKMON_BATCH_SIZE"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -162,6 +172,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BatchInterval <= 0 || c.BatchInterval > time.Minute {
 		p = append(p, fmt.Sprintf("KICKMON_BATCH_INTERVAL=%s: must be above 0 and at most 1m", c.BatchInterval))
+	}
+	if c.ConfirmInterval < time.Second || c.ConfirmInterval > time.Hour {
+		p = append(p, fmt.Sprintf("KICKMON_CONFIRM_INTERVAL=%s: must be at least 1s and at most 1h", c.ConfirmInterval))
 	}
 	if c.BatchSize < 1 || c.BatchSize > c.MaxBatch {
 		p = append(p, fmt.Sprintf("KICKMON_BATCH_SIZE=%d: must be between 1 and %d", c.BatchSize, c.MaxBatch))

@@ -21,11 +21,12 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Config{
-		DatabaseURL:   "host=/run/postgresql dbname=kickmon",
-		Socket:        DefaultSocket,
-		BatchInterval: 100 * time.Millisecond,
-		BatchSize:     10,
-		MaxBatch:      DefaultMaxBatch,
+		DatabaseURL:     "host=/run/postgresql dbname=kickmon",
+		Socket:          DefaultSocket,
+		BatchInterval:   100 * time.Millisecond,
+		BatchSize:       10,
+		MaxBatch:        DefaultMaxBatch,
+		ConfirmInterval: 30 * time.Second,
 	}
 	if d := cmp.Diff(want, c); d != "" {
 		t.Errorf("config (-want +got):\n%s", d)
@@ -34,24 +35,55 @@ func TestLoadDefaults(t *testing.T) {
 
 func TestLoadListsEveryProblem(t *testing.T) {
 	_, err := Load(env(map[string]string{
-		"KICKMON_BATCH_INTERVAL": "soon",
-		"KICKMON_BATCH_SIZE":     "0",
-		"KICKMON_ALLOW_INSECURE": "maybe",
-		"KICKMON_LOG_LEVEL":      "loud",
-		"KICKMON_SOCKET":         "relative.sock",
-		"KICKMON_METRICS_ADDR":   "9100",
+		"KICKMON_BATCH_INTERVAL":   "soon",
+		"KICKMON_BATCH_SIZE":       "0",
+		"KICKMON_CONFIRM_INTERVAL": "often",
+		"KICKMON_ALLOW_INSECURE":   "maybe",
+		"KICKMON_LOG_LEVEL":        "loud",
+		"KICKMON_SOCKET":           "relative.sock",
+		"KICKMON_METRICS_ADDR":     "9100",
 	}), "")
 	var ce *Error
 	if !errors.As(err, &ce) {
 		t.Fatalf("err = %v, want *Error", err)
 	}
-	for _, want := range []string{"KICKMON_BATCH_INTERVAL", "KICKMON_BATCH_SIZE", "KICKMON_ALLOW_INSECURE", "KICKMON_LOG_LEVEL", "KICKMON_SOCKET", "KICKMON_METRICS_ADDR", "KICKMON_DATABASE_URL is required"} {
+	for _, want := range []string{"KICKMON_BATCH_INTERVAL", "KICKMON_BATCH_SIZE", "KICKMON_CONFIRM_INTERVAL", "KICKMON_ALLOW_INSECURE", "KICKMON_LOG_LEVEL", "KICKMON_SOCKET", "KICKMON_METRICS_ADDR", "KICKMON_DATABASE_URL is required"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}
 	}
-	if len(ce.Problems) != 7 {
-		t.Errorf("%d problems, want 7:\n%v", len(ce.Problems), err)
+	if len(ce.Problems) != 8 {
+		t.Errorf("%d problems, want 8:\n%v", len(ce.Problems), err)
+	}
+}
+
+func TestConfirmInterval(t *testing.T) {
+	tests := []struct {
+		value   string
+		want    time.Duration
+		wantErr string
+	}{
+		{"", DefaultConfirmInterval, ""},
+		{"1s", time.Second, ""},
+		{"5m", 5 * time.Minute, ""},
+		{"1h", time.Hour, ""},
+		{"500ms", 0, "KICKMON_CONFIRM_INTERVAL=500ms: must be at least 1s and at most 1h"},
+		{"2h", 0, "KICKMON_CONFIRM_INTERVAL=2h0m0s: must be at least 1s and at most 1h"},
+		{"-30s", 0, "KICKMON_CONFIRM_INTERVAL=-30s: must be at least 1s"},
+		{"30", 0, `KICKMON_CONFIRM_INTERVAL="30": not a duration`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			c, err := Load(env(map[string]string{"KICKMON_DATABASE_URL": "host=/run/postgresql", "KICKMON_CONFIRM_INTERVAL": tt.value}), "")
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			case err == nil && c.ConfirmInterval != tt.want:
+				t.Errorf("ConfirmInterval = %s, want %s", c.ConfirmInterval, tt.want)
+			}
+		})
 	}
 }
 

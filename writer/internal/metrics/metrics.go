@@ -33,7 +33,18 @@ type Metrics struct {
 	cursor      prometheus.Gauge
 	dbUp        prometheus.Gauge
 	connected   prometheus.Gauge
+	confirms    *prometheus.CounterVec
+	confirmRows prometheus.Counter
+	confirmLast prometheus.Gauge
 }
+
+// Outcomes of a confirmation refresh (ObserveConfirm).
+const (
+	ConfirmOK        = "ok"        // written (possibly 0 rows: nothing new)
+	ConfirmBehind    = "behind"    // the database did not yet reflect the list; nothing written
+	ConfirmCollector = "collector" // ListStreamers failed
+	ConfirmDatabase  = "database"  // the statement failed
+)
 
 // New registers the metrics on a registry of their own.
 func New() *Metrics {
@@ -77,9 +88,21 @@ func New() *Metrics {
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "kickmon_writer_collector_connected", Help: "1 while subscribed to the collector's events.",
 		}),
+		confirms: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kickmon_writer_confirm_refreshes_total", Help: "Refreshes of streamers.last_confirmed_at from the collector's watch list, by outcome: ok, behind (the database did not yet reflect the list), collector or database (failed).",
+		}, []string{"outcome"}),
+		confirmRows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kickmon_writer_confirm_rows_total", Help: "streamers rows whose confirmation times a refresh moved forward.",
+		}),
+		confirmLast: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kickmon_writer_confirm_last_success_timestamp_seconds", Help: "Unix time of the last successful confirmation refresh (0: none yet).",
+		}),
+	}
+	for _, o := range []string{ConfirmOK, ConfirmBehind, ConfirmCollector, ConfirmDatabase} {
+		m.confirms.WithLabelValues(o)
 	}
 	m.reg.MustRegister(m.batches, m.flushErrors, m.events, m.rows, m.lost, m.flush, m.batchSize,
-		m.lagEvents, m.lagSeconds, m.cursor, m.dbUp, m.connected,
+		m.lagEvents, m.lagSeconds, m.cursor, m.dbUp, m.connected, m.confirms, m.confirmRows, m.confirmLast,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -142,6 +165,19 @@ func (m *Metrics) SetConnected(ok bool) {
 		m.connected.Set(1)
 	} else {
 		m.connected.Set(0)
+	}
+}
+
+// ObserveConfirm records one confirmation refresh: its outcome (Confirm*)
+// and, for ConfirmOK, the rows it moved.
+func (m *Metrics) ObserveConfirm(outcome string, rows int64) {
+	if m == nil {
+		return
+	}
+	m.confirms.WithLabelValues(outcome).Inc()
+	if outcome == ConfirmOK {
+		m.confirmRows.Add(float64(rows))
+		m.confirmLast.SetToCurrentTime()
 	}
 }
 

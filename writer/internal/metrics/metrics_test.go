@@ -33,6 +33,9 @@ func TestServeMetricsAndHealth(t *testing.T) {
 	m.ObserveFlush(Flush{Events: 12, Applied: 10, Skipped: 1, Quarantined: 1, Rows: 30, Duration: 20 * time.Millisecond, Cursor: 42, Lag: 150 * time.Millisecond})
 	m.SetLag(3)
 	m.SetConnected(true)
+	m.ObserveConfirm(ConfirmOK, 7)
+	m.ObserveConfirm(ConfirmBehind, 0)
+	m.ObserveConfirm(ConfirmCollector, 0)
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -77,10 +80,18 @@ func TestServeMetricsAndHealth(t *testing.T) {
 		"kickmon_writer_lag_seconds 0.15",
 		"kickmon_writer_cursor_seq 42",
 		"kickmon_writer_collector_connected 1",
+		`kickmon_writer_confirm_refreshes_total{outcome="ok"} 1`,
+		`kickmon_writer_confirm_refreshes_total{outcome="behind"} 1`,
+		`kickmon_writer_confirm_refreshes_total{outcome="collector"} 1`,
+		`kickmon_writer_confirm_refreshes_total{outcome="database"} 0`,
+		"kickmon_writer_confirm_rows_total 7",
 	} {
 		if !strings.Contains(body, want+"\n") {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+	if !strings.Contains(body, "\nkickmon_writer_confirm_last_success_timestamp_seconds 1.") {
+		t.Errorf("/metrics lacks the last confirmation refresh time")
 	}
 	if code, _ := get(t, base+"/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz healthy: %d", code)
@@ -102,4 +113,5 @@ func TestNilMetricsIgnoresEverything(t *testing.T) {
 	m.FlushFailed()
 	m.SetLag(1)
 	m.SetConnected(true)
+	m.ObserveConfirm(ConfirmOK, 1)
 }
