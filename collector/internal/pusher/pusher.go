@@ -11,10 +11,13 @@
 // anything else back off) with exponential backoff and full jitter; after a
 // reconnect it resubscribes every channel and asks the Checker to reconcile
 // every streamer on it, since Kick only sends transitions. While a socket is
-// down its streamers are reported blind through Coverage observations.
+// down its streamers are reported blind through Coverage observations, and
+// so are channels the server refuses and the channels of a stopped socket,
+// each with its reason; only confirmed subscriptions count as covered.
 package pusher
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -70,6 +73,11 @@ const BlindReason = "pusher socket down"
 // whose subscription the server refused; the server's message follows
 // (e.g. "subscription refused: Subscription to channel.668 is not allowed").
 const RefusedReason = "subscription refused"
+
+// StoppedReason starts the Reason of the Coverage observations of the
+// channels of a socket stopped by a 4000–4099 close code; the code follows
+// ("pusher socket stopped by close code 4001").
+const StoppedReason = "pusher socket stopped"
 
 // Options configures a Client.
 type Options struct {
@@ -260,6 +268,15 @@ func (c *Client) start(s *socket) {
 // Subscribe watches Kick channel channelID for streamer userID, at any
 // time, without reconnecting any socket. Subscribing a known channel again
 // only updates its user id.
+//
+// A channel goes to the first socket with room that has not been stopped
+// by a 4000–4099 close code, or else to a new socket. Those codes are about
+// the app and its URL, not one connection (app gone or disabled, over the
+// connection quota, unauthorized, bad protocol), so a new socket would be
+// stopped too: once a socket has stopped, no new one is opened, and a
+// channel with no room elsewhere is parked on the stopped socket, which
+// reports it blind with its stop reason (StoppedReason). Changing the URL
+// needs a restart.
 func (c *Client) Subscribe(channelID, userID int64) {
 	if channelID <= 0 {
 		return
@@ -270,13 +287,18 @@ func (c *Client) Subscribe(channelID, userID int64) {
 		c.users[channelID] = userID
 		return
 	}
-	var s *socket
+	var s, stopped *socket
 	for _, x := range c.sockets {
+		if x.status.State == StateStopped {
+			stopped = cmp.Or(stopped, x)
+			continue
+		}
 		if len(x.want) < c.o.ChannelsPerSocket {
 			s = x
 			break
 		}
 	}
+	s = cmp.Or(s, stopped)
 	if s == nil {
 		c.nextID++
 		s = newSocket(c, c.nextID)
@@ -286,11 +308,15 @@ func (c *Client) Subscribe(channelID, userID int64) {
 	c.users[channelID] = userID
 	c.where[channelID] = s
 	s.want[channelID] = struct{}{}
+	if s.status.State == StateStopped {
+		s.parked[channelID] = struct{}{}
+	}
 	s.poke()
 }
 
 // Unsubscribe stops watching channelID, without reconnecting. A socket left
-// without channels is closed.
+// without channels is closed, unless it was stopped: that one stays, in
+// Status and as the place of the channels that find no room elsewhere.
 func (c *Client) Unsubscribe(channelID int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -301,7 +327,7 @@ func (c *Client) Unsubscribe(channelID int64) {
 	delete(c.where, channelID)
 	delete(c.users, channelID)
 	delete(s.want, channelID)
-	if len(s.want) == 0 {
+	if len(s.want) == 0 && s.status.State != StateStopped {
 		s.retired = true
 		c.sockets = slices.DeleteFunc(c.sockets, func(x *socket) bool { return x == s })
 	}

@@ -325,7 +325,7 @@ func TestStopOn4000Family(t *testing.T) {
 		t.Errorf("status %+v; want close code 4001 and no reconnect", st)
 	}
 	o := h.next()
-	want := observation.Observation{Kind: observation.Coverage, Source: kickmonv1.Source_SOURCE_PUSHER, UserIDs: userIDs(streamers), Blind: true, Reason: BlindReason}
+	want := observation.Observation{Kind: observation.Coverage, Source: kickmonv1.Source_SOURCE_PUSHER, UserIDs: userIDs(streamers), Blind: true, Reason: StoppedReason + " by close code 4001"}
 	slices.Sort(o.UserIDs)
 	if diff := cmp.Diff(want, o, ignoreObserved); diff != "" {
 		t.Errorf("coverage (-want +got):\n%s", diff)
@@ -414,6 +414,58 @@ func TestRefusedSubscriptions(t *testing.T) {
 		return len(st) == 1 && st[0].Channels == 3 && st[0].Refused == 1
 	})
 	h.waitSubscribed(streamers[1:])
+}
+
+func TestNoChannelsLostOnAStoppedSocket(t *testing.T) {
+	sim := kicksim.Start(t, kicksim.WithStreamers(4))
+	streamers := sim.Streamers()
+	h := start(t, sim, Options{ChannelsPerSocket: 2})
+	h.subscribeAll(streamers[:1])
+	sim.CloseSockets(4001, "App key not in this cluster")
+	stopped := coverage{true, StoppedReason + " by close code 4001"}
+	got := make(map[int64]coverage)
+	h.coverageUntil(got, func(m map[int64]coverage) bool { return len(m) == 1 })
+	if diff := cmp.Diff(map[int64]coverage{streamers[0].UserID: stopped}, got); diff != "" {
+		t.Errorf("coverage after the stop (-want +got):\n%s", diff)
+	}
+	testwait.For(t, waitTimeout, "socket stopped", func() bool {
+		st := h.c.Status()
+		return len(st) == 1 && st[0].State == StateStopped
+	})
+
+	// The stopped socket has room for one more; the next one would need a
+	// new socket, which the same app key would stop too. Both are reported
+	// blind with the stop reason instead, on the stopped socket.
+	for _, st := range streamers[1:3] {
+		h.c.Subscribe(st.ChannelID, st.UserID)
+	}
+	h.coverageUntil(got, func(m map[int64]coverage) bool { return len(m) == 3 })
+	if diff := cmp.Diff(map[int64]coverage{streamers[0].UserID: stopped, streamers[1].UserID: stopped, streamers[2].UserID: stopped}, got); diff != "" {
+		t.Errorf("coverage of channels placed after the stop (-want +got):\n%s", diff)
+	}
+	// A streamer removed and added again is reported again, even when it
+	// is the last one.
+	for _, st := range streamers[:3] {
+		h.c.Unsubscribe(st.ChannelID)
+	}
+	h.c.Subscribe(streamers[3].ChannelID, streamers[3].UserID)
+	h.c.Subscribe(streamers[0].ChannelID, streamers[0].UserID)
+	got = make(map[int64]coverage)
+	h.coverageUntil(got, func(m map[int64]coverage) bool { return len(m) == 2 })
+	want := map[int64]coverage{streamers[0].UserID: stopped, streamers[3].UserID: stopped}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("coverage (-want +got):\n%s", diff)
+	}
+	var sockets []SocketStatus
+	for _, st := range h.c.Status() {
+		sockets = append(sockets, SocketStatus{ID: st.ID, State: st.State, Wanted: st.Wanted, LastCloseCode: st.LastCloseCode})
+	}
+	if diff := cmp.Diff([]SocketStatus{{ID: 1, State: StateStopped, Wanted: 2, LastCloseCode: 4001}}, sockets); diff != "" {
+		t.Errorf("sockets (-want +got):\n%s", diff)
+	}
+	if n := sim.Sockets(); n != 0 {
+		t.Errorf("sim has %d sockets; want 0", n)
+	}
 }
 
 func TestSubscribeUnsubscribeAtRunTime(t *testing.T) {

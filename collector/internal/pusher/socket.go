@@ -28,6 +28,7 @@ type socket struct {
 
 	// Guarded by c.mu.
 	want    map[int64]struct{} // channel ids that should be subscribed
+	parked  map[int64]struct{} // channels placed after a stop, not yet reported
 	retired bool               // no channels left: close and end
 	status  SocketStatus
 
@@ -39,7 +40,7 @@ type socket struct {
 }
 
 func newSocket(c *Client, id int) *socket {
-	return &socket{c: c, id: id, wake: make(chan struct{}, 1), want: make(map[int64]struct{}), refused: make(map[int64]struct{}),
+	return &socket{c: c, id: id, wake: make(chan struct{}, 1), want: make(map[int64]struct{}), parked: make(map[int64]struct{}), refused: make(map[int64]struct{}),
 		status: SocketStatus{State: StateConnecting}}
 }
 
@@ -117,24 +118,25 @@ func (s *socket) run(ctx context.Context) {
 		if ctx.Err() != nil || s.isRetired() {
 			return
 		}
-		s.goBlind(ctx)
 		errText := ""
 		if end.err != nil {
 			errText = end.err.Error()
 		}
-		if end.lasted >= stableAfter {
-			s.attempt = 0
-		}
-		var delay time.Duration
-		switch p := policyFor(end.code); {
-		case p == policyStop:
+		if policyFor(end.code) == policyStop {
 			s.update(func(st *SocketStatus) {
 				st.State, st.LastCloseCode, st.LastError = StateStopped, end.code, errText
 				st.down()
 			})
 			log.Error("pusher socket stopped by close code; not reconnecting", logkeys.CloseCode, end.code, logkeys.Err, errText)
-			s.waitRetired(ctx)
+			s.park(ctx, fmt.Sprintf("%s by close code %d", StoppedReason, end.code))
 			return
+		}
+		s.goBlind(ctx)
+		if end.lasted >= stableAfter {
+			s.attempt = 0
+		}
+		var delay time.Duration
+		switch p := policyFor(end.code); {
 		case p == policyNow || end.immediate:
 			delay = 0
 		case p == policyBackoffFloor:
@@ -180,17 +182,40 @@ func (s *socket) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func (s *socket) waitRetired(ctx context.Context) {
-	for {
+// park holds the channels of a stopped socket until ctx ends, reporting
+// blind with reason every channel it has, then every one Subscribe places
+// on it later.
+func (s *socket) park(ctx context.Context, reason string) {
+	for all := true; ; all = false {
+		s.coverage(ctx, s.takeParked(all), true, reason)
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.wake:
-			if s.isRetired() {
+			if s.isRetired() { // emptied just before it stopped
 				return
 			}
 		}
 	}
+}
+
+// takeParked returns the users of the channels parked since the last call
+// (of every channel when all) and forgets them.
+func (s *socket) takeParked(all bool) []int64 {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	chs := s.parked
+	if all {
+		chs = s.want
+	}
+	var users []int64
+	for ch := range chs {
+		if _, ok := s.want[ch]; ok {
+			users = append(users, s.c.users[ch])
+		}
+	}
+	clear(s.parked)
+	return users
 }
 
 // goBlind reports the socket's streamers blind, once per outage.
