@@ -38,11 +38,11 @@ COMMENT ON COLUMN kickmon.streamers.category_name IS 'Current or last stream cat
 COMMENT ON COLUMN kickmon.streamers.viewer_count IS 'Last known viewer count; 0 when offline.';
 COMMENT ON COLUMN kickmon.streamers.live_since IS 'Start of the open session (Kick''s official start time once confirmed); NULL when not live.';
 COMMENT ON COLUMN kickmon.streamers.session_id IS 'The open session while live, else the last session seen (stream_sessions.session_id); NULL if none.';
-COMMENT ON COLUMN kickmon.streamers.coverage IS 'Per-source visibility: JSON array of {source, blind, reason, since, lastConfirmedAt}.';
+COMMENT ON COLUMN kickmon.streamers.coverage IS 'Per-source visibility: JSON array of {source, blind, reason, since, last_confirmed_at} (protobuf JSON of kickmon.v1.Coverage); each last_confirmed_at is refreshed like the column last_confirmed_at.';
 COMMENT ON COLUMN kickmon.streamers.added_at IS 'When the streamer was added to the watch list.';
 COMMENT ON COLUMN kickmon.streamers.last_event_seq IS 'seq of the event this row reflects; an older event never overwrites a newer one.';
 COMMENT ON COLUMN kickmon.streamers.updated_at IS 'When kickmon observed the event this row reflects (status_events.observed_at of last_event_seq).';
-COMMENT ON COLUMN kickmon.streamers.last_confirmed_at IS 'When any source last confirmed this state.';
+COMMENT ON COLUMN kickmon.streamers.last_confirmed_at IS 'When any source last confirmed this state. Written by each event about the streamer and, since unchanged states are confirmed without events, refreshed from the collector every KICKMON_CONFIRM_INTERVAL (default 30s) while the writer runs; it never moves backwards.';
 COMMENT ON COLUMN kickmon.streamers.removed_at IS 'When the streamer was removed from the watch list; NULL while watched.';
 
 CREATE TABLE kickmon.stream_sessions (
