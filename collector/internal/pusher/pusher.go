@@ -7,7 +7,8 @@
 // Every socket keeps itself alive by the protocol's rules: it pings after
 // activity_timeout of silence and reconnects when no pong comes; it answers
 // the server's pings; it follows the close-code families (4000–4099 stop,
-// 4100–4199 back off at least a second, 4200–4299 reconnect at once,
+// 4100–4199 back off at least a second, 4200–4299 reconnect at once (at
+// most three times in ten seconds, then back off),
 // anything else back off) with exponential backoff and full jitter; after a
 // reconnect it resubscribes every channel and asks the Checker to reconcile
 // every streamer on it, since Kick only sends transitions. While a socket is

@@ -310,6 +310,57 @@ func TestReconnect(t *testing.T) {
 	}
 }
 
+func TestImmediateReconnectsAreLimited(t *testing.T) {
+	sim := kicksim.Start(t, kicksim.WithStreamers(1))
+	h := start(t, sim, Options{})
+	h.subscribeAll(sim.Streamers())
+	var backoffs []time.Duration
+	for i := 1; i <= maxImmediate+1; i++ {
+		sim.CloseSockets(4200, "Generic reconnect")
+		testwait.For(t, waitTimeout, "reconnected", func() bool {
+			st := h.c.Status()
+			return len(st) == 1 && st[0].Reconnects == i && st[0].State == StateConnected
+		})
+		backoffs = append(backoffs, h.c.Status()[0].Backoff)
+	}
+	// Well within immediateWindow on any machine: three at once, then the
+	// jittered backoff (uniform in [0, 20ms]: 0 once in 20 million).
+	for i, d := range backoffs {
+		if wantNow := i < maxImmediate; wantNow != (d == 0) {
+			t.Errorf("reconnect %d waited %v; want at once: %v", i+1, d, wantNow)
+		}
+	}
+}
+
+func TestImmediatesAllow(t *testing.T) {
+	t0 := time.Now()
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	tests := []struct {
+		name string
+		at   []time.Time
+		want []bool
+	}{
+		{"three at once, then back off", []time.Time{at(0), at(time.Second), at(2 * time.Second), at(3 * time.Second), at(9 * time.Second)},
+			[]bool{true, true, true, false, false}},
+		{"the window slides", []time.Time{at(0), at(time.Second), at(2 * time.Second), at(10 * time.Second), at(10500 * time.Millisecond), at(11 * time.Second)},
+			[]bool{true, true, true, true, false, true}},
+		{"spread out, always at once", []time.Time{at(0), at(5 * time.Second), at(11 * time.Second), at(17 * time.Second), at(23 * time.Second)},
+			[]bool{true, true, true, true, true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var im immediates
+			var got []bool
+			for _, now := range tt.at {
+				got = append(got, im.allow(now))
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("allow (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestStopOn4000Family(t *testing.T) {
 	sim := kicksim.Start(t, kicksim.WithStreamers(2))
 	h := start(t, sim, Options{})

@@ -37,6 +37,7 @@ type socket struct {
 	refused map[int64]struct{} // channels reported blind because Kick refused them
 	everUp  bool               // a session has been fully subscribed before
 	attempt int                // consecutive failed sessions, for the backoff
+	recent  immediates         // the latest reconnects made at once
 }
 
 func newSocket(c *Client, id int) *socket {
@@ -133,11 +134,11 @@ func (s *socket) run(ctx context.Context) {
 		}
 		s.goBlind(ctx)
 		if end.lasted >= stableAfter {
-			s.attempt = 0
+			s.attempt, s.recent = 0, nil
 		}
 		var delay time.Duration
 		switch p := policyFor(end.code); {
-		case p == policyNow || end.immediate:
+		case (p == policyNow || end.immediate) && s.recent.allow(time.Now()):
 			delay = 0
 		case p == policyBackoffFloor:
 			delay = minBackoff4100 + s.jitter()
@@ -157,6 +158,29 @@ func (s *socket) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// A server that keeps asking to reconnect at once (4200–4299), or keeps
+// missing pongs, is not hammered: after maxImmediate reconnects at once
+// within immediateWindow, the next ones back off like any other failure,
+// until a connection stays up for stableAfter.
+const (
+	maxImmediate    = 3
+	immediateWindow = 10 * time.Second
+)
+
+// immediates holds the times of the latest reconnects made at once.
+type immediates []time.Time
+
+// allow reports whether a reconnect may happen at once at now (fewer than
+// maxImmediate within immediateWindow before it), and records it if so.
+func (im *immediates) allow(now time.Time) bool {
+	*im = slices.DeleteFunc(*im, func(t time.Time) bool { return now.Sub(t) >= immediateWindow })
+	if len(*im) >= maxImmediate {
+		return false
+	}
+	*im = append(*im, now)
+	return true
 }
 
 // jitter is the wait before the next reconnect.
