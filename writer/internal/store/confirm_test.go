@@ -219,3 +219,38 @@ func TestEventAfterRefreshWins(t *testing.T) {
 		t.Errorf("alpha (-want +got):\n%s", d)
 	}
 }
+
+// A row a flush holds locked is skipped, not waited for: the refresh
+// never holds the writer up or deadlocks with it.
+func TestRefreshSkipsLockedRows(t *testing.T) {
+	s, _ := open(t)
+	ctx := context.Background()
+	bravo := writertest.Streamer(202, "bravo")
+	write(t, s, writertest.Number(1, []*kickmonv1.Event{
+		writertest.Event(kickmonv1.EventKind_EVENT_KIND_STREAMER_ADDED, confirmedStreamer(writertest.At(time.Minute), nil, nil), kickmonv1.Source_SOURCE_OPERATOR, 0),
+		writertest.Event(kickmonv1.EventKind_EVENT_KIND_STREAMER_ADDED, bravo, kickmonv1.Source_SOURCE_OPERATOR, 0),
+	}))
+	tx, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `SELECT FROM kickmon.streamers WHERE broadcaster_user_id = 101 FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	later := writertest.At(time.Hour)
+	list := []*kickmonv1.Streamer{confirmedStreamer(later, nil, nil), writertest.Streamer(202, "bravo")}
+	list[1].LastConfirmedAt = later
+	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	res, err := s.RefreshConfirmed(rctx, 2, list)
+	if err != nil || res.Rows != 1 {
+		t.Fatalf("RefreshConfirmed with alpha locked = %+v, %v; want 1 row (bravo)", res, err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.RefreshConfirmed(ctx, 2, list); err != nil || res.Rows != 1 {
+		t.Fatalf("RefreshConfirmed after the lock = %+v, %v; want 1 row (alpha)", res, err)
+	}
+}

@@ -1,0 +1,147 @@
+// Package confirm keeps kickmon.streamers' confirmation times fresh. The
+// collector confirms unchanged states every poll without an event (events
+// are for changes), so the event-written last_confirmed_at would go stale;
+// every interval the Refresher reads the collector's watch list
+// (ListStreamers) and moves the rows' confirmation times forward
+// (store.RefreshConfirmed). It runs beside the consumer and never holds it
+// up: a collector or database outage only delays the next refresh (with
+// backoff) and shows in the logs and metrics, never in READY or the
+// watchdog.
+package confirm
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"github.com/kickmon/kickmon/proto/kickapi"
+	"github.com/kickmon/kickmon/writer/internal/logkeys"
+	"github.com/kickmon/kickmon/writer/internal/metrics"
+	"github.com/kickmon/kickmon/writer/internal/store"
+)
+
+// Options tune the Refresher. Zero values take the defaults noted.
+type Options struct {
+	Interval time.Duration // between refreshes (30s)
+	// Timeout bounds each call: ListStreamers, the statement (10s, at most Interval).
+	Timeout time.Duration
+	// MinBackoff is the first retry delay after a failure (1s, at most
+	// Interval); it doubles up to Interval.
+	MinBackoff time.Duration
+	// CatchUp is the first delay before trying a list again while the
+	// database has not yet reached its seq (100ms); it doubles up to 2s,
+	// and the list is given up after Interval.
+	CatchUp time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.Interval <= 0 {
+		o.Interval = 30 * time.Second
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = min(10*time.Second, o.Interval)
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = min(time.Second, o.Interval)
+	}
+	if o.CatchUp <= 0 {
+		o.CatchUp = 100 * time.Millisecond
+	}
+}
+
+// Refresher refreshes confirmation times from the collector.
+type Refresher struct {
+	conn *kickapi.Conn
+	st   *store.Store
+	log  *slog.Logger
+	m    *metrics.Metrics
+	opts Options
+
+	// State of Run's loop (its goroutine only).
+	list      *kickmonv1.ListStreamersResponse // a list waiting for the database to reach its seq
+	listUntil time.Time                        // when to give that list up
+	catchUp   time.Duration                    // next wait for it
+	backoff   time.Duration                    // next wait after a failure
+	failing   string                           // the failing outcome (metrics.Confirm*) of the current streak
+}
+
+// New returns a refresher reading from conn and writing to st; m may be nil.
+func New(conn *kickapi.Conn, st *store.Store, log *slog.Logger, m *metrics.Metrics, opts Options) *Refresher {
+	opts.defaults()
+	return &Refresher{conn: conn, st: st, log: log, m: m, opts: opts, backoff: opts.MinBackoff}
+}
+
+// Run refreshes at once, then every Interval, until ctx ends.
+func (r *Refresher) Run(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		t.Reset(r.step(ctx))
+	}
+}
+
+// step runs one attempt and returns the wait before the next.
+func (r *Refresher) step(ctx context.Context) time.Duration {
+	if r.list == nil {
+		lctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
+		list, err := r.conn.ListStreamers(lctx, &kickmonv1.ListStreamersRequest{})
+		cancel()
+		if err != nil {
+			return r.failed(ctx, metrics.ConfirmCollector, kickapi.Explain(r.conn.Path(), err))
+		}
+		r.list, r.listUntil, r.catchUp = list, time.Now().Add(r.opts.Interval), r.opts.CatchUp
+	}
+	sctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
+	res, err := r.st.RefreshConfirmed(sctx, r.list.GetLastSeq(), r.list.GetStreamers())
+	cancel()
+	if err != nil {
+		r.list = nil // a fresh list next time
+		return r.failed(ctx, metrics.ConfirmDatabase, err)
+	}
+	if res.Behind {
+		if wait := r.catchUp; time.Now().Add(wait).Before(r.listUntil) {
+			r.catchUp = min(2*r.catchUp, 2*time.Second)
+			return wait
+		}
+		r.log.Debug("the database did not reach the collector's list in time; confirmation times not refreshed",
+			logkeys.Seq, res.Cursor, logkeys.LastSeq, r.list.GetLastSeq())
+		r.list = nil
+		r.m.ObserveConfirm(metrics.ConfirmBehind, 0)
+		return r.opts.Interval
+	}
+	if r.failing != "" {
+		r.log.Info("confirmation times are refreshed again")
+	}
+	r.log.Debug("confirmation times refreshed", logkeys.Rows, res.Rows, logkeys.LastSeq, r.list.GetLastSeq())
+	r.m.ObserveConfirm(metrics.ConfirmOK, res.Rows)
+	r.list, r.failing, r.backoff = nil, "", r.opts.MinBackoff
+	return r.opts.Interval
+}
+
+// failed records a failure and returns the backoff. The first failure of a
+// kind is a warning, repeats are debug: an outage is said once.
+func (r *Refresher) failed(ctx context.Context, outcome string, err error) time.Duration {
+	if ctx.Err() != nil {
+		return r.opts.Interval // shutting down: not a failure
+	}
+	r.m.ObserveConfirm(outcome, 0)
+	wait := r.backoff
+	r.backoff = min(2*r.backoff, r.opts.Interval)
+	msg := "cannot refresh confirmation times (the collector's list); retrying"
+	if outcome == metrics.ConfirmDatabase {
+		msg = "cannot refresh confirmation times (database); retrying"
+	}
+	level := slog.LevelWarn
+	if r.failing == outcome {
+		level = slog.LevelDebug
+	}
+	r.failing = outcome
+	r.log.Log(ctx, level, msg, logkeys.Err, err, logkeys.Backoff, wait)
+	return wait
+}
