@@ -1,6 +1,7 @@
 // Package app is kickwriter's program: subcommands (run, the default;
 // migrate; version), configuration, logging, and the daemon's wiring of
-// store, consumer, metrics and systemd notifications.
+// store, consumer, confirmation refresher, metrics and systemd
+// notifications.
 package app
 
 import (
@@ -16,6 +17,7 @@ import (
 
 	"github.com/kickmon/kickmon/proto/kickapi"
 	"github.com/kickmon/kickmon/writer/internal/config"
+	"github.com/kickmon/kickmon/writer/internal/confirm"
 	"github.com/kickmon/kickmon/writer/internal/consumer"
 	"github.com/kickmon/kickmon/writer/internal/logkeys"
 	"github.com/kickmon/kickmon/writer/internal/metrics"
@@ -136,11 +138,15 @@ func daemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		},
 	})
 
+	refresher := confirm.New(conn, st, log.With(logkeys.Component, "confirm"), m, confirm.Options{Interval: cfg.ConfirmInterval})
+
 	aux, stopAux := context.WithCancel(ctx)
 	defer stopAux()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	var auxErr error
+	// Beside the consumer, never holding it up: not part of READY or the watchdog.
+	wg.Go(func() { refresher.Run(aux) })
 	if cfg.MetricsAddr != "" {
 		wg.Go(func() {
 			if err := metrics.Serve(aux, cfg.MetricsAddr, m, c.Healthy, log.With(logkeys.Component, "metrics")); err != nil {

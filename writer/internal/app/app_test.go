@@ -17,12 +17,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/proto/kickapitest"
 	"github.com/kickmon/kickmon/writer/internal/app"
 	"github.com/kickmon/kickmon/writer/internal/store"
 	"github.com/kickmon/kickmon/writer/internal/writertest"
 	"github.com/kickmon/kickmon/writer/pgtest"
-	"go.uber.org/goleak"
 )
 
 // childEnv makes the test binary act as kickwriter (see TestMain), so tests
@@ -40,14 +40,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	code := pgtest.Main(m)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(writertest.Main(m))
 }
 
 func getenv(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -286,7 +279,7 @@ func TestDaemonLifecycle(t *testing.T) {
 	fake.Stop() // the collector is not up yet
 	notify, dgrams := notifySocket(t)
 	c := startChild(t, "KICKMON_DATABASE_URL="+db.URL, "KICKMON_SOCKET="+fake.Path(), "NOTIFY_SOCKET="+notify,
-		"WATCHDOG_USEC=200000", "KICKMON_BATCH_INTERVAL=1m", "KICKMON_BATCH_SIZE=5")
+		"WATCHDOG_USEC=200000", "KICKMON_BATCH_INTERVAL=1m", "KICKMON_BATCH_SIZE=5", "KICKMON_CONFIRM_INTERVAL=1s")
 
 	await(t, c, dgrams, "a STATUS waiting for the collector", func(m string) bool { return strings.HasPrefix(m, "STATUS=waiting for kickcollector") })
 	var version int
@@ -303,6 +296,23 @@ func TestDaemonLifecycle(t *testing.T) {
 
 	fake.Publish(writertest.Updates(0, 10, 3)...)
 	waitAcked(t, fake, 10)
+	// The collector confirms the unchanged states without events; the
+	// refresher brings the confirmation times over.
+	var confirmed []*kickmonv1.Streamer
+	for uid := range int64(3) {
+		st := writertest.Streamer(uid+1, fmt.Sprintf("s%d", uid+1))
+		st.LastConfirmedAt = writertest.At(time.Hour)
+		confirmed = append(confirmed, st)
+	}
+	fake.SetStreamers(confirmed...)
+	deadline := time.Now().Add(60 * time.Second)
+	for n := 0; n != 3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 3 streamers show the collector's confirmation time after 60s", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+		query1(t, db.URL, fmt.Sprintf(`SELECT count(*) FROM kickmon.streamers WHERE last_confirmed_at = '%s'`, writertest.T0.Add(time.Hour).Format(time.RFC3339)), &n)
+	}
 
 	cluster.Stop()
 	fake.Publish(writertest.Updates(0, 10, 3)...)

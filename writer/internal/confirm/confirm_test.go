@@ -2,7 +2,6 @@ package confirm_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -16,20 +15,11 @@ import (
 	"github.com/kickmon/kickmon/writer/internal/metrics"
 	"github.com/kickmon/kickmon/writer/internal/store"
 	"github.com/kickmon/kickmon/writer/internal/writertest"
-	"github.com/kickmon/kickmon/writer/pgtest"
-	"go.uber.org/goleak"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 func TestMain(m *testing.M) {
-	code := pgtest.Main(m)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(writertest.Main(m))
 }
 
 // env is a collector (kickapitest), a migrated database and a running

@@ -2,7 +2,6 @@ package consumer_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -16,18 +15,10 @@ import (
 	"github.com/kickmon/kickmon/writer/internal/store"
 	"github.com/kickmon/kickmon/writer/internal/writertest"
 	"github.com/kickmon/kickmon/writer/pgtest"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	code := pgtest.Main(m)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(writertest.Main(m))
 }
 
 // running is a pipeline under test.

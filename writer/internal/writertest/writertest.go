@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/writer/internal/store"
 	"github.com/kickmon/kickmon/writer/pgtest"
+	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -182,6 +184,20 @@ func Dump(t testing.TB, url string) string {
 		}
 	}
 	return b.String()
+}
+
+// Main runs a daemon package's tests on a throwaway PostgreSQL cluster
+// (pgtest.Main), then fails the run if goroutines leaked. Use it as
+// TestMain: os.Exit(writertest.Main(m)).
+func Main(m *testing.M) int {
+	code := pgtest.Main(m)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	return code
 }
 
 // Logger returns a JSON logger writing to t.Log.
