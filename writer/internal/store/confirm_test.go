@@ -2,11 +2,14 @@ package store_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"github.com/kickmon/kickmon/writer/internal/batch"
 	"github.com/kickmon/kickmon/writer/internal/store"
 	"github.com/kickmon/kickmon/writer/internal/writertest"
 	"google.golang.org/protobuf/proto"
@@ -252,5 +255,45 @@ func TestRefreshSkipsLockedRows(t *testing.T) {
 	}
 	if res, err := s.RefreshConfirmed(ctx, 2, list); err != nil || res.Rows != 1 {
 		t.Fatalf("RefreshConfirmed after the lock = %+v, %v; want 1 row (alpha)", res, err)
+	}
+}
+
+// BenchmarkRefreshConfirmed measures one refresh of n streamers, each with
+// two coverage entries, whose times all move forward (the worst case: every
+// row rewritten; a refresh with nothing new only reads).
+func BenchmarkRefreshConfirmed(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		b.Run(fmt.Sprintf("streamers=%d", n), func(b *testing.B) {
+			db := writertest.NewDB(b)
+			s, err := store.Open(context.Background(), db.URL, slog.New(slog.DiscardHandler))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			list := make([]*kickmonv1.Streamer, n)
+			evs := make([]*kickmonv1.Event, n)
+			for i := range n {
+				st := confirmedStreamer(writertest.At(0), writertest.At(0), writertest.At(0))
+				st.BroadcasterUserId, st.Slug = int64(i+1), fmt.Sprintf("s%d", i+1)
+				list[i] = st
+				evs[i] = writertest.Event(kickmonv1.EventKind_EVENT_KIND_STREAMER_ADDED, st, kickmonv1.Source_SOURCE_OPERATOR, 0)
+			}
+			if _, err := s.Write(context.Background(), batch.Pending{Events: writertest.Number(1, evs)}); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				b.StopTimer()
+				at := writertest.At(time.Duration(i+1) * time.Second)
+				for _, st := range list {
+					st.LastConfirmedAt, st.Coverage[0].LastConfirmedAt, st.Coverage[1].LastConfirmedAt = at, at, at
+				}
+				b.StartTimer()
+				res, err := s.RefreshConfirmed(context.Background(), uint64(n), list)
+				if err != nil || res.Rows != int64(n) {
+					b.Fatalf("RefreshConfirmed = %+v, %v; want %d rows", res, err, n)
+				}
+			}
+		})
 	}
 }
