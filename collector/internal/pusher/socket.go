@@ -35,7 +35,7 @@ type socket struct {
 	// Owned by run's goroutine.
 	blind   bool               // a socket-down Blind coverage observation is outstanding
 	refused map[int64]struct{} // channels reported blind because Kick refused them
-	everUp  bool               // a session has been fully subscribed before
+	everUp  bool               // a connection has been established before
 	attempt int                // consecutive failed sessions, for the backoff
 	recent  immediates         // the latest reconnects made at once
 }
@@ -282,6 +282,7 @@ type conn struct {
 	established time.Time
 	idle        time.Duration // effective activity timeout
 	reconcile   bool          // waiting for every subscription to settle
+	reconnect   bool          // an earlier connection of the socket was established
 }
 
 // session dials, subscribes and serves one connection until it ends.
@@ -513,10 +514,9 @@ func (c *conn) settle(ctx context.Context) {
 	}
 	c.reconcile = false
 	s.blind = false
-	if _, users := s.wanted(); s.everUp && s.c.o.Checker != nil && len(users) > 0 {
+	if _, users := s.wanted(); c.reconnect && s.c.o.Checker != nil && len(users) > 0 {
 		s.c.o.Checker.CheckNow(users...)
 	}
-	s.everUp = true
 }
 
 // handle processes one frame.
@@ -549,7 +549,7 @@ func (c *conn) handle(ctx context.Context, raw []byte, log *slog.Logger) error {
 			st.State, st.SocketID, st.ConnectedSince = StateConnected, d.SocketID, c.established
 		})
 		log.Debug("pusher connected", logkeys.SocketID, d.SocketID)
-		c.reconcile = true
+		c.reconcile, c.reconnect, s.everUp = true, s.everUp, true
 		if err := c.sync(); err != nil {
 			return err
 		}
