@@ -323,12 +323,6 @@ func (s *Server) WatchEvents(req *kickmonv1.WatchEventsRequest, stream grpc.Serv
 	defer s.watchers.Add(-1)
 	ctx := stream.Context()
 	next, started := req.GetFromSeq(), false
-	if last := s.spool.Status().GetLastSeq(); next > last+1 {
-		// A cursor ahead of the log means the log is not the one the
-		// client followed (a spool moved aside and started anew): waiting
-		// would hide that, and seqs would be reused.
-		return status.Errorf(codes.FailedPrecondition, "from_seq %d is beyond the last seq %d: this collector's event log is not the one you followed (was its spool replaced?)", next, last)
-	}
 	for {
 		select {
 		case <-s.stopping:
@@ -338,7 +332,13 @@ func (s *Server) WatchEvents(req *kickmonv1.WatchEventsRequest, stream grpc.Serv
 		changed := s.spool.Changed() // before Read: no change can slip between them
 		events, err := s.spool.Read(next, s.pageSize)
 		var oor *spool.OutOfRangeError
+		var beyond *spool.BeyondLastError
 		switch {
+		case errors.As(err, &beyond):
+			// A cursor ahead of the log means the log is not the one the
+			// client followed (a spool moved aside and started anew):
+			// waiting would hide that, and seqs would be reused.
+			return status.Errorf(codes.FailedPrecondition, "from_seq %d is beyond the last seq %d: this collector's event log is not the one you followed (was its spool replaced?)", beyond.From, beyond.Last)
 		case errors.As(err, &oor) && !started:
 			return status.Errorf(codes.OutOfRange, "from_seq %d was dropped; oldest retained is %d", oor.From, oor.First)
 		case errors.As(err, &oor):

@@ -75,6 +75,24 @@ func (e *OutOfRangeError) Error() string {
 // Is makes errors.Is(err, ErrOutOfRange) true.
 func (e *OutOfRangeError) Is(target error) bool { return target == ErrOutOfRange }
 
+// ErrBeyondLast is matched (errors.Is) by the error of a Read whose from is
+// beyond the next seq to be written; see BeyondLastError.
+var ErrBeyondLast = errors.New("seq beyond the log")
+
+// BeyondLastError says a Read asked for a seq after LastSeq+1: the reader
+// followed another log (one moved aside and started anew).
+type BeyondLastError struct {
+	From uint64 // the seq asked for
+	Last uint64 // the newest seq written
+}
+
+func (e *BeyondLastError) Error() string {
+	return fmt.Sprintf("seq %d is beyond the last seq %d", e.From, e.Last)
+}
+
+// Is makes errors.Is(err, ErrBeyondLast) true.
+func (e *BeyondLastError) Is(target error) bool { return target == ErrBeyondLast }
+
 var (
 	bucketMeta      = []byte("meta")
 	bucketEvents    = []byte("events")
@@ -509,6 +527,9 @@ func (s *Spool) Read(from uint64, max int) ([]*kickmonv1.Event, error) {
 		if from < st.first {
 			return &OutOfRangeError{From: from, First: st.first}
 		}
+		if from > st.last+1 {
+			return &BeyondLastError{From: from, Last: st.last}
+		}
 		c := tx.Bucket(bucketEvents).Cursor()
 		for k, v := c.Seek(u64(from)); k != nil && len(out) < max; k, v = c.Next() {
 			e := &kickmonv1.Event{}
@@ -522,7 +543,7 @@ func (s *Spool) Read(from uint64, max int) ([]*kickmonv1.Event, error) {
 	switch {
 	case errors.Is(err, bolterrors.ErrDatabaseNotOpen):
 		return nil, ErrClosed
-	case errors.Is(err, ErrOutOfRange):
+	case errors.Is(err, ErrOutOfRange), errors.Is(err, ErrBeyondLast):
 		return nil, err
 	case err != nil:
 		return nil, fmt.Errorf("spool %s: read from %d: %w", s.path, from, err)

@@ -134,7 +134,6 @@ func TestAppendRead(t *testing.T) {
 		{"from the middle", 3, 100, seqRange(3, 5)},
 		{"limited", 2, 2, []uint64{2, 3}},
 		{"just past the end", 6, 100, []uint64{}},
-		{"far in the future", 100, 100, []uint64{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,6 +142,10 @@ func TestAppendRead(t *testing.T) {
 				t.Errorf("seqs (-want +got):\n%s", diff)
 			}
 		})
+	}
+	// Beyond the next seq is another log's position, not a wait.
+	if _, err := s.Read(100, 100); !errors.Is(err, ErrBeyondLast) || !strings.Contains(err.Error(), "seq 100 is beyond the last seq 5") {
+		t.Errorf("Read(100) = %v, want ErrBeyondLast", err)
 	}
 	got := mustRead(t, s, 1, 100)
 	if diff := cmp.Diff(in, got, protocmp.Transform()); diff != "" {
