@@ -38,7 +38,11 @@ func TestTableRowsAndColours(t *testing.T) {
 	for _, noColor := range []bool{false, true} {
 		t.Run(fmt.Sprintf("NO_COLOR=%v", noColor), func(t *testing.T) {
 			hs := start(t, world(t), 100, 30, noColor)
-			lines := hs.waitScreen("four rows", func(l []string) bool { return len(tableSlugs(l)) == 4 })
+			// The list arrives before the event stream is open: wait for both.
+			lines := hs.waitScreen("four rows, connected", func(l []string) bool {
+				_, y := find(l, "● connected")
+				return len(tableSlugs(l)) == 4 && y >= 0
+			})
 
 			if diff := cmp.Diff(statusOrder, tableSlugs(lines)); diff != "" {
 				t.Errorf("rows -want +got:\n%s", diff)
