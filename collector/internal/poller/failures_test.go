@@ -170,9 +170,9 @@ func TestTokenRevokedWhilePolling(t *testing.T) {
 	h := newHarness(t, setup{sim: []kicksim.Option{kicksim.WithStreamers(3)}})
 	h.watchAll()
 	h.run()
-	// A token must exist before it can be revoked: wait for a success, not
-	// for round 1 (announced before its token is fetched).
-	testwait.For(t, waitTimeout, "a first success", func() bool { return !h.p.Status().LastSuccess.IsZero() })
+	// A token must exist before it can be revoked: wait for it, not for
+	// round 1 (announced before its token is fetched).
+	testwait.For(t, waitTimeout, "a token", func() bool { return h.p.Status().Token.Valid })
 	h.sim.RevokeTokens()
 	// The next request meets the revoked token: one renewal, then a
 	// successful request after it (not round numbers: rounds may pass
