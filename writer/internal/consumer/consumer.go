@@ -332,14 +332,19 @@ func (c *Consumer) committed(p batch.Pending, res store.Result, took time.Durati
 		Lost: res.Lost, Rows: res.Rows, Duration: took, Cursor: res.Cursor, Lag: lag})
 	c.log.Debug("flushed", logkeys.FirstSeq, firstSeq(p), logkeys.LastSeq, p.Last(), logkeys.Events, len(p.Events),
 		logkeys.Rows, res.Rows, logkeys.Duration, took)
-	if res.Cursor == 0 {
+	c.ack(res.Cursor)
+}
+
+// ack tells the collector that everything up to cursor is stored. A failure
+// is harmless: the next ack covers it; the collector only keeps more.
+func (c *Consumer) ack(cursor uint64) {
+	if cursor == 0 {
 		return
 	}
 	actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := c.conn.AckEvents(actx, &kickmonv1.AckEventsRequest{Seq: res.Cursor}); err != nil {
-		// Harmless: the next ack covers it; the collector only keeps more.
-		c.log.Warn("acknowledging to the collector failed", logkeys.Seq, res.Cursor, logkeys.Err, kickapi.Explain(c.conn.Path(), err))
+	if _, err := c.conn.AckEvents(actx, &kickmonv1.AckEventsRequest{Seq: cursor}); err != nil {
+		c.log.Warn("acknowledging to the collector failed", logkeys.Seq, cursor, logkeys.Err, kickapi.Explain(c.conn.Path(), err))
 	}
 }
 
@@ -409,6 +414,9 @@ func (c *Consumer) stream(ctx context.Context, next *uint64, out chan<- item) (g
 	}
 	c.m.SetConnected(true)
 	c.update(func(s *Status) { s.Subscribed, s.CollectorError = true, "" })
+	// A collector killed before our last ack reached it (or restarted)
+	// would otherwise think the writer behind until the next event.
+	c.ack(c.Status().Committed)
 	if c.opts.OnSubscribed != nil {
 		c.subscribed.Do(c.opts.OnSubscribed)
 	}

@@ -183,6 +183,23 @@ func TestCollectorRestart(t *testing.T) {
 	}
 }
 
+// A collector that lost the writer's last ack (killed before it arrived)
+// hears it again when the writer subscribes, not only at the next event.
+func TestAcksCursorOnSubscribe(t *testing.T) {
+	db := writertest.NewDB(t)
+	evs := writertest.Updates(0, 50, 5)
+	first := kickapitest.NewServer(t)
+	r := start(t, first, db.URL, consumer.Options{})
+	first.Publish(evs...)
+	waitAcked(t, first, 50)
+	r.shutdown(t)
+
+	restarted := kickapitest.NewServer(t) // same log, but it never heard the ack
+	restarted.Publish(evs...)
+	start(t, restarted, db.URL, consumer.Options{})
+	waitAcked(t, restarted, 50)
+}
+
 // OUT_OF_RANGE from the collector becomes a gap row and the writer resumes
 // from the oldest retained event.
 func TestOutOfRangeBecomesAGap(t *testing.T) {
