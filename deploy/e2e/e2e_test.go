@@ -116,7 +116,7 @@ func TestKillNineLosesNothing(t *testing.T) {
 	waitFor(t, 40*time.Second, "five open sessions again", open(5))
 
 	var last int64
-	waitFor(t, 20*time.Second, "writer caught up with the collector", func() bool {
+	waitFor(t, 40*time.Second, "writer caught up with the collector", func() bool {
 		out, err := s.ctl("status", "-o", "json")
 		if err != nil {
 			return false
