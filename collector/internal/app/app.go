@@ -80,18 +80,19 @@ func Run(ctx context.Context, args []string, lookup config.Lookup, stdout, stder
 
 // collector is the running daemon's parts.
 type collector struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	started time.Time
-	client  *kickrest.Client
-	poller  *poller.Poller
-	pusher  *pusher.Client // nil when off
-	hooks   *webhook.Handler
-	engine  *engine.Engine
-	spool   *spool.Spool
-	server  *rpc.Server
-	metrics *metrics.Metrics
-	notify  *sdnotify.Notifier
+	cfg      *config.Config
+	log      *slog.Logger
+	started  time.Time
+	client   *kickrest.Client
+	poller   *poller.Poller
+	pusher   *pusher.Client // nil when off
+	hooks    *webhook.Handler
+	hookWake chan struct{} // asks the webhook repairer to subscribe new streamers now
+	engine   *engine.Engine
+	spool    *spool.Spool
+	server   *rpc.Server
+	metrics  *metrics.Metrics
+	notify   *sdnotify.Notifier
 }
 
 func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) {
@@ -139,6 +140,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 		eo.Pusher = c.pusher
 	}
 	if cfg.WebhookAddr != "" {
+		c.hookWake = make(chan struct{}, 1)
 		c.hooks, err = webhook.NewHandler(webhook.Options{Out: in, Keys: c.client, Logger: log})
 		if err != nil {
 			return err
@@ -188,7 +190,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 	}
 	if c.hooks != nil {
 		goRun("webhooks", func(ctx context.Context) error { return c.hooks.ListenAndServe(ctx, cfg.WebhookAddr) })
-		rep := &webhook.Repairer{API: c.client, Watched: c.watchedIDs, Logger: log}
+		rep := &webhook.Repairer{API: c.client, Watched: c.watchedIDs, Wake: c.hookWake, Logger: log}
 		goRun("webhook repair", rep.Run)
 	}
 	if cfg.MetricsAddr != "" {
@@ -300,6 +302,7 @@ func (c *collector) addInitial(ctx context.Context) error {
 			if _, err := c.engine.AddResolved(ctx, ok, 0); err != nil {
 				return err
 			}
+			c.wakeHooks()
 			c.log.Info("KICKMON_STREAMERS added", logkeys.Count, len(ok))
 		}
 		pending = retry

@@ -33,7 +33,23 @@ func (c *collector) Get(ctx context.Context, slug string, userID int64) (*kickmo
 }
 
 func (c *collector) Add(ctx context.Context, slugs []string, channelID int64) ([]*kickmonv1.StreamerResult, error) {
-	return c.engine.Add(ctx, slugs, channelID)
+	res, err := c.engine.Add(ctx, slugs, channelID)
+	if err == nil {
+		c.wakeHooks()
+	}
+	return res, err
+}
+
+// wakeHooks has the webhook repairer subscribe new streamers now, not at
+// its next interval.
+func (c *collector) wakeHooks() {
+	if c.hookWake == nil {
+		return
+	}
+	select {
+	case c.hookWake <- struct{}{}:
+	default: // a repair is already due
+	}
 }
 
 func (c *collector) Remove(ctx context.Context, slugs []string) ([]*kickmonv1.StreamerResult, error) {

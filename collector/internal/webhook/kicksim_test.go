@@ -2,6 +2,8 @@ package webhook
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -154,4 +156,35 @@ func TestRepairRecreatesDroppedSubscriptions(t *testing.T) {
 	}()
 	sim.DropWebhookSubscriptions()
 	testwait.For(t, waitTimeout, "subscriptions re-created", func() bool { return cmp.Equal(want, countSubs(sim)) })
+}
+
+// A wake repairs at once: streamers added between intervals are subscribed
+// without waiting for the next one.
+func TestRepairOnWake(t *testing.T) {
+	sim := kicksim.Start(t, kicksim.WithStreamers(2))
+	api := restClient(t, sim)
+	var mu sync.Mutex
+	first, added := sim.Streamers()[0].UserID, sim.Streamers()[1].UserID
+	watched := []int64{first}
+	wake := make(chan struct{}, 1)
+	rep := &Repairer{API: api, Interval: time.Hour, Wake: wake, Logger: logtest.New(t), Watched: func() []int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(watched)
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rep.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	testwait.For(t, waitTimeout, "the first repair", func() bool { return countSubs(sim)[first] == 2 })
+	mu.Lock()
+	watched = append(watched, added)
+	mu.Unlock()
+	wake <- struct{}{} // the next tick is an hour away
+	testwait.For(t, waitTimeout, "the added streamer subscribed", func() bool { return countSubs(sim)[added] == 2 })
 }

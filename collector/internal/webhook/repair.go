@@ -34,10 +34,13 @@ type Repairer struct {
 	Watched func() []int64
 	// Interval between repairs (DefaultRepairInterval when 0).
 	Interval time.Duration
-	Logger   *slog.Logger
+	// Wake, if set, asks for a repair now (e.g. after streamers were added,
+	// so they are subscribed without waiting for the interval).
+	Wake   <-chan struct{}
+	Logger *slog.Logger
 }
 
-// Run repairs now and then every Interval until ctx ends; it returns nil
+// Run repairs now, then every Interval and on Wake, until ctx ends; it returns nil
 // after a cancelled context. A failed round is logged and retried at the
 // next tick.
 func (r *Repairer) Run(ctx context.Context) error {
@@ -64,6 +67,7 @@ func (r *Repairer) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-r.Wake:
 		}
 	}
 }
