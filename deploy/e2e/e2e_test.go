@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -336,5 +337,34 @@ func TestKickviewInTmux(t *testing.T) {
 	})
 	if b, err := os.ReadFile(filepath.Join(s.dir, "kickview.log")); err != nil || !strings.Contains(string(b), "kickview stopped") {
 		t.Errorf("kickview log does not end cleanly: %v\n%s", err, b)
+	}
+}
+
+// Official webhooks as the only fast source (Pusher off, a slow poll): the
+// collector subscribes a streamer as it is added, verifies kicksim's signed
+// deliveries, and the session reaches PostgreSQL detected by the webhook.
+func TestWebhooksEndToEnd(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	s := startSystem(t, 3, "KICKMON_STREAMERS=", "KICK_PUSHER_URL=", "KICKMON_POLL_INTERVAL=60s", "KICKMON_WEBHOOK_ADDR="+addr)
+	s.sim("POST", "/webhooks/url", map[string]string{"url": "http://" + addr + "/webhooks/kick"})
+	x := s.streamers()[0]
+	if out, err := s.ctl("streamers", "add", x.Slug); err != nil {
+		t.Fatalf("kickctl add: %v\n%s", err, out)
+	}
+	waitFor(t, 20*time.Second, "webhook subscriptions for the added streamer", func() bool {
+		return strings.Count(string(s.sim("GET", "/webhooks", nil)), fmt.Sprintf(`"BroadcasterUserID":%d`, x.UserID)) >= 2
+	})
+	s.sim("POST", fmt.Sprintf("/streamers/%d/live", x.UserID), nil)
+	waitFor(t, 20*time.Second, "a session detected by the webhook", func() bool {
+		rows := s.query(`SELECT detected_by FROM kickmon.stream_sessions WHERE broadcaster_user_id = $1`, x.UserID)
+		return len(rows) == 1 && rows[0][0] == "webhook"
+	})
+	if out, err := s.ctl("status"); err != nil || !strings.Contains(out, "1 accepted") {
+		t.Errorf("kickctl status does not show the accepted delivery: %v\n%s", err, out)
 	}
 }
