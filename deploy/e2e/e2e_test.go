@@ -368,3 +368,25 @@ func TestWebhooksEndToEnd(t *testing.T) {
 		t.Errorf("kickctl status does not show the accepted delivery: %v\n%s", err, out)
 	}
 }
+
+// A rename on Kick is found by the poller, recorded as STREAMER_RENAMED
+// with the old slug, and the row keeps its user id with the new slug.
+func TestRenameReachesPostgreSQL(t *testing.T) {
+	s := startSystem(t, 3)
+	x := s.streamers()[0]
+	waitFor(t, 20*time.Second, "streamers in PostgreSQL", func() bool {
+		return s.count(`SELECT count(*) FROM kickmon.streamers`) == 3
+	})
+	s.sim("POST", fmt.Sprintf("/streamers/%d/rename", x.UserID), map[string]string{"slug": "renamed-one"})
+	waitFor(t, 20*time.Second, "the new slug in kickmon.streamers", func() bool {
+		rows := s.query(`SELECT slug FROM kickmon.streamers WHERE broadcaster_user_id = $1`, x.UserID)
+		return len(rows) == 1 && rows[0][0] == "renamed-one"
+	})
+	rows := s.query(`SELECT previous_slug, state->>'slug' FROM kickmon.status_events WHERE broadcaster_user_id = $1 AND kind = 'STREAMER_RENAMED'`, x.UserID)
+	if len(rows) != 1 || rows[0][0] != x.Slug || rows[0][1] != "renamed-one" {
+		t.Errorf("STREAMER_RENAMED rows %v, want one from %q to renamed-one", rows, x.Slug)
+	}
+	if out, err := s.ctl("streamers", "show", "renamed-one"); err != nil || !strings.Contains(out, fmt.Sprint(x.UserID)) {
+		t.Errorf("kickctl streamers show renamed-one: %v\n%s", err, out)
+	}
+}
