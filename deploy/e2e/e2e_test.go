@@ -390,3 +390,32 @@ func TestRenameReachesPostgreSQL(t *testing.T) {
 		t.Errorf("kickctl streamers show renamed-one: %v\n%s", err, out)
 	}
 }
+
+// With the writer down long enough for the spool bound to drop events, the
+// loss is not hidden: the writer records the dropped range as a gap, and
+// every seq is either stored or inside a recorded gap.
+func TestSpoolOverflowBecomesAGap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills the spool")
+	}
+	s := startSystemSim(t, []string{"--rate", "1500", "--live-fraction", "0.5"}, 300, "KICKMON_SPOOL_MAX_BYTES=1MiB")
+	waitFor(t, 30*time.Second, "streamers in PostgreSQL", func() bool {
+		return s.count(`SELECT count(*) FROM kickmon.streamers`) == 300
+	})
+	s.writer.Kill()
+	waitFor(t, 90*time.Second, "the collector to drop unacknowledged events", func() bool {
+		out, err := s.ctl("status", "-o", "json")
+		return err == nil && strings.Contains(out, `"lost": [`) && !strings.Contains(out, `"lost": []`)
+	})
+	s.startWriter()
+	waitFor(t, 60*time.Second, "a spool gap in kickmon.coverage_gaps", func() bool {
+		return s.count(`SELECT count(*) FROM kickmon.coverage_gaps WHERE source = 'spool'`) > 0
+	})
+	// Every seq up to the cursor is stored or inside a recorded gap, once.
+	waitFor(t, 30*time.Second, "stored + lost = cursor", func() bool {
+		stored := s.count(`SELECT count(*) FROM kickmon.status_events WHERE seq <= (SELECT last_seq FROM kickmon.writer_cursor)`)
+		lost := s.count(`SELECT coalesce(sum(last_seq - first_seq + 1), 0)::bigint FROM kickmon.coverage_gaps WHERE source = 'spool'`)
+		cursor := s.count(`SELECT last_seq FROM kickmon.writer_cursor`)
+		return stored >= 0 && lost > 0 && stored+lost == cursor
+	})
+}

@@ -65,6 +65,12 @@ type system struct {
 
 func startSystem(t *testing.T, streamers int, extraColl ...string) *system {
 	t.Helper()
+	return startSystemSim(t, nil, streamers, extraColl...)
+}
+
+// startSystemSim is startSystem with extra kicksim flags (later ones win).
+func startSystemSim(t *testing.T, simArgs []string, streamers int, extraColl ...string) *system {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "kme2e")
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +90,7 @@ func startSystem(t *testing.T, streamers int, extraColl ...string) *system {
 
 	out, w := io.Pipe()
 	sim := s.start(proc.Spec{Name: "kicksim", Path: filepath.Join(bin, "kicksim"), Stdout: w,
-		Args: []string{"--streamers", fmt.Sprint(streamers), "--listen", "127.0.0.1:0", "--live-fraction", "0"}})
+		Args: append([]string{"--streamers", fmt.Sprint(streamers), "--listen", "127.0.0.1:0", "--live-fraction", "0"}, simArgs...)})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s.simEnv, err = proc.ReadEnv(ctx, out, func(k string) bool { return k == "KICKMON_STREAMERS" })
