@@ -48,9 +48,6 @@ const (
 	// MaxLivestreamIDs is the most broadcaster_user_id values of one v1
 	// livestreams request.
 	MaxLivestreamIDs = 50
-	// MaxUserLivestreamIDs is the most user_id values of one
-	// users/livestreams request.
-	MaxUserLivestreamIDs = 100
 	// MaxSlugLen is Kick's longest slug.
 	MaxSlugLen = 25
 

@@ -349,8 +349,8 @@ func TestNetworkError(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Channels(testContext(t), []int64{1})
-	if !errors.Is(err, kickrest.ErrNetwork) || !kickrest.Transient(err) {
-		t.Fatalf("err = %v, want a transient network error", err)
+	if !errors.Is(err, kickrest.ErrNetwork) {
+		t.Fatalf("err = %v, want a network error", err)
 	}
 }
 
@@ -364,8 +364,8 @@ func TestChannelsBySlugUnknownSlugFailsTheBatch(t *testing.T) {
 		t.Fatalf("ChannelsBySlug = %d items, %v", len(got), err)
 	}
 	_, err = c.ChannelsBySlug(ctx, []string{ss[0].Slug, "no-such-slug"})
-	if !errors.Is(err, kickrest.ErrBadRequest) || kickrest.Transient(err) {
-		t.Fatalf("err = %v, want a permanent bad request", err)
+	if !errors.Is(err, kickrest.ErrBadRequest) {
+		t.Fatalf("err = %v, want a bad request", err)
 	}
 	if !strings.Contains(err.Error(), "no-such-slug") {
 		t.Errorf("error %q does not quote Kick's message", err)
@@ -382,10 +382,7 @@ func TestTooManyIDs(t *testing.T) {
 	if _, err := c.ChannelsBySlug(ctx, make([]string, 51)); !errors.Is(err, kickrest.ErrBadRequest) {
 		t.Errorf("ChannelsBySlug(51) err = %v", err)
 	}
-	if _, err := c.UsersLivestreams(ctx, make([]int64, 101)); !errors.Is(err, kickrest.ErrBadRequest) {
-		t.Errorf("UsersLivestreams(101) err = %v", err)
-	}
-	if n := sim.Requests(kicksim.EndpointChannels) + sim.Requests(kicksim.EndpointUsersLivestreams); n != 0 {
+	if n := sim.Requests(kicksim.EndpointChannels); n != 0 {
 		t.Errorf("%d requests sent for refused calls", n)
 	}
 }
@@ -414,19 +411,6 @@ func TestLivestreamsGiveChannelIDs(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, gotIDs); diff != "" {
 		t.Errorf("user → channel id (-want +got):\n%s", diff)
-	}
-	ul, err := c.UsersLivestreams(ctx, userIDs(sim.Streamers()))
-	if err != nil {
-		t.Fatalf("UsersLivestreams: %v", err)
-	}
-	live := 0
-	for _, s := range sim.Streamers() {
-		if s.Live {
-			live++
-		}
-	}
-	if len(ul) != live {
-		t.Errorf("UsersLivestreams gave %d, want %d live", len(ul), live)
 	}
 }
 
@@ -462,12 +446,6 @@ func TestPublicKeyAndSubscriptions(t *testing.T) {
 	slices.Sort(want)
 	if diff := cmp.Diff(want, ids); diff != "" {
 		t.Errorf("subscription ids (-want +got):\n%s", diff)
-	}
-	if err := c.DeleteSubscriptions(ctx, ids); err != nil {
-		t.Fatalf("DeleteSubscriptions: %v", err)
-	}
-	if subs, err := c.Subscriptions(ctx); err != nil || len(subs) != 0 {
-		t.Errorf("after delete: %d subscriptions, %v", len(subs), err)
 	}
 	if _, err := c.CreateSubscription(ctx, 0, []kickrest.EventSpec{kickrest.EventLivestreamStatus}); !errors.Is(err, kickrest.ErrBadRequest) {
 		t.Errorf("CreateSubscription(0) err = %v", err)

@@ -89,20 +89,6 @@ func (c *Client) Livestreams(ctx context.Context, userIDs []int64) ([]Livestream
 	return out, err
 }
 
-// UsersLivestreams returns the live streams among up to
-// MaxUserLivestreamIDs user ids (GET /public/v1/users/livestreams?user_id=…).
-func (c *Client) UsersLivestreams(ctx context.Context, userIDs []int64) ([]UserLivestream, error) {
-	const ep = "users/livestreams"
-	if len(userIDs) == 0 {
-		return nil, nil
-	}
-	if len(userIDs) > MaxUserLivestreamIDs {
-		return nil, tooMany(ep, len(userIDs), MaxUserLivestreamIDs)
-	}
-	out, _, err := fetch(ctx, c, call{endpoint: ep, method: http.MethodGet, path: "/public/v1/users/livestreams", query: idValues("user_id", userIDs)}, DecodeUserLivestreams)
-	return out, err
-}
-
 // PublicKey returns the PEM of the key that signs Kick's webhooks (GET
 // /public/v1/public-key).
 func (c *Client) PublicKey(ctx context.Context) (string, error) {
@@ -139,22 +125,4 @@ func (c *Client) CreateSubscription(ctx context.Context, userID int64, events []
 	}
 	out, _, err := fetch(ctx, c, call{endpoint: ep, method: http.MethodPost, path: subscriptionsPath, body: body}, DecodeSubscriptionResults)
 	return out, err
-}
-
-// maxDeleteIDs bounds the ids of one DELETE (Kick documents no limit; this
-// keeps URLs short: 50 ULIDs are about 2 KB).
-const maxDeleteIDs = 50
-
-// DeleteSubscriptions deletes subscriptions by id (DELETE
-// /public/v1/events/subscriptions?id=…), in requests of up to 50 ids.
-func (c *Client) DeleteSubscriptions(ctx context.Context, ids []string) error {
-	const ep = "subscriptions"
-	for len(ids) > 0 {
-		n := min(len(ids), maxDeleteIDs)
-		if _, err := c.do(ctx, call{endpoint: ep, method: http.MethodDelete, path: subscriptionsPath, query: url.Values{"id": ids[:n]}}); err != nil {
-			return err
-		}
-		ids = ids[n:]
-	}
-	return nil
 }

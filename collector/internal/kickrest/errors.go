@@ -130,17 +130,6 @@ func KindOf(err error) Kind {
 	return 0
 }
 
-// Transient reports whether a call that failed with err may succeed when
-// retried later unchanged (rate-limited, blocked, server and network
-// errors).
-func Transient(err error) bool {
-	switch KindOf(err) {
-	case RateLimited, Blocked, ServerError, Network:
-		return true
-	}
-	return false
-}
-
 const excerptLen = 200
 
 // excerpt renders the start of body on one line, valid UTF-8, with every

@@ -123,63 +123,6 @@ func DecodeLivestreams(body []byte) ([]Livestream, error) {
 	})
 }
 
-// UserLivestream is an item of GET /public/v1/users/livestreams
-// (LivestreamV2, kick-api.md §1.6c): only live users appear. It has no
-// channel id; ID is a string.
-type UserLivestream struct {
-	ID                string
-	BroadcasterUserID int64
-	Username          string
-	Slug              string
-	Title             string
-	Category          Category
-	StartedAt         time.Time
-	Viewers           int64
-	Language          string
-	Mature            bool
-	Thumbnail         string
-	Tags              []string
-}
-
-type wireUserLivestream struct {
-	ID              kickjson.String `json:"id"`
-	BroadcasterUser struct {
-		ID       kickjson.Int    `json:"id"`
-		Username kickjson.String `json:"username"`
-	} `json:"broadcaster_user"`
-	Channel struct {
-		Slug kickjson.String `json:"slug"`
-	} `json:"channel"`
-	Title            kickjson.String `json:"title"`
-	Category         wireCategory    `json:"category"`
-	StartedAt        kickjson.Time   `json:"started_at"`
-	ViewerCount      kickjson.Int    `json:"viewer_count"`
-	LanguageCode     kickjson.String `json:"language_code"`
-	HasMatureContent kickjson.Bool   `json:"has_mature_content"`
-	Thumbnail        kickjson.String `json:"thumbnail"`
-	Tags             flexStrings     `json:"tags"`
-}
-
-// DecodeUserLivestreams decodes the body of GET /public/v1/users/livestreams.
-func DecodeUserLivestreams(body []byte) ([]UserLivestream, error) {
-	return decodeItems(body, func(w wireUserLivestream) (UserLivestream, bool) {
-		return UserLivestream{
-			ID:                string(w.ID),
-			BroadcasterUserID: int64(w.BroadcasterUser.ID),
-			Username:          string(w.BroadcasterUser.Username),
-			Slug:              string(w.Channel.Slug),
-			Title:             string(w.Title),
-			Category:          w.Category.category(),
-			StartedAt:         time.Time(w.StartedAt),
-			Viewers:           int64(w.ViewerCount),
-			Language:          string(w.LanguageCode),
-			Mature:            bool(w.HasMatureContent),
-			Thumbnail:         string(w.Thumbnail),
-			Tags:              w.Tags,
-		}, w.BroadcasterUser.ID > 0
-	})
-}
-
 // DecodePublicKey decodes the body of GET /public/v1/public-key and returns
 // the PEM text (possibly empty).
 func DecodePublicKey(body []byte) (string, error) {
