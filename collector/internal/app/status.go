@@ -98,15 +98,15 @@ func (c *collector) watchedIDs() []int64 {
 // statusSnapshot describes sources, sockets, token, budget and spool without
 // touching the engine loop (metrics scrapes must not queue behind it).
 func (c *collector) statusSnapshot() *kickmonv1.CollectorStatus {
-	ps := c.poller.Status()
+	ps, budget := c.poller.Status(), c.client.Budget()
 	st := &kickmonv1.CollectorStatus{
 		Version:      version(),
 		StartedAt:    timestamppb.New(c.started),
 		PollInterval: durationpb.New(c.cfg.PollInterval),
 		Token:        tokenStatus(c.client.TokenStatus()),
 		Budget: &kickmonv1.BudgetStatus{
-			RequestsPerMinute: int64(c.client.Budget().Limit),
-			UsedLastMinute:    int64(c.client.Budget().UsedWindow),
+			RequestsPerMinute: int64(budget.Limit),
+			UsedLastMinute:    int64(budget.UsedWindow),
 			RateLimitedTotal:  ps.RateLimitedTotal,
 			BackoffUntil:      ts(ps.BackoffUntil),
 		},
