@@ -621,7 +621,12 @@ type WatchEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// from_seq is the first seq wanted (inclusive); 0 means from the oldest
 	// retained event.
-	FromSeq       uint64 `protobuf:"varint,1,opt,name=from_seq,json=fromSeq,proto3" json:"from_seq,omitempty"`
+	FromSeq uint64 `protobuf:"varint,1,opt,name=from_seq,json=fromSeq,proto3" json:"from_seq,omitempty"`
+	// log_id is the event log the caller's from_seq belongs to; empty means
+	// "whatever log is there". When set and different from the collector's
+	// log, the call fails with FAILED_PRECONDITION and the reason
+	// "LOG_CHANGED" in its ErrorInfo, so the caller can resync.
+	LogId         string `protobuf:"bytes,2,opt,name=log_id,json=logId,proto3" json:"log_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -663,12 +668,22 @@ func (x *WatchEventsRequest) GetFromSeq() uint64 {
 	return 0
 }
 
+func (x *WatchEventsRequest) GetLogId() string {
+	if x != nil {
+		return x.LogId
+	}
+	return ""
+}
+
 // WatchEventsResponse carries events in seq order, with no gaps between
 // messages of one stream.
 type WatchEventsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// events are consecutive events; replay may batch many per message.
-	Events        []*Event `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	Events []*Event `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// log_id identifies the event log the events come from (see SpoolStatus.log_id);
+	// set on every message.
+	LogId         string `protobuf:"bytes,2,opt,name=log_id,json=logId,proto3" json:"log_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -710,11 +725,22 @@ func (x *WatchEventsResponse) GetEvents() []*Event {
 	return nil
 }
 
+func (x *WatchEventsResponse) GetLogId() string {
+	if x != nil {
+		return x.LogId
+	}
+	return ""
+}
+
 // AckEventsRequest acknowledges durable storage.
 type AckEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// seq is the last seq durably stored; acks never move backwards.
-	Seq           uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Seq uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// log_id is the event log seq belongs to; when set and different from
+	// the collector's log the ack is refused with FAILED_PRECONDITION, so an
+	// old cursor never prunes a new log.
+	LogId         string `protobuf:"bytes,2,opt,name=log_id,json=logId,proto3" json:"log_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -754,6 +780,13 @@ func (x *AckEventsRequest) GetSeq() uint64 {
 		return x.Seq
 	}
 	return 0
+}
+
+func (x *AckEventsRequest) GetLogId() string {
+	if x != nil {
+		return x.LogId
+	}
+	return ""
 }
 
 // AckEventsResponse confirms an acknowledgement.
@@ -920,13 +953,16 @@ const file_kickmon_v1_collector_proto_rawDesc = "" +
 	"\x17RefreshStreamersRequest\x12\x14\n" +
 	"\x05slugs\x18\x01 \x03(\tR\x05slugs\"P\n" +
 	"\x18RefreshStreamersResponse\x124\n" +
-	"\aresults\x18\x01 \x03(\v2\x1a.kickmon.v1.StreamerResultR\aresults\"/\n" +
+	"\aresults\x18\x01 \x03(\v2\x1a.kickmon.v1.StreamerResultR\aresults\"F\n" +
 	"\x12WatchEventsRequest\x12\x19\n" +
-	"\bfrom_seq\x18\x01 \x01(\x04R\afromSeq\"@\n" +
+	"\bfrom_seq\x18\x01 \x01(\x04R\afromSeq\x12\x15\n" +
+	"\x06log_id\x18\x02 \x01(\tR\x05logId\"W\n" +
 	"\x13WatchEventsResponse\x12)\n" +
-	"\x06events\x18\x01 \x03(\v2\x11.kickmon.v1.EventR\x06events\"$\n" +
+	"\x06events\x18\x01 \x03(\v2\x11.kickmon.v1.EventR\x06events\x12\x15\n" +
+	"\x06log_id\x18\x02 \x01(\tR\x05logId\";\n" +
 	"\x10AckEventsRequest\x12\x10\n" +
-	"\x03seq\x18\x01 \x01(\x04R\x03seq\"0\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x15\n" +
+	"\x06log_id\x18\x02 \x01(\tR\x05logId\"0\n" +
 	"\x11AckEventsResponse\x12\x1b\n" +
 	"\tacked_seq\x18\x01 \x01(\x04R\backedSeq\"\x12\n" +
 	"\x10GetStatusRequest\"H\n" +

@@ -203,7 +203,7 @@ func (x *SourceStatus) GetStreamersCovered() int64 {
 	return 0
 }
 
-// SocketStatus is the state of one Pusher socket.
+// SocketStatus is the state of one realtime socket (Pusher or Centrifugo).
 type SocketStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// id is the socket's shard number.
@@ -219,7 +219,9 @@ type SocketStatus struct {
 	// last_close_code is the last WebSocket close code seen (0 if none).
 	LastCloseCode int32 `protobuf:"varint,6,opt,name=last_close_code,json=lastCloseCode,proto3" json:"last_close_code,omitempty"`
 	// last_error is the last error on this socket.
-	LastError     string `protobuf:"bytes,7,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	LastError string `protobuf:"bytes,7,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// provider is the realtime provider the socket speaks: "pusher" or "centrifugo".
+	Provider      string `protobuf:"bytes,8,opt,name=provider,proto3" json:"provider,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -303,6 +305,228 @@ func (x *SocketStatus) GetLastError() string {
 	return ""
 }
 
+func (x *SocketStatus) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+// RealtimeStatus is the state of Kick's realtime feed as a whole: which
+// provider is in use, since when, and why it is blind when it is.
+type RealtimeStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// mode is the configured KICK_REALTIME: "auto", "pusher", "centrifugo" or "off".
+	Mode string `protobuf:"bytes,1,opt,name=mode,proto3" json:"mode,omitempty"`
+	// provider is the provider in use: "pusher", "centrifugo", or "" when none works.
+	Provider string `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
+	// provider_since is when the current provider was taken into use.
+	ProviderSince *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=provider_since,json=providerSince,proto3" json:"provider_since,omitempty"`
+	// health is the feed's health (HEALTH_DOWN when blind, HEALTH_DISABLED when off).
+	Health Health `protobuf:"varint,4,opt,name=health,proto3,enum=kickmon.v1.Health" json:"health,omitempty"`
+	// blind_reason says in words why the feed sees nothing, e.g.
+	// "negotiation: 403 blocked" or "provider refused: 4001 app key not in this cluster";
+	// empty while it works.
+	BlindReason string `protobuf:"bytes,5,opt,name=blind_reason,json=blindReason,proto3" json:"blind_reason,omitempty"`
+	// negotiated is true when the provider came from Kick's negotiation
+	// endpoint, false when from the configured fallback URL.
+	Negotiated bool `protobuf:"varint,6,opt,name=negotiated,proto3" json:"negotiated,omitempty"`
+	// last_negotiation_at is when negotiation was last tried.
+	LastNegotiationAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_negotiation_at,json=lastNegotiationAt,proto3" json:"last_negotiation_at,omitempty"`
+	// last_negotiation_error is the last negotiation failure, without secrets.
+	LastNegotiationError string `protobuf:"bytes,8,opt,name=last_negotiation_error,json=lastNegotiationError,proto3" json:"last_negotiation_error,omitempty"`
+	// streamers_blind is how many watched streamers the feed cannot see.
+	StreamersBlind int64 `protobuf:"varint,9,opt,name=streamers_blind,json=streamersBlind,proto3" json:"streamers_blind,omitempty"`
+	// token_expires_at is when the provider's connection token expires (Centrifugo).
+	TokenExpiresAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=token_expires_at,json=tokenExpiresAt,proto3" json:"token_expires_at,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RealtimeStatus) Reset() {
+	*x = RealtimeStatus{}
+	mi := &file_kickmon_v1_status_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RealtimeStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RealtimeStatus) ProtoMessage() {}
+
+func (x *RealtimeStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_kickmon_v1_status_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RealtimeStatus.ProtoReflect.Descriptor instead.
+func (*RealtimeStatus) Descriptor() ([]byte, []int) {
+	return file_kickmon_v1_status_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RealtimeStatus) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *RealtimeStatus) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *RealtimeStatus) GetProviderSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ProviderSince
+	}
+	return nil
+}
+
+func (x *RealtimeStatus) GetHealth() Health {
+	if x != nil {
+		return x.Health
+	}
+	return Health_HEALTH_UNSPECIFIED
+}
+
+func (x *RealtimeStatus) GetBlindReason() string {
+	if x != nil {
+		return x.BlindReason
+	}
+	return ""
+}
+
+func (x *RealtimeStatus) GetNegotiated() bool {
+	if x != nil {
+		return x.Negotiated
+	}
+	return false
+}
+
+func (x *RealtimeStatus) GetLastNegotiationAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastNegotiationAt
+	}
+	return nil
+}
+
+func (x *RealtimeStatus) GetLastNegotiationError() string {
+	if x != nil {
+		return x.LastNegotiationError
+	}
+	return ""
+}
+
+func (x *RealtimeStatus) GetStreamersBlind() int64 {
+	if x != nil {
+		return x.StreamersBlind
+	}
+	return 0
+}
+
+func (x *RealtimeStatus) GetTokenExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.TokenExpiresAt
+	}
+	return nil
+}
+
+// WebhookStatus is the state of Kick's webhook subscriptions.
+type WebhookStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// subscribed is how many watched streamers have a live subscription.
+	Subscribed int64 `protobuf:"varint,1,opt,name=subscribed,proto3" json:"subscribed,omitempty"`
+	// unsubscribed is how many watched streamers have none (waiting for a retry,
+	// refused, or auto-unsubscribed by Kick).
+	Unsubscribed int64 `protobuf:"varint,2,opt,name=unsubscribed,proto3" json:"unsubscribed,omitempty"`
+	// cap_reached is true once Kick refused a subscription for its
+	// subscription limit; the collector stops asking until the list shrinks.
+	CapReached bool `protobuf:"varint,3,opt,name=cap_reached,json=capReached,proto3" json:"cap_reached,omitempty"`
+	// last_delivery_at is when a signed delivery was last accepted.
+	LastDeliveryAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_delivery_at,json=lastDeliveryAt,proto3" json:"last_delivery_at,omitempty"`
+	// last_error is the last subscription error.
+	LastError     string `protobuf:"bytes,5,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookStatus) Reset() {
+	*x = WebhookStatus{}
+	mi := &file_kickmon_v1_status_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookStatus) ProtoMessage() {}
+
+func (x *WebhookStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_kickmon_v1_status_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookStatus.ProtoReflect.Descriptor instead.
+func (*WebhookStatus) Descriptor() ([]byte, []int) {
+	return file_kickmon_v1_status_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *WebhookStatus) GetSubscribed() int64 {
+	if x != nil {
+		return x.Subscribed
+	}
+	return 0
+}
+
+func (x *WebhookStatus) GetUnsubscribed() int64 {
+	if x != nil {
+		return x.Unsubscribed
+	}
+	return 0
+}
+
+func (x *WebhookStatus) GetCapReached() bool {
+	if x != nil {
+		return x.CapReached
+	}
+	return false
+}
+
+func (x *WebhookStatus) GetLastDeliveryAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastDeliveryAt
+	}
+	return nil
+}
+
+func (x *WebhookStatus) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
 // TokenStatus is the state of the OAuth app token; never the token itself.
 type TokenStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -320,7 +544,7 @@ type TokenStatus struct {
 
 func (x *TokenStatus) Reset() {
 	*x = TokenStatus{}
-	mi := &file_kickmon_v1_status_proto_msgTypes[2]
+	mi := &file_kickmon_v1_status_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -332,7 +556,7 @@ func (x *TokenStatus) String() string {
 func (*TokenStatus) ProtoMessage() {}
 
 func (x *TokenStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_kickmon_v1_status_proto_msgTypes[2]
+	mi := &file_kickmon_v1_status_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -345,7 +569,7 @@ func (x *TokenStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenStatus.ProtoReflect.Descriptor instead.
 func (*TokenStatus) Descriptor() ([]byte, []int) {
-	return file_kickmon_v1_status_proto_rawDescGZIP(), []int{2}
+	return file_kickmon_v1_status_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TokenStatus) GetValid() bool {
@@ -393,7 +617,7 @@ type BudgetStatus struct {
 
 func (x *BudgetStatus) Reset() {
 	*x = BudgetStatus{}
-	mi := &file_kickmon_v1_status_proto_msgTypes[3]
+	mi := &file_kickmon_v1_status_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -405,7 +629,7 @@ func (x *BudgetStatus) String() string {
 func (*BudgetStatus) ProtoMessage() {}
 
 func (x *BudgetStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_kickmon_v1_status_proto_msgTypes[3]
+	mi := &file_kickmon_v1_status_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -418,7 +642,7 @@ func (x *BudgetStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BudgetStatus.ProtoReflect.Descriptor instead.
 func (*BudgetStatus) Descriptor() ([]byte, []int) {
-	return file_kickmon_v1_status_proto_rawDescGZIP(), []int{3}
+	return file_kickmon_v1_status_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *BudgetStatus) GetRequestsPerMinute() int64 {
@@ -467,14 +691,21 @@ type SpoolStatus struct {
 	// acked_at is when the writer last acknowledged.
 	AckedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=acked_at,json=ackedAt,proto3" json:"acked_at,omitempty"`
 	// lost is every range dropped unacknowledged because of max_bytes.
-	Lost          []*SeqRange `protobuf:"bytes,8,rep,name=lost,proto3" json:"lost,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Lost []*SeqRange `protobuf:"bytes,8,rep,name=lost,proto3" json:"lost,omitempty"`
+	// log_id identifies this event log: made when the spool file was created,
+	// never reused. A consumer whose cursor belongs to another log id must not
+	// apply it here.
+	LogId string `protobuf:"bytes,9,opt,name=log_id,json=logId,proto3" json:"log_id,omitempty"`
+	// oldest_unacked_at is when the oldest unacknowledged event was observed
+	// (unset when everything is acknowledged): the writer's lag in time.
+	OldestUnackedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=oldest_unacked_at,json=oldestUnackedAt,proto3" json:"oldest_unacked_at,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SpoolStatus) Reset() {
 	*x = SpoolStatus{}
-	mi := &file_kickmon_v1_status_proto_msgTypes[4]
+	mi := &file_kickmon_v1_status_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +717,7 @@ func (x *SpoolStatus) String() string {
 func (*SpoolStatus) ProtoMessage() {}
 
 func (x *SpoolStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_kickmon_v1_status_proto_msgTypes[4]
+	mi := &file_kickmon_v1_status_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +730,7 @@ func (x *SpoolStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpoolStatus.ProtoReflect.Descriptor instead.
 func (*SpoolStatus) Descriptor() ([]byte, []int) {
-	return file_kickmon_v1_status_proto_rawDescGZIP(), []int{4}
+	return file_kickmon_v1_status_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SpoolStatus) GetPath() string {
@@ -558,6 +789,20 @@ func (x *SpoolStatus) GetLost() []*SeqRange {
 	return nil
 }
 
+func (x *SpoolStatus) GetLogId() string {
+	if x != nil {
+		return x.LogId
+	}
+	return ""
+}
+
+func (x *SpoolStatus) GetOldestUnackedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OldestUnackedAt
+	}
+	return nil
+}
+
 // CollectorStatus describes the whole collector.
 type CollectorStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -582,14 +827,21 @@ type CollectorStatus struct {
 	// poll_interval is the configured poll interval.
 	PollInterval *durationpb.Duration `protobuf:"bytes,10,opt,name=poll_interval,json=pollInterval,proto3" json:"poll_interval,omitempty"`
 	// watchers is how many WatchEvents streams are open.
-	Watchers      int32 `protobuf:"varint,11,opt,name=watchers,proto3" json:"watchers,omitempty"`
+	Watchers int32 `protobuf:"varint,11,opt,name=watchers,proto3" json:"watchers,omitempty"`
+	// realtime is the state of Kick's realtime feed (provider, blindness).
+	Realtime *RealtimeStatus `protobuf:"bytes,12,opt,name=realtime,proto3" json:"realtime,omitempty"`
+	// webhooks is the state of webhook subscriptions (unset when webhooks are off).
+	Webhooks *WebhookStatus `protobuf:"bytes,13,opt,name=webhooks,proto3" json:"webhooks,omitempty"`
+	// kick_clock_skew is Kick's clock minus ours, from the Date header of
+	// Kick's last API answer (positive: Kick is ahead); unset before the first answer.
+	KickClockSkew *durationpb.Duration `protobuf:"bytes,14,opt,name=kick_clock_skew,json=kickClockSkew,proto3" json:"kick_clock_skew,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CollectorStatus) Reset() {
 	*x = CollectorStatus{}
-	mi := &file_kickmon_v1_status_proto_msgTypes[5]
+	mi := &file_kickmon_v1_status_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -601,7 +853,7 @@ func (x *CollectorStatus) String() string {
 func (*CollectorStatus) ProtoMessage() {}
 
 func (x *CollectorStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_kickmon_v1_status_proto_msgTypes[5]
+	mi := &file_kickmon_v1_status_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -614,7 +866,7 @@ func (x *CollectorStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectorStatus.ProtoReflect.Descriptor instead.
 func (*CollectorStatus) Descriptor() ([]byte, []int) {
-	return file_kickmon_v1_status_proto_rawDescGZIP(), []int{5}
+	return file_kickmon_v1_status_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CollectorStatus) GetVersion() string {
@@ -694,6 +946,27 @@ func (x *CollectorStatus) GetWatchers() int32 {
 	return 0
 }
 
+func (x *CollectorStatus) GetRealtime() *RealtimeStatus {
+	if x != nil {
+		return x.Realtime
+	}
+	return nil
+}
+
+func (x *CollectorStatus) GetWebhooks() *WebhookStatus {
+	if x != nil {
+		return x.Webhooks
+	}
+	return nil
+}
+
+func (x *CollectorStatus) GetKickClockSkew() *durationpb.Duration {
+	if x != nil {
+		return x.KickClockSkew
+	}
+	return nil
+}
+
 var File_kickmon_v1_status_proto protoreflect.FileDescriptor
 
 const file_kickmon_v1_status_proto_rawDesc = "" +
@@ -709,7 +982,7 @@ const file_kickmon_v1_status_proto_rawDesc = "" +
 	"last_error\x18\x05 \x01(\tR\tlastError\x12>\n" +
 	"\rlast_error_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vlastErrorAt\x12#\n" +
 	"\rbreaker_state\x18\a \x01(\tR\fbreakerState\x12+\n" +
-	"\x11streamers_covered\x18\b \x01(\x03R\x10streamersCovered\"\xfc\x01\n" +
+	"\x11streamers_covered\x18\b \x01(\x03R\x10streamersCovered\"\x98\x02\n" +
 	"\fSocketStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x05R\x02id\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12\x1a\n" +
@@ -720,7 +993,32 @@ const file_kickmon_v1_status_proto_rawDesc = "" +
 	"reconnects\x12&\n" +
 	"\x0flast_close_code\x18\x06 \x01(\x05R\rlastCloseCode\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\a \x01(\tR\tlastError\"\x99\x01\n" +
+	"last_error\x18\a \x01(\tR\tlastError\x12\x1a\n" +
+	"\bprovider\x18\b \x01(\tR\bprovider\"\xe3\x03\n" +
+	"\x0eRealtimeStatus\x12\x12\n" +
+	"\x04mode\x18\x01 \x01(\tR\x04mode\x12\x1a\n" +
+	"\bprovider\x18\x02 \x01(\tR\bprovider\x12A\n" +
+	"\x0eprovider_since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\rproviderSince\x12*\n" +
+	"\x06health\x18\x04 \x01(\x0e2\x12.kickmon.v1.HealthR\x06health\x12!\n" +
+	"\fblind_reason\x18\x05 \x01(\tR\vblindReason\x12\x1e\n" +
+	"\n" +
+	"negotiated\x18\x06 \x01(\bR\n" +
+	"negotiated\x12J\n" +
+	"\x13last_negotiation_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x11lastNegotiationAt\x124\n" +
+	"\x16last_negotiation_error\x18\b \x01(\tR\x14lastNegotiationError\x12'\n" +
+	"\x0fstreamers_blind\x18\t \x01(\x03R\x0estreamersBlind\x12D\n" +
+	"\x10token_expires_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x0etokenExpiresAt\"\xd9\x01\n" +
+	"\rWebhookStatus\x12\x1e\n" +
+	"\n" +
+	"subscribed\x18\x01 \x01(\x03R\n" +
+	"subscribed\x12\"\n" +
+	"\funsubscribed\x18\x02 \x01(\x03R\funsubscribed\x12\x1f\n" +
+	"\vcap_reached\x18\x03 \x01(\bR\n" +
+	"capReached\x12D\n" +
+	"\x10last_delivery_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x0elastDeliveryAt\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x05 \x01(\tR\tlastError\"\x99\x01\n" +
 	"\vTokenStatus\x12\x14\n" +
 	"\x05valid\x18\x01 \x01(\bR\x05valid\x129\n" +
 	"\n" +
@@ -732,7 +1030,7 @@ const file_kickmon_v1_status_proto_rawDesc = "" +
 	"\x13requests_per_minute\x18\x01 \x01(\x03R\x11requestsPerMinute\x12(\n" +
 	"\x10used_last_minute\x18\x02 \x01(\x03R\x0eusedLastMinute\x12,\n" +
 	"\x12rate_limited_total\x18\x03 \x01(\x03R\x10rateLimitedTotal\x12?\n" +
-	"\rbackoff_until\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\fbackoffUntil\"\x93\x02\n" +
+	"\rbackoff_until\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\fbackoffUntil\"\xf2\x02\n" +
 	"\vSpoolStatus\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1d\n" +
 	"\n" +
@@ -742,7 +1040,10 @@ const file_kickmon_v1_status_proto_rawDesc = "" +
 	"\blast_seq\x18\x05 \x01(\x04R\alastSeq\x12\x1b\n" +
 	"\tacked_seq\x18\x06 \x01(\x04R\backedSeq\x125\n" +
 	"\backed_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\aackedAt\x12(\n" +
-	"\x04lost\x18\b \x03(\v2\x14.kickmon.v1.SeqRangeR\x04lost\"\xec\x03\n" +
+	"\x04lost\x18\b \x03(\v2\x14.kickmon.v1.SeqRangeR\x04lost\x12\x15\n" +
+	"\x06log_id\x18\t \x01(\tR\x05logId\x12F\n" +
+	"\x11oldest_unacked_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x0foldestUnackedAt\"\x9e\x05\n" +
 	"\x0fCollectorStatus\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x129\n" +
 	"\n" +
@@ -756,7 +1057,10 @@ const file_kickmon_v1_status_proto_rawDesc = "" +
 	"\x05spool\x18\t \x01(\v2\x17.kickmon.v1.SpoolStatusR\x05spool\x12>\n" +
 	"\rpoll_interval\x18\n" +
 	" \x01(\v2\x19.google.protobuf.DurationR\fpollInterval\x12\x1a\n" +
-	"\bwatchers\x18\v \x01(\x05R\bwatchers*\x97\x01\n" +
+	"\bwatchers\x18\v \x01(\x05R\bwatchers\x126\n" +
+	"\brealtime\x18\f \x01(\v2\x1a.kickmon.v1.RealtimeStatusR\brealtime\x125\n" +
+	"\bwebhooks\x18\r \x01(\v2\x19.kickmon.v1.WebhookStatusR\bwebhooks\x12A\n" +
+	"\x0fkick_clock_skew\x18\x0e \x01(\v2\x19.google.protobuf.DurationR\rkickClockSkew*\x97\x01\n" +
 	"\x06Health\x12\x16\n" +
 	"\x12HEALTH_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tHEALTH_OK\x10\x01\x12\x13\n" +
@@ -782,42 +1086,53 @@ func file_kickmon_v1_status_proto_rawDescGZIP() []byte {
 }
 
 var file_kickmon_v1_status_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kickmon_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_kickmon_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_kickmon_v1_status_proto_goTypes = []any{
 	(Health)(0),                   // 0: kickmon.v1.Health
 	(*SourceStatus)(nil),          // 1: kickmon.v1.SourceStatus
 	(*SocketStatus)(nil),          // 2: kickmon.v1.SocketStatus
-	(*TokenStatus)(nil),           // 3: kickmon.v1.TokenStatus
-	(*BudgetStatus)(nil),          // 4: kickmon.v1.BudgetStatus
-	(*SpoolStatus)(nil),           // 5: kickmon.v1.SpoolStatus
-	(*CollectorStatus)(nil),       // 6: kickmon.v1.CollectorStatus
-	(Source)(0),                   // 7: kickmon.v1.Source
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
-	(*SeqRange)(nil),              // 9: kickmon.v1.SeqRange
-	(*durationpb.Duration)(nil),   // 10: google.protobuf.Duration
+	(*RealtimeStatus)(nil),        // 3: kickmon.v1.RealtimeStatus
+	(*WebhookStatus)(nil),         // 4: kickmon.v1.WebhookStatus
+	(*TokenStatus)(nil),           // 5: kickmon.v1.TokenStatus
+	(*BudgetStatus)(nil),          // 6: kickmon.v1.BudgetStatus
+	(*SpoolStatus)(nil),           // 7: kickmon.v1.SpoolStatus
+	(*CollectorStatus)(nil),       // 8: kickmon.v1.CollectorStatus
+	(Source)(0),                   // 9: kickmon.v1.Source
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*SeqRange)(nil),              // 11: kickmon.v1.SeqRange
+	(*durationpb.Duration)(nil),   // 12: google.protobuf.Duration
 }
 var file_kickmon_v1_status_proto_depIdxs = []int32{
-	7,  // 0: kickmon.v1.SourceStatus.source:type_name -> kickmon.v1.Source
+	9,  // 0: kickmon.v1.SourceStatus.source:type_name -> kickmon.v1.Source
 	0,  // 1: kickmon.v1.SourceStatus.health:type_name -> kickmon.v1.Health
-	8,  // 2: kickmon.v1.SourceStatus.last_success_at:type_name -> google.protobuf.Timestamp
-	8,  // 3: kickmon.v1.SourceStatus.last_error_at:type_name -> google.protobuf.Timestamp
-	8,  // 4: kickmon.v1.SocketStatus.connected_since:type_name -> google.protobuf.Timestamp
-	8,  // 5: kickmon.v1.TokenStatus.expires_at:type_name -> google.protobuf.Timestamp
-	8,  // 6: kickmon.v1.BudgetStatus.backoff_until:type_name -> google.protobuf.Timestamp
-	8,  // 7: kickmon.v1.SpoolStatus.acked_at:type_name -> google.protobuf.Timestamp
-	9,  // 8: kickmon.v1.SpoolStatus.lost:type_name -> kickmon.v1.SeqRange
-	8,  // 9: kickmon.v1.CollectorStatus.started_at:type_name -> google.protobuf.Timestamp
-	1,  // 10: kickmon.v1.CollectorStatus.sources:type_name -> kickmon.v1.SourceStatus
-	2,  // 11: kickmon.v1.CollectorStatus.sockets:type_name -> kickmon.v1.SocketStatus
-	3,  // 12: kickmon.v1.CollectorStatus.token:type_name -> kickmon.v1.TokenStatus
-	4,  // 13: kickmon.v1.CollectorStatus.budget:type_name -> kickmon.v1.BudgetStatus
-	5,  // 14: kickmon.v1.CollectorStatus.spool:type_name -> kickmon.v1.SpoolStatus
-	10, // 15: kickmon.v1.CollectorStatus.poll_interval:type_name -> google.protobuf.Duration
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	10, // 2: kickmon.v1.SourceStatus.last_success_at:type_name -> google.protobuf.Timestamp
+	10, // 3: kickmon.v1.SourceStatus.last_error_at:type_name -> google.protobuf.Timestamp
+	10, // 4: kickmon.v1.SocketStatus.connected_since:type_name -> google.protobuf.Timestamp
+	10, // 5: kickmon.v1.RealtimeStatus.provider_since:type_name -> google.protobuf.Timestamp
+	0,  // 6: kickmon.v1.RealtimeStatus.health:type_name -> kickmon.v1.Health
+	10, // 7: kickmon.v1.RealtimeStatus.last_negotiation_at:type_name -> google.protobuf.Timestamp
+	10, // 8: kickmon.v1.RealtimeStatus.token_expires_at:type_name -> google.protobuf.Timestamp
+	10, // 9: kickmon.v1.WebhookStatus.last_delivery_at:type_name -> google.protobuf.Timestamp
+	10, // 10: kickmon.v1.TokenStatus.expires_at:type_name -> google.protobuf.Timestamp
+	10, // 11: kickmon.v1.BudgetStatus.backoff_until:type_name -> google.protobuf.Timestamp
+	10, // 12: kickmon.v1.SpoolStatus.acked_at:type_name -> google.protobuf.Timestamp
+	11, // 13: kickmon.v1.SpoolStatus.lost:type_name -> kickmon.v1.SeqRange
+	10, // 14: kickmon.v1.SpoolStatus.oldest_unacked_at:type_name -> google.protobuf.Timestamp
+	10, // 15: kickmon.v1.CollectorStatus.started_at:type_name -> google.protobuf.Timestamp
+	1,  // 16: kickmon.v1.CollectorStatus.sources:type_name -> kickmon.v1.SourceStatus
+	2,  // 17: kickmon.v1.CollectorStatus.sockets:type_name -> kickmon.v1.SocketStatus
+	5,  // 18: kickmon.v1.CollectorStatus.token:type_name -> kickmon.v1.TokenStatus
+	6,  // 19: kickmon.v1.CollectorStatus.budget:type_name -> kickmon.v1.BudgetStatus
+	7,  // 20: kickmon.v1.CollectorStatus.spool:type_name -> kickmon.v1.SpoolStatus
+	12, // 21: kickmon.v1.CollectorStatus.poll_interval:type_name -> google.protobuf.Duration
+	3,  // 22: kickmon.v1.CollectorStatus.realtime:type_name -> kickmon.v1.RealtimeStatus
+	4,  // 23: kickmon.v1.CollectorStatus.webhooks:type_name -> kickmon.v1.WebhookStatus
+	12, // 24: kickmon.v1.CollectorStatus.kick_clock_skew:type_name -> google.protobuf.Duration
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_kickmon_v1_status_proto_init() }
@@ -833,7 +1148,7 @@ func file_kickmon_v1_status_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kickmon_v1_status_proto_rawDesc), len(file_kickmon_v1_status_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

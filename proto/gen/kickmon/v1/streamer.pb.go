@@ -96,6 +96,12 @@ const (
 	// SOURCE_COLLECTOR is the collector itself, e.g. an offline grace window
 	// that expired while the official API could not be reached.
 	Source_SOURCE_COLLECTOR Source = 5
+	// SOURCE_CENTRIFUGO is Kick's unofficial realtime feed on Centrifugo (the
+	// provider kick.com's own pages negotiate since autumn 2026).
+	Source_SOURCE_CENTRIFUGO Source = 6
+	// SOURCE_SPOOL is the collector's event log itself, e.g. a log replaced
+	// under a consumer (writer coverage gaps only; never on an event).
+	Source_SOURCE_SPOOL Source = 7
 )
 
 // Enum value maps for Source.
@@ -107,6 +113,8 @@ var (
 		3: "SOURCE_WEBHOOK",
 		4: "SOURCE_OPERATOR",
 		5: "SOURCE_COLLECTOR",
+		6: "SOURCE_CENTRIFUGO",
+		7: "SOURCE_SPOOL",
 	}
 	Source_value = map[string]int32{
 		"SOURCE_UNSPECIFIED": 0,
@@ -115,6 +123,8 @@ var (
 		"SOURCE_WEBHOOK":     3,
 		"SOURCE_OPERATOR":    4,
 		"SOURCE_COLLECTOR":   5,
+		"SOURCE_CENTRIFUGO":  6,
+		"SOURCE_SPOOL":       7,
 	}
 )
 
@@ -560,14 +570,16 @@ const file_kickmon_v1_streamer_proto_rawDesc = "" +
 	"\x16LIVE_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12LIVE_STATE_UNKNOWN\x10\x01\x12\x13\n" +
 	"\x0fLIVE_STATE_LIVE\x10\x02\x12\x16\n" +
-	"\x12LIVE_STATE_OFFLINE\x10\x03*\x83\x01\n" +
+	"\x12LIVE_STATE_OFFLINE\x10\x03*\xac\x01\n" +
 	"\x06Source\x12\x16\n" +
 	"\x12SOURCE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vSOURCE_POLL\x10\x01\x12\x11\n" +
 	"\rSOURCE_PUSHER\x10\x02\x12\x12\n" +
 	"\x0eSOURCE_WEBHOOK\x10\x03\x12\x13\n" +
 	"\x0fSOURCE_OPERATOR\x10\x04\x12\x14\n" +
-	"\x10SOURCE_COLLECTOR\x10\x05B\xa3\x01\n" +
+	"\x10SOURCE_COLLECTOR\x10\x05\x12\x15\n" +
+	"\x11SOURCE_CENTRIFUGO\x10\x06\x12\x10\n" +
+	"\fSOURCE_SPOOL\x10\aB\xa3\x01\n" +
 	"\x0ecom.kickmon.v1B\rStreamerProtoP\x01Z9github.com/kickmon/kickmon/proto/gen/kickmon/v1;kickmonv1\xa2\x02\x03KXX\xaa\x02\n" +
 	"Kickmon.V1\xca\x02\n" +
 	"Kickmon\\V1\xe2\x02\x16Kickmon\\V1\\GPBMetadata\xea\x02\vKickmon::V1b\x06proto3"
