@@ -76,6 +76,10 @@ check-modules: ## build every module on its own (GOWORK=off), through its replac
 .PHONY: check
 check: lint check-generate check-modules test ## everything CI runs
 
+.PHONY: bench-system
+bench-system: build ## measure the whole system (10k/100k streamers, 1k/10k changes/s; under 10 min) and print the table of BENCHMARKS.md
+	go run ./deploy/cmd/kickbench --bin bin $(BENCHFLAGS)
+
 .PHONY: demo
 demo: build ## run the whole system against the simulator, then open kickview
 	go run ./deploy/cmd/kickdemo --bin bin

@@ -160,6 +160,7 @@ type Monitor struct {
 	pending   map[int64]*entry              // streamers with an open grace window
 	rechecks  map[int64]*entry              // streamers with a check due at recheck
 	removed   map[int64]*kickmonv1.Streamer // last state of removed streamers
+	nLive     int                           // entries with an open session
 }
 
 // entry is one streamer: its public state plus what the rules need.
@@ -261,6 +262,9 @@ func (m *Monitor) Restore(streamers []*kickmonv1.Streamer, now time.Time) Result
 // adopt makes st the state of a watched streamer.
 func (m *Monitor) adopt(st *kickmonv1.Streamer, now time.Time) *entry {
 	e := &entry{st: st, fresh: true, watchSince: now}
+	if old, ok := m.streamers[st.BroadcasterUserId]; ok {
+		m.setOpen(old, false) // replaced: no longer counted
+	}
 	if st.State == kickmonv1.LiveState_LIVE_STATE_UNSPECIFIED {
 		st.State = kickmonv1.LiveState_LIVE_STATE_UNKNOWN
 	}
@@ -268,7 +272,7 @@ func (m *Monitor) adopt(st *kickmonv1.Streamer, now time.Time) *entry {
 		e.start = s.StartedAt.AsTime()
 		e.provisional = s.StartedAtProvisional
 		if s.EndedAt == nil && st.State == kickmonv1.LiveState_LIVE_STATE_LIVE {
-			e.open = true
+			m.setOpen(e, true)
 		} else {
 			if s.EndedAt == nil { // inconsistent snapshot: close it where it was last seen
 				s.EndedAt = st.LastConfirmedAt
@@ -390,6 +394,21 @@ func (m *Monitor) Streamers() []*kickmonv1.Streamer {
 
 // Len is the number of watched streamers.
 func (m *Monitor) Len() int { return len(m.streamers) }
+
+// Live is the number of watched streamers with an open session (kept as
+// sessions open and end: counting 100k entries per status would not be).
+func (m *Monitor) Live() int { return m.nLive }
+
+// setOpen opens or closes e's session, keeping the live count.
+func (m *Monitor) setOpen(e *entry, open bool) {
+	switch {
+	case open && !e.open:
+		m.nLive++
+	case !open && e.open:
+		m.nLive--
+	}
+	e.open = open
+}
 
 // NextDeadline is the earliest pending grace expiry or due recheck, if any.
 func (m *Monitor) NextDeadline() (time.Time, bool) {

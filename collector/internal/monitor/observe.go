@@ -298,7 +298,8 @@ func (m *Monitor) startSession(e *entry, o observation.Observation, start time.T
 	}
 	st.State = kickmonv1.LiveState_LIVE_STATE_LIVE
 	st.ViewerCount = 0
-	e.open, e.end, e.pend = true, time.Time{}, nil
+	m.setOpen(e, true)
+	e.end, e.pend = time.Time{}, nil
 	delete(m.pending, st.BroadcasterUserId)
 	m.setStart(e, start, prov)
 	e.lastLive = o.ObservedAt
@@ -322,7 +323,8 @@ func (m *Monitor) reopen(e *entry, o observation.Observation, start time.Time, p
 	st := e.st
 	st.State = kickmonv1.LiveState_LIVE_STATE_LIVE
 	st.Session.EndedAt = nil
-	e.open, e.end = true, time.Time{}
+	m.setOpen(e, true)
+	e.end = time.Time{}
 	m.setUnconfirmed(e, o)
 	corrected := e.provisional && !prov
 	if corrected {
@@ -412,7 +414,8 @@ func (m *Monitor) endSession(e *entry, end ending, r *Result) {
 	st.LiveSince = nil
 	st.ViewerCount = 0
 	st.LastConfirmedAt = ts(end.confirmedAt)
-	e.open, e.end = false, end.at
+	m.setOpen(e, false)
+	e.end = end.at
 	e.lastOffline = end.confirmedAt
 	e.pend = nil
 	delete(m.pending, st.BroadcasterUserId)

@@ -78,7 +78,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		return fmt.Errorf("postgresql: %w", err)
 	}
 	defer pg.Close()
-	if err := createDatabase(ctx, pg.URL("postgres"), "kickmon"); err != nil {
+	if err := CreateDatabase(ctx, pg.URL("postgres"), "kickmon"); err != nil {
 		return err
 	}
 	dsn := pg.URL("kickmon")
@@ -122,7 +122,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := waitCollector(ctx, coll, socket, 30*time.Second); err != nil {
+	if err := WaitCollector(ctx, coll, socket, 30*time.Second); err != nil {
 		return fmt.Errorf("kickcollector (see %s/kickcollector.log): %w", dir, err)
 	}
 	if _, err := start(proc.Spec{Name: "kickwriter", Path: bin("kickwriter"),
@@ -163,7 +163,8 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 }
 
-func createDatabase(ctx context.Context, adminURL, name string) error {
+// CreateDatabase creates database name through the admin URL.
+func CreateDatabase(ctx context.Context, adminURL, name string) error {
 	conn, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
 		return fmt.Errorf("connect to postgresql: %w", err)
@@ -175,9 +176,9 @@ func createDatabase(ctx context.Context, adminURL, name string) error {
 	return nil
 }
 
-// waitCollector waits until the collector answers on its socket, and gives
+// WaitCollector waits until the collector answers on its socket, and gives
 // up at once if it exits.
-func waitCollector(ctx context.Context, coll *proc.Process, socket string, timeout time.Duration) error {
+func WaitCollector(ctx context.Context, coll *proc.Process, socket string, timeout time.Duration) error {
 	c, err := kickapi.Dial(socket)
 	if err != nil {
 		return err

@@ -88,6 +88,8 @@ func (r *Refresher) Run(ctx context.Context) {
 
 // step runs one attempt and returns the wait before the next.
 func (r *Refresher) step(ctx context.Context) time.Duration {
+	start := time.Now()
+	defer func() { r.m.ConfirmDuration(time.Since(start)) }()
 	if r.list == nil {
 		lctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 		list, err := r.conn.ListStreamers(lctx, &kickmonv1.ListStreamersRequest{})
