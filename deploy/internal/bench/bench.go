@@ -28,15 +28,15 @@ import (
 
 // Options configure a run.
 type Options struct {
-	BinDir    string // kicksim, kickcollector, kickwriter (make build)
-	RepoDir   string // the checkout, for the writer's go test benchmark
-	Quick     bool   // shorter phases, for iteration
+	BinDir  string // kicksim, kickcollector, kickwriter (make build)
+	RepoDir string // the checkout, for the writer's go test benchmark
+	Quick   bool   // shorter phases, for iteration
 	// WriterRuns is how many times BenchmarkWriter runs (0: skipped).
 	WriterRuns int
-	Streamers []int  // world sizes (default 10k and 100k)
-	Rates     []int  // changes per second under load (default 1k and 10k)
-	Out       io.Writer
-	Log       io.Writer // progress
+	Streamers  []int // world sizes (default 10k and 100k)
+	Rates      []int // changes per second under load (default 1k and 10k)
+	Out        io.Writer
+	Log        io.Writer // progress
 }
 
 // phases are the durations of a run's phases.
