@@ -23,6 +23,7 @@ import (
 	"github.com/kickmon/kickmon/collector/internal/monitor"
 	"github.com/kickmon/kickmon/collector/internal/observation"
 	"github.com/kickmon/kickmon/collector/internal/poller"
+	"github.com/kickmon/kickmon/collector/internal/profiling"
 	"github.com/kickmon/kickmon/collector/internal/pusher"
 	"github.com/kickmon/kickmon/collector/internal/rpc"
 	"github.com/kickmon/kickmon/collector/internal/sdnotify"
@@ -192,6 +193,9 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 		goRun("webhooks", func(ctx context.Context) error { return c.hooks.ListenAndServe(ctx, cfg.WebhookAddr) })
 		rep := &webhook.Repairer{API: c.client, Watched: c.watchedIDs, Wake: c.hookWake, Logger: log}
 		goRun("webhook repair", rep.Run)
+	}
+	if cfg.PprofAddr != "" {
+		goRun("pprof", func(ctx context.Context) error { return profiling.Serve(ctx, cfg.PprofAddr, log) })
 	}
 	if cfg.MetricsAddr != "" {
 		goRun("metrics", func(ctx context.Context) error { return metrics.Serve(ctx, cfg.MetricsAddr, c.metrics, c.healthy, log) })

@@ -18,6 +18,7 @@ import (
 	"github.com/joho/godotenv"
 	"github.com/kickmon/kickmon/collector/internal/kickrest"
 	"github.com/kickmon/kickmon/collector/internal/poller"
+	"github.com/kickmon/kickmon/collector/internal/profiling"
 	"github.com/kickmon/kickmon/collector/internal/pusher"
 )
 
@@ -60,6 +61,7 @@ type Config struct {
 	SpoolMaxBytes     int64
 	AdminGroup        string
 	MetricsAddr       string
+	PprofAddr         string // loopback only; empty: off
 	LogLevel          slog.Level
 }
 
@@ -132,6 +134,7 @@ func Load(env Lookup, envFile string) (*Config, error) {
 		WebhookAddr:       str("KICKMON_WEBHOOK_ADDR", ""),
 		AdminGroup:        str("KICKMON_ADMIN_GROUP", DefaultAdminGroup),
 		MetricsAddr:       str("KICKMON_METRICS_ADDR", ""),
+		PprofAddr:         str("KICKMON_PPROF_ADDR", ""),
 		SpoolMaxBytes:     DefaultSpoolMaxBytes,
 	}
 	// Unset means the default URL; set to the empty string means Pusher is off.
@@ -264,6 +267,9 @@ func (c *Config) validate() []string {
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
 			p = append(p, fmt.Sprintf("%s=%q: want host:port", a.name, a.addr))
 		}
+	}
+	if err := profiling.CheckAddr("KICKMON_PPROF_ADDR", c.PprofAddr); err != nil {
+		p = append(p, err.Error())
 	}
 	return p
 }

@@ -83,13 +83,14 @@ func TestEveryProblemListed(t *testing.T) {
 		"KICKMON_STREAMERS":       "ok,bad slug!",
 		"KICKMON_SOCKET":          "relative.sock",
 		"KICKMON_METRICS_ADDR":    "nope",
+		"KICKMON_PPROF_ADDR":      "0.0.0.0:6060",
 		"KICKMON_ALLOW_INSECURE":  "maybe",
 	}), "")
 	if err == nil {
 		t.Fatal("Load accepted a bad configuration")
 	}
 	msg := err.Error()
-	for _, want := range []string{"KICK_CLIENT_ID is required", "KICK_API_URL", "KICKMON_POLL_INTERVAL", "KICKMON_OFFLINE_GRACE", "KICKMON_API_BUDGET", "KICKMON_SPOOL_MAX_BYTES", "KICKMON_LOG_LEVEL", `"bad slug!"`, "KICKMON_SOCKET", "KICKMON_METRICS_ADDR", "KICKMON_ALLOW_INSECURE"} {
+	for _, want := range []string{"KICK_CLIENT_ID is required", "KICK_API_URL", "KICKMON_POLL_INTERVAL", "KICKMON_OFFLINE_GRACE", "KICKMON_API_BUDGET", "KICKMON_SPOOL_MAX_BYTES", "KICKMON_LOG_LEVEL", `"bad slug!"`, "KICKMON_SOCKET", "KICKMON_METRICS_ADDR", "KICKMON_ALLOW_INSECURE", "KICKMON_PPROF_ADDR=\"0.0.0.0:6060\": profiles are served on loopback only"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not mention %s:\n%s", want, msg)
 		}
