@@ -23,6 +23,7 @@ func main() {
 	fs.StringVar(&o.BinDir, "bin", "bin", "directory holding the kickmon binaries (make build)")
 	fs.StringVar(&o.RepoDir, "repo", ".", "the checkout (for the writer's go test benchmark)")
 	fs.BoolVar(&o.Quick, "quick", false, "shorter phases, for iteration")
+	fs.StringVar(&o.ProfileDir, "profile", "", "directory for CPU and heap profiles of both daemons (go tool pprof)")
 	fs.IntVar(&o.WriterRuns, "writer-runs", 3, "runs of the writer's BenchmarkWriter (0: skip it)")
 	streamers := fs.String("streamers", "10000,100000", "world sizes, comma-separated")
 	rates := fs.String("rates", "1000,10000", "changes per second under load, comma-separated")

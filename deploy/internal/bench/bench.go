@@ -31,6 +31,9 @@ type Options struct {
 	BinDir  string // kicksim, kickcollector, kickwriter (make build)
 	RepoDir string // the checkout, for the writer's go test benchmark
 	Quick   bool   // shorter phases, for iteration
+	// ProfileDir, if set, receives CPU and heap profiles of both daemons
+	// (through KICKMON_PPROF_ADDR) for the quiet and load phases.
+	ProfileDir string
 	// WriterRuns is how many times BenchmarkWriter runs (0: skipped).
 	WriterRuns int
 	Streamers  []int // world sizes (default 10k and 100k)

@@ -42,6 +42,9 @@ type deployment struct {
 	api                       *kickapi.Conn
 	writerMetrics             string
 	http                      *http.Client
+	// pprof addresses (empty unless profiles are asked for) and where
+	// profiles go.
+	collPprof, writerPprof, profileDir string
 }
 
 func runScale(ctx context.Context, o Options, ph phases, pg *pgtest.Cluster, n int, logf func(string, ...any)) (rows []row, err error) {
@@ -63,7 +66,7 @@ func runScale(ctx context.Context, o Options, ph phases, pg *pgtest.Cluster, n i
 	if err := demo.CreateDatabase(ctx, pg.URL("postgres"), db); err != nil {
 		return nil, err
 	}
-	d := &deployment{dir: dir, socket: filepath.Join(dir, "kickmon.sock"), dsn: pg.URL(db), http: &http.Client{Timeout: 2 * time.Minute}}
+	d := &deployment{dir: dir, socket: filepath.Join(dir, "kickmon.sock"), dsn: pg.URL(db), http: &http.Client{Timeout: 2 * time.Minute}, profileDir: o.ProfileDir}
 	defer d.stop()
 	logf("%d streamers: starting kicksim, kickcollector, kickwriter", n)
 	if err := d.start(ctx, o.BinDir, n); err != nil {
@@ -132,11 +135,15 @@ func runScale(ctx context.Context, o Options, ph phases, pg *pgtest.Cluster, n i
 	}
 	mem := sample(d.coll.Pid())
 	t0 := time.Now()
+	prof := d.profile(ctx, fmt.Sprintf("%d-quiet", n), ph.quiet-2*time.Second)
 	if err := sleep(ctx, ph.quiet); err != nil {
 		mem.end()
 		return nil, err
 	}
 	lo, hi := mem.end()
+	if err := prof(); err != nil {
+		return nil, err
+	}
 	cpu1, _ := cpuTime(d.coll.Pid())
 	req1, err := d.requests(ctx)
 	if err != nil {
@@ -171,8 +178,12 @@ func runScale(ctx context.Context, o Options, ph phases, pg *pgtest.Cluster, n i
 			return nil, err
 		}
 		t0 := time.Now()
+		prof := d.profile(ctx, fmt.Sprintf("%d-rate%d", n, r), ph.load)
 		maxLag, err := d.watchLag(ctx, ph.load)
 		if err != nil {
+			return nil, err
+		}
+		if err := prof(); err != nil {
 			return nil, err
 		}
 		if err := d.setRate(ctx, 0); err != nil {
@@ -255,7 +266,18 @@ func (d *deployment) start(ctx context.Context, bin string, n int) error {
 		return errors.New("kicksim printed no KICKSIM_CONTROL_URL")
 	}
 	common := []string{"KICKMON_SOCKET=" + d.socket, "KICKMON_LOG_LEVEL=info"}
-	d.collEnv = append(append(env, common...), "KICKMON_STATE_DIR="+filepath.Join(d.dir, "state"),
+	var collExtra, writerExtra []string
+	if d.profileDir != "" {
+		for _, a := range []*string{&d.collPprof, &d.writerPprof} {
+			port, err := freePort()
+			if err != nil {
+				return err
+			}
+			*a = "127.0.0.1:" + strconv.Itoa(port)
+		}
+		collExtra, writerExtra = []string{"KICKMON_PPROF_ADDR=" + d.collPprof}, []string{"KICKMON_PPROF_ADDR=" + d.writerPprof}
+	}
+	d.collEnv = append(append(append(env, common...), collExtra...), "KICKMON_STATE_DIR="+filepath.Join(d.dir, "state"),
 		"KICKMON_POLL_INTERVAL="+pollInterval.String(), "KICKMON_API_BUDGET="+strconv.Itoa(apiBudget))
 	if err := d.startCollector(ctx, bin, 0); err != nil {
 		return err
@@ -266,7 +288,7 @@ func (d *deployment) start(ctx context.Context, bin string, n int) error {
 	}
 	d.writerMetrics = "http://127.0.0.1:" + strconv.Itoa(port) + "/metrics"
 	d.writer, err = proc.Start(proc.Spec{Name: "kickwriter", Path: filepath.Join(bin, "kickwriter"), LogDir: d.dir,
-		Env: append(common, "KICKMON_DATABASE_URL="+d.dsn, "KICKMON_CONFIRM_INTERVAL=10s", "KICKMON_METRICS_ADDR=127.0.0.1:"+strconv.Itoa(port))})
+		Env: append(append(common, writerExtra...), "KICKMON_DATABASE_URL="+d.dsn, "KICKMON_CONFIRM_INTERVAL=10s", "KICKMON_METRICS_ADDR=127.0.0.1:"+strconv.Itoa(port))})
 	if err != nil {
 		return err
 	}
@@ -339,6 +361,47 @@ func (d *deployment) stop() {
 	}
 }
 
+// profile takes CPU profiles of both daemons for a while, then a heap
+// profile of each, into the profile directory (nothing unless one is set).
+// The returned function waits for them.
+func (d *deployment) profile(ctx context.Context, name string, for_ time.Duration) func() error {
+	if d.profileDir == "" {
+		return func() error { return nil }
+	}
+	errc := make(chan error, 2)
+	for _, daemon := range []struct{ name, addr string }{{"collector", d.collPprof}, {"writer", d.writerPprof}} {
+		go func() {
+			base := "http://" + daemon.addr + "/debug/pprof/"
+			err := d.fetch(ctx, base+"profile?seconds="+strconv.Itoa(max(1, int(for_.Seconds()))), filepath.Join(d.profileDir, daemon.name+"-"+name+".cpu.pprof"))
+			if err == nil {
+				err = d.fetch(ctx, base+"heap", filepath.Join(d.profileDir, daemon.name+"-"+name+".heap.pprof"))
+			}
+			errc <- err
+		}()
+	}
+	return func() error { return errors.Join(<-errc, <-errc) }
+}
+
+func (d *deployment) fetch(ctx context.Context, url, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := d.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile %s: %s", url, resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", url, err)
+	}
+	return os.WriteFile(file, b, 0o644)
+}
+
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -406,33 +469,63 @@ func (d *deployment) requests(ctx context.Context) (int64, error) {
 }
 
 // add watches every streamer of the world, in chunks, and returns when
-// each was added.
+// each was added. The world renames streamers while this runs: a slug
+// that no longer resolves is retried under the streamer's current one.
 func (d *deployment) add(ctx context.Context, world []simStreamer) (map[int64]time.Time, time.Duration, error) {
 	start := time.Now()
 	watched := make(map[int64]time.Time, len(world))
 	for i := 0; i < len(world); i += addChunk {
 		chunk := world[i:min(i+addChunk, len(world))]
-		slugs := make([]string, len(chunk))
-		for j, s := range chunk {
-			slugs[j] = s.Slug
-		}
-		actx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		res, err := d.api.AddStreamers(actx, &kickmonv1.AddStreamersRequest{Slugs: slugs})
-		cancel()
-		if err != nil {
-			return nil, 0, fmt.Errorf("add streamers: %w", err)
-		}
-		for _, r := range res.GetResults() {
-			if r.GetError() != "" {
-				return nil, 0, fmt.Errorf("add %s: %s", r.GetSlug(), r.GetError())
+		for attempt := 0; len(chunk) > 0; attempt++ {
+			failed, err := d.addChunk(ctx, chunk, watched)
+			if err != nil {
+				return nil, 0, err
 			}
-		}
-		now := time.Now()
-		for _, s := range chunk {
-			watched[s.UserID] = now
+			if len(failed) > 0 && attempt == 2 {
+				return nil, 0, fmt.Errorf("add %s: %s", failed[0].Slug, failed[0].err)
+			}
+			chunk = chunk[:0:0]
+			for _, f := range failed {
+				var cur simStreamer
+				if err := d.do(ctx, http.MethodGet, "/streamers/"+strconv.FormatInt(f.UserID, 10), nil, &cur); err != nil {
+					return nil, 0, err
+				}
+				chunk = append(chunk, cur)
+			}
 		}
 	}
 	return watched, time.Since(start), nil
+}
+
+type failedAdd struct {
+	simStreamer
+	err string
+}
+
+func (d *deployment) addChunk(ctx context.Context, chunk []simStreamer, watched map[int64]time.Time) ([]failedAdd, error) {
+	slugs := make([]string, len(chunk))
+	for j, s := range chunk {
+		slugs[j] = s.Slug
+	}
+	actx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	res, err := d.api.AddStreamers(actx, &kickmonv1.AddStreamersRequest{Slugs: slugs})
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("add streamers: %w", err)
+	}
+	if len(res.GetResults()) != len(chunk) {
+		return nil, fmt.Errorf("add streamers: %d results for %d slugs", len(res.GetResults()), len(chunk))
+	}
+	now := time.Now()
+	var failed []failedAdd
+	for j, r := range res.GetResults() {
+		if r.GetError() != "" {
+			failed = append(failed, failedAdd{chunk[j], r.GetError()})
+			continue
+		}
+		watched[chunk[j].UserID] = now
+	}
+	return failed, nil
 }
 
 func (d *deployment) status(ctx context.Context) (*kickmonv1.CollectorStatus, error) {
