@@ -1,10 +1,14 @@
 package poller
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -246,7 +250,9 @@ func userIDsOf(ss []kicksim.Streamer) []int64 {
 }
 
 func TestObservationsCarryTheOfficialState(t *testing.T) {
-	h := newHarness(t, setup{sim: []kicksim.Option{kicksim.WithStreamers(60), kicksim.WithLiveFraction(0.5), kicksim.WithSeed(5)}})
+	var logs lockedBuffer
+	h := newHarness(t, setup{sim: []kicksim.Option{kicksim.WithStreamers(60), kicksim.WithLiveFraction(0.5), kicksim.WithSeed(5)},
+		opts: func(o *Options) { o.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) }})
 	ss := h.watchAll()
 	byID := map[int64]kicksim.Streamer{}
 	for _, s := range ss {
@@ -296,6 +302,42 @@ func TestObservationsCarryTheOfficialState(t *testing.T) {
 	if got := h.sim.Requests(kicksim.EndpointLivestreams); got != wantLS {
 		t.Errorf("livestreams requests = %d, want %d", got, wantLS)
 	}
+	// The channel ids learned are one info line for the round, not one
+	// line each (30k lines when 100k streamers are added).
+	var summaries []float64
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		switch m["msg"] {
+		case "learned channel id":
+			t.Errorf("a line per channel id at info: %s", line)
+		case "learned channel ids in the last round":
+			summaries = append(summaries, m["count"].(float64))
+		}
+	}
+	if len(summaries) != 1 || int(summaries[0]) != lives {
+		t.Errorf("summary lines %v, want one with count %d", summaries, lives)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the poller's goroutine and the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func TestOperatorChannelIDSkipsLivestreams(t *testing.T) {
