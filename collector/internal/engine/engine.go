@@ -109,8 +109,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	now := e.o.Now()
 	r := e.o.Monitor.Restore(streamers, now)
-	for _, st := range e.o.Monitor.Streamers() {
-		e.watch(st.GetBroadcasterUserId(), st.GetChannelId())
+	for _, w := range e.o.Monitor.Watched() {
+		e.watch(w.UserID, w.ChannelID)
 	}
 	if err := e.apply(r); err != nil {
 		return err

@@ -239,18 +239,21 @@ func New(cfg Config) *Monitor {
 // open or last session). Removed streamers are remembered for a re-add.
 // now is when watching resumes: a session found later that started before
 // now is observed_late. The Result asks for a check of every streamer that
-// was live and lists every known channel id; it has no events.
+// was live and lists every known channel id; it has no events. Restore
+// takes ownership of streamers (the spool decodes them fresh; cloning 100k
+// of them was a second of a cold start).
 func (m *Monitor) Restore(streamers []*kickmonv1.Streamer, now time.Time) Result {
 	var r Result
 	for _, s := range streamers {
-		s = proto.Clone(s).(*kickmonv1.Streamer)
 		if s.Removed {
 			m.removed[s.BroadcasterUserId] = s
 			continue
 		}
 		e := m.adopt(s, now)
 		if e.open {
-			r.check(s.BroadcasterUserId)
+			// Each streamer once: r.check's duplicate search made a
+			// restore of 30k live streamers quadratic (a second).
+			r.Check = append(r.Check, s.BroadcasterUserId)
 		}
 		if s.ChannelId != 0 {
 			r.Channels = append(r.Channels, ChannelLearned{UserID: s.BroadcasterUserId, ChannelID: s.ChannelId})
@@ -389,6 +392,16 @@ func (m *Monitor) Streamers() []*kickmonv1.Streamer {
 	slices.SortFunc(out, func(a, b *kickmonv1.Streamer) int {
 		return cmp.Or(cmp.Compare(a.Slug, b.Slug), cmp.Compare(a.BroadcasterUserId, b.BroadcasterUserId))
 	})
+	return out
+}
+
+// Watched lists every watched streamer's user id and channel id (0 when
+// unknown), in no order, without copying their states.
+func (m *Monitor) Watched() []ChannelLearned {
+	out := make([]ChannelLearned, 0, len(m.streamers))
+	for id, e := range m.streamers {
+		out = append(out, ChannelLearned{UserID: id, ChannelID: e.st.ChannelId})
+	}
 	return out
 }
 
