@@ -3,9 +3,12 @@
 // events tail, kickctl version, kickctl completion), talking gRPC to
 // kickcollector on its Unix socket.
 //
-// Run is the whole program; main only adapts the process. Exit codes are 0
-// (ok), 1 (error) and 2 (usage). Errors are printed once, to stderr, prefixed
-// "kickctl: ".
+// Run is the whole program; main only adapts the process. The command tree,
+// help, flags and shell completion come from cobra; each subcommand file
+// builds its *cobra.Command and hands the parsed flags to a plain method of
+// env (the socket and the writers), so tests run kickctl on bytes.Buffers.
+// Exit codes are 0 (ok), 1 (error) and 2 (usage). Errors are printed once,
+// to stderr, prefixed "kickctl: ".
 //
 // # JSON output
 //
@@ -40,12 +43,12 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/kickmon/kickmon/proto/kickapi"
+	"github.com/spf13/cobra"
 )
 
 // Exit codes.
@@ -85,65 +88,42 @@ type env struct {
 
 // usageError is a mistake in the command line: exit 2, with usage text.
 type usageError struct {
-	cmd *command // nil: top-level usage
+	cmd *cobra.Command // nil: the command being run
 	msg string
 }
 
 func (u *usageError) Error() string { return u.msg }
 
-func usagef(cmd *command, format string, args ...any) error {
-	return &usageError{cmd: cmd, msg: fmt.Sprintf(format, args...)}
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
 // errReported means the failure was already printed (per-slug results).
 var errReported = errors.New("failure already reported")
 
 func (e *env) run(ctx context.Context, args []string) int {
-	top := flag.NewFlagSet("kickctl", flag.ContinueOnError)
-	top.SetOutput(io.Discard)
-	top.StringVar(&e.socket, "socket", e.socket, "")
-	if err := top.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			printUsage(e.stdout)
-			return ExitOK
-		}
-		return e.fail(&usageError{msg: err.Error()})
-	}
-	cmd, rest, err := lookup(top.Args())
+	root := e.rootCommand()
+	// SetArgs(nil) would make cobra read os.Args.
+	root.SetArgs(append([]string{}, args...))
+	cmd, err := root.ExecuteContextC(ctx)
 	if err != nil {
-		return e.fail(err)
-	}
-	fs, runner := cmd.flagSet(&e.socket)
-	pos, err := parseInterspersed(fs, rest)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			printCommandUsage(e.stdout, cmd, fs)
-			return ExitOK
-		}
-		return e.fail(&usageError{cmd: cmd, msg: err.Error()})
-	}
-	if err := runner(ctx, e, pos); err != nil {
-		var u *usageError
-		if errors.As(err, &u) && u.cmd == nil {
-			u.cmd = cmd
-		}
-		return e.fail(err)
+		return e.fail(cmd, err)
 	}
 	return ExitOK
 }
 
-// fail prints err once and returns its exit code.
-func (e *env) fail(err error) int {
+// fail prints err once and returns its exit code; cmd is the command that
+// failed, whose usage follows a usage error.
+func (e *env) fail(cmd *cobra.Command, err error) int {
 	var u *usageError
 	switch {
 	case errors.As(err, &u):
-		fmt.Fprintf(e.stderr, "kickctl: %s\n", u.msg)
 		if u.cmd != nil {
-			socket := e.socket
-			fs, _ := u.cmd.flagSet(&socket)
-			printCommandUsage(e.stderr, u.cmd, fs)
-		} else {
-			printUsage(e.stderr)
+			cmd = u.cmd
+		}
+		fmt.Fprintf(e.stderr, "kickctl: %s\n", u.msg)
+		if cmd != nil {
+			fmt.Fprint(e.stderr, cmd.UsageString())
 		}
 		return ExitUsage
 	case errors.Is(err, errReported):
@@ -151,26 +131,5 @@ func (e *env) fail(err error) int {
 	default:
 		fmt.Fprintf(e.stderr, "kickctl: %s\n", err)
 		return ExitError
-	}
-}
-
-// parseInterspersed parses flags anywhere among the positional arguments
-// ("add SLUG --channel-id N" and "add --channel-id N SLUG"); everything after
-// "--" is positional.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
 	}
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -27,6 +26,9 @@ const (
 
 func (f *outputFormat) String() string { return string(*f) }
 
+// Type names the value in help (pflag.Value).
+func (f *outputFormat) Type() string { return "format" }
+
 func (f *outputFormat) Set(s string) error {
 	switch outputFormat(s) {
 	case formatTable, formatJSON:
@@ -34,14 +36,6 @@ func (f *outputFormat) Set(s string) error {
 		return nil
 	}
 	return fmt.Errorf("output format %q: want table or json", s)
-}
-
-// outputFlag registers -o/--output on fs.
-func outputFlag(fs *flag.FlagSet) *outputFormat {
-	f := formatTable
-	fs.Var(&f, "o", "output `format`: table or json")
-	fs.Var(&f, "output", "output `format`: table or json")
-	return &f
 }
 
 // jsonOptions is the documented, stable JSON mapping (see the package doc).
