@@ -313,7 +313,7 @@ func TestCompletes(t *testing.T) {
 		words []string // typed words, the last one being completed
 		want  string
 	}{
-		{[]string{""}, "streamers events status version completion help"},
+		{[]string{""}, "streamers events status doctor version completion help"},
 		{[]string{"st"}, "streamers status"},
 		{[]string{"streamers", ""}, "list show add remove refresh"},
 		{[]string{"--socket", "$SOCKET", "streamers", "re"}, "remove refresh"},
