@@ -315,7 +315,7 @@ func TestCompletes(t *testing.T) {
 	}{
 		{[]string{""}, "streamers events status doctor version completion help"},
 		{[]string{"st"}, "streamers status"},
-		{[]string{"streamers", ""}, "list show add remove refresh"},
+		{[]string{"streamers", ""}, "list show add remove refresh export import"},
 		{[]string{"--socket", "$SOCKET", "streamers", "re"}, "remove refresh"},
 		{[]string{"events", "tail", "--f"}, "--follow --from"},
 		{[]string{"status", "-o", ""}, "table json"},

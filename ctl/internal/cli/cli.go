@@ -45,6 +45,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/kickmon/kickmon/proto/kickapi"
@@ -65,25 +66,29 @@ const callTimeout = 10 * time.Second
 // process exit code. getenv reads the environment (KICKMON_SOCKET).
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	e := &env{
-		stdout:  stdout,
-		stderr:  stderr,
-		socket:  kickapi.SocketPath(getenv),
-		now:     time.Now,
-		loc:     time.Local,
-		timeout: callTimeout,
-		version: Version(),
+		stdin:      os.Stdin,
+		stdout:     stdout,
+		stderr:     stderr,
+		socket:     kickapi.SocketPath(getenv),
+		now:        time.Now,
+		loc:        time.Local,
+		timeout:    callTimeout,
+		version:    Version(),
+		isTerminal: isTerminal,
 	}
 	return e.run(ctx, args)
 }
 
 // env is what every subcommand runs with; tests fill in now, loc and version.
 type env struct {
+	stdin          io.Reader // streamers import -
 	stdout, stderr io.Writer
 	socket         string
 	now            func() time.Time
 	loc            *time.Location
 	timeout        time.Duration
 	version        string
+	isTerminal     func(io.Writer) bool // whether progress lines may be drawn on w
 }
 
 // usageError is a mistake in the command line: exit 2, with usage text.

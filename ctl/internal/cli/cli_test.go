@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -37,6 +38,7 @@ func testEnv(socket string, stdout, stderr *syncBuffer) *env {
 		stdout: stdout, stderr: stderr, socket: socket,
 		now: func() time.Time { return testNow }, loc: time.UTC,
 		timeout: 10 * time.Second, version: "v0.0.0-test",
+		isTerminal: func(io.Writer) bool { return false },
 	}
 }
 

@@ -31,6 +31,7 @@ Read commands take -o table|json. Exit codes: 0 ok, 1 error, 2 usage.`,
 		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: false},
 	}
 	root.SetUsageTemplate(usageTemplate)
+	root.SetIn(e.stdin)
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
@@ -45,6 +46,8 @@ Read commands take -o table|json. Exit codes: 0 ok, 1 error, 2 usage.`,
 		e.streamersAddCommand(),
 		e.streamersRemoveCommand(),
 		e.streamersRefreshCommand(),
+		e.streamersExportCommand(),
+		e.streamersImportCommand(),
 	)
 	events := nounCommand("events", "Print the collector's event log")
 	events.AddCommand(e.eventsTailCommand())

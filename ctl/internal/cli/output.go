@@ -44,7 +44,12 @@ var jsonOptions = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated:
 // writeJSON writes m as one indented JSON document. protojson's whitespace is
 // deliberately unstable, so it is normalised here.
 func writeJSON(w io.Writer, m proto.Message) error {
-	raw, err := jsonOptions.Marshal(m)
+	return writeJSONWith(w, jsonOptions, m)
+}
+
+// writeJSONWith is writeJSON with other marshal options.
+func writeJSONWith(w io.Writer, opts protojson.MarshalOptions, m proto.Message) error {
+	raw, err := opts.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", m.ProtoReflect().Descriptor().Name(), err)
 	}
