@@ -1,7 +1,7 @@
 // Package cli implements kickctl, the control CLI of kickmon: nouns then verbs
-// (kickctl streamers list|show|add|remove|refresh, kickctl status, kickctl
-// events tail, kickctl version, kickctl completion), talking gRPC to
-// kickcollector on its Unix socket.
+// (kickctl streamers list|show|add|remove|refresh|export|import, kickctl
+// status, kickctl doctor, kickctl events tail, kickctl version, kickctl
+// completion), talking gRPC to kickcollector on its Unix socket.
 //
 // Run is the whole program; main only adapts the process. The command tree,
 // help, flags and shell completion come from cobra; each subcommand file
@@ -33,7 +33,10 @@
 //	streamers add      AddStreamersResponse   {"results": [StreamerResult…]}
 //	streamers remove   RemoveStreamersResponse {"results": [StreamerResult…]}
 //	streamers refresh  RefreshStreamersResponse {"results": [StreamerResult…]}
+//	streamers import   AddStreamersResponse   {"results": [StreamerResult…]}
+//	streamers export   ListStreamersResponse  {"streamers": [{"broadcaster_user_id", "slug", "channel_id"}…]}, unset fields left out
 //	status             CollectorStatus        {"version": …, "sources": […], "spool": {…}, …}
+//	doctor             {"ok": bool, "checks": [{"name", "state": "ok"|"warn"|"fail", "summary", "fix"}…]}
 //	events tail        Event, one compact object per line (NDJSON)
 //	version            {"client": {"version": "…"}, "collector": {"version": "…"}}
 //
