@@ -122,7 +122,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 		return err
 	}
 	in := make(chan observation.Observation, 8192)
-	c.poller, err = poller.New(c.client, poller.Options{Interval: cfg.PollInterval, Out: in, Logger: log})
+	c.poller, err = poller.New(c.client, poller.Options{Interval: cfg.PollInterval, Budget: cfg.APIBudget, Out: in, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -240,6 +240,62 @@ func TestBatchesOf50EveryRound(t *testing.T) {
 	}
 }
 
+// Streamers without a channel id (no realtime coverage) are refreshed
+// more often than the others when the budget leaves room, and only then.
+func TestUncoveredPolledMoreOften(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		budget int
+		more   bool
+	}{
+		{"room in the budget", 10_000, true},
+		// The routine rounds need 120 requests a minute: no room.
+		{"budget taken by the rounds", 100, false},
+		{"no budget given", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, setup{sim: []kicksim.Option{kicksim.WithStreamers(100), kicksim.WithLiveFraction(0)},
+				opts: func(o *Options) { o.Budget = tc.budget }})
+			ss := h.sim.Streamers()
+			covered := map[int64]bool{}
+			for i, s := range ss {
+				if i%2 == 0 {
+					h.p.Watch(s.UserID, s.ChannelID) // the operator gave it
+					covered[s.UserID] = true
+				} else {
+					h.p.Watch(s.UserID, 0)
+				}
+			}
+			h.run()
+			h.waitFor("round 4", sawRound(4))
+			h.stop()
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			polled := map[int64]int{}
+			for _, b := range h.batches {
+				for _, id := range b.ids {
+					polled[id]++
+				}
+			}
+			maxCovered, minUncovered, maxUncovered := 0, 1<<30, 0
+			for _, s := range ss {
+				if covered[s.UserID] {
+					maxCovered = max(maxCovered, polled[s.UserID])
+				} else {
+					minUncovered, maxUncovered = min(minUncovered, polled[s.UserID]), max(maxUncovered, polled[s.UserID])
+				}
+			}
+			if tc.more && minUncovered <= maxCovered {
+				t.Errorf("uncovered streamers polled %d–%d times, covered up to %d: want more", minUncovered, maxUncovered, maxCovered)
+			}
+			if !tc.more && maxUncovered > maxCovered+1 {
+				t.Errorf("uncovered streamers polled up to %d times, covered up to %d: want no extra refreshes", maxUncovered, maxCovered)
+			}
+		})
+	}
+}
+
 func userIDsOf(ss []kicksim.Streamer) []int64 {
 	ids := make([]int64, len(ss))
 	for i, s := range ss {
