@@ -278,7 +278,7 @@ func (m *Monitor) adopt(st *kickmonv1.Streamer, now time.Time) *entry {
 			m.setOpen(e, true)
 		} else {
 			if s.EndedAt == nil { // inconsistent snapshot: close it where it was last seen
-				s.EndedAt = st.LastConfirmedAt
+				s.EndedAt = proto.Clone(st.LastConfirmedAt).(*timestamppb.Timestamp) // never share: setTS updates in place
 			}
 			e.end = s.EndedAt.AsTime()
 		}
@@ -526,6 +526,18 @@ func ts(t time.Time) *timestamppb.Timestamp {
 		return nil
 	}
 	return timestamppb.New(t)
+}
+
+// setTS sets *p to t, reusing the Timestamp already there: every poll
+// confirms 100k streamers, and a new Timestamp each time was most of the
+// monitor's garbage. The monitor's protos are never shared (events and
+// queries get clones), so updating in place is safe.
+func setTS(p **timestamppb.Timestamp, t time.Time) {
+	if *p == nil || t.IsZero() {
+		*p = ts(t)
+		return
+	}
+	(*p).Seconds, (*p).Nanos = t.Unix(), int32(t.Nanosecond())
 }
 
 // later returns the later of a and b.

@@ -244,7 +244,7 @@ func (m *Monitor) continueLive(e *entry, o observation.Observation, changed bool
 		e.recheck = time.Time{}
 		delete(m.rechecks, e.st.BroadcasterUserId)
 	}
-	e.st.LastConfirmedAt = ts(later(e.st.LastConfirmedAt.AsTime(), o.ObservedAt))
+	setTS(&e.st.LastConfirmedAt, later(e.st.LastConfirmedAt.AsTime(), o.ObservedAt))
 	if e.pend != nil && o.ObservedAt.After(e.pend.firstAt) {
 		e.pend = nil // a flap: live again after the offline report
 		delete(m.pending, e.st.BroadcasterUserId)
@@ -355,7 +355,7 @@ func (m *Monitor) offline(e *entry, o observation.Observation, r *Result) {
 		}
 		st.State = kickmonv1.LiveState_LIVE_STATE_OFFLINE
 		e.lastOffline = later(e.lastOffline, o.ObservedAt)
-		st.LastConfirmedAt = ts(later(st.LastConfirmedAt.AsTime(), o.ObservedAt))
+		setTS(&st.LastConfirmedAt, later(st.LastConfirmedAt.AsTime(), o.ObservedAt))
 		return
 	}
 	if o.ObservedAt.Before(e.lastLive) {
@@ -482,7 +482,7 @@ func (m *Monitor) touchCoverage(e *entry, source kickmonv1.Source, at time.Time)
 		e.st.Coverage = insertCoverage(e.st.Coverage, c)
 	}
 	if c.LastConfirmedAt == nil || at.After(c.LastConfirmedAt.AsTime()) {
-		c.LastConfirmedAt = ts(at)
+		setTS(&c.LastConfirmedAt, at)
 	}
 }
 
