@@ -128,7 +128,7 @@ func printTable(w io.Writer, header string, rows []row) {
 // writerBench runs BenchmarkWriter (the writer alone against PostgreSQL)
 // and reports its batched rate and its ratio to one row per transaction.
 func writerBench(ctx context.Context, repo string, runs int) ([]row, error) {
-	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "^BenchmarkWriter$", "-benchtime", "3x",
+	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "^BenchmarkWriter$", "-benchtime", "1x",
 		"-count", strconv.Itoa(runs), "./writer/internal/consumer/")
 	cmd.Dir = repo
 	out, err := cmd.CombinedOutput()
