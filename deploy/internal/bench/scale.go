@@ -288,7 +288,7 @@ func (d *deployment) start(ctx context.Context, bin string, n int) error {
 	}
 	d.writerMetrics = "http://127.0.0.1:" + strconv.Itoa(port) + "/metrics"
 	d.writer, err = proc.Start(proc.Spec{Name: "kickwriter", Path: filepath.Join(bin, "kickwriter"), LogDir: d.dir,
-		Env: append(append(common, writerExtra...), "KICKMON_DATABASE_URL="+d.dsn, "KICKMON_CONFIRM_INTERVAL=10s", "KICKMON_METRICS_ADDR=127.0.0.1:"+strconv.Itoa(port))})
+		Env: append(append(common, writerExtra...), "KICKMON_DATABASE_URL="+d.dsn, "KICKMON_METRICS_ADDR=127.0.0.1:"+strconv.Itoa(port))})
 	if err != nil {
 		return err
 	}
@@ -344,10 +344,22 @@ func (d *deployment) restartCollector(ctx context.Context, bin string, n int) (t
 	// Append to the first collector's log rather than replace it.
 	_ = os.Rename(filepath.Join(d.dir, "kickcollector.log"), filepath.Join(d.dir, "kickcollector.1.log"))
 	start := time.Now()
+	var prof func() error
+	if d.profileDir != "" {
+		// The restore runs in the first seconds: profile them (fetch
+		// waits for the listener).
+		prof = d.profile(ctx, fmt.Sprintf("%d-coldstart", n), 10*time.Second)
+	}
 	if err := d.startCollector(ctx, bin, int64(n)); err != nil {
 		return 0, err
 	}
-	return time.Since(start), nil
+	took := time.Since(start)
+	if prof != nil {
+		if err := prof(); err != nil {
+			return 0, err
+		}
+	}
+	return took, nil
 }
 
 func (d *deployment) stop() {
@@ -388,6 +400,10 @@ func (d *deployment) fetch(ctx context.Context, url, file string) error {
 		return err
 	}
 	resp, err := d.http.Do(req)
+	for start := time.Now(); err != nil && time.Since(start) < 10*time.Second; {
+		time.Sleep(2 * time.Millisecond) // not listening yet (a cold start)
+		resp, err = d.http.Do(req)
+	}
 	if err != nil {
 		return fmt.Errorf("profile: %w", err)
 	}
