@@ -15,10 +15,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/joho/godotenv"
 	"github.com/kickmon/kickmon/collector/internal/kickrest"
 	"github.com/kickmon/kickmon/collector/internal/poller"
 	"github.com/kickmon/kickmon/collector/internal/pusher"
+	"github.com/kickmon/kickmon/proto/envfile"
 )
 
 // Defaults, as documented in design.md.
@@ -61,6 +61,9 @@ type Config struct {
 	AdminGroup        string
 	MetricsAddr       string
 	LogLevel          slog.Level
+
+	// secretInFile names a secret read from the env file (for a warning).
+	secretInFile string
 }
 
 // SpoolPath is the spool file inside the state directory.
@@ -76,9 +79,9 @@ func Load(env Lookup, envFile string) (*Config, error) {
 	var problems []string
 	fileVals := map[string]string{}
 	if envFile != "" {
-		vals, err := godotenv.Read(envFile)
+		vals, err := envfile.Read(envFile)
 		if err != nil {
-			return nil, fmt.Errorf("read env file %s: %w", envFile, err)
+			return nil, err
 		}
 		fileVals = vals
 	}
@@ -184,6 +187,10 @@ func Load(env Lookup, envFile string) (*Config, error) {
 		problems = append(problems, err.Error())
 	}
 
+	if _, inEnv := env("KICK_CLIENT_SECRET"); !inEnv && strings.TrimSpace(fileVals["KICK_CLIENT_SECRET"]) != "" {
+		c.secretInFile = "KICK_CLIENT_SECRET"
+	}
+
 	problems = append(problems, c.validate()...)
 	if len(problems) > 0 {
 		return nil, &Error{Problems: problems}
@@ -276,6 +283,9 @@ func (c *Config) Warnings() []string {
 	}
 	if c.AllowInsecure {
 		w = append(w, "KICKMON_ALLOW_INSECURE=true: plain http/ws endpoints are accepted")
+	}
+	if c.secretInFile != "" {
+		w = append(w, c.secretInFile+" is set in the env file, which the kickmon group can read: move it to the systemd credential kick-client-secret (README: Deployment)")
 	}
 	return w
 }
