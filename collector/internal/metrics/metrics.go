@@ -181,7 +181,7 @@ func serve(ctx context.Context, ln net.Listener, m *Metrics, healthy func() erro
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := server(mux)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("metrics listening", logkeys.Addr, ln.Addr().String())
@@ -196,5 +196,22 @@ func serve(ctx context.Context, ln net.Listener, m *Metrics, healthy func() erro
 			return err
 		}
 		return nil
+	}
+}
+
+// idleTimeout is how long a kept-alive connection may sit unused (a var:
+// tests shorten it).
+var idleTimeout = 2 * time.Minute
+
+// server is the metrics HTTP server. A scrape is small and local, so a
+// client that dribbles its request, stalls reading the answer or parks
+// idle connections is cut off instead of holding them forever.
+func server(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       idleTimeout,
 	}
 }
