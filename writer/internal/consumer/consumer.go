@@ -79,7 +79,11 @@ type Consumer struct {
 	opts Options
 
 	subscribed sync.Once
-	heartbeat  atomic.Int64 // unix nanoseconds of the loop's last turn
+	// born and heartbeat measure liveness on the monotonic clock (a wall
+	// clock step must neither fake a stall nor hide one): heartbeat is the
+	// time since born of the loop's last turn.
+	born      time.Time
+	heartbeat atomic.Int64
 
 	mu     sync.Mutex
 	status Status
@@ -88,8 +92,7 @@ type Consumer struct {
 // New returns a pipeline reading from conn and writing to st; m may be nil.
 func New(conn *kickapi.Conn, st *store.Store, log *slog.Logger, m *metrics.Metrics, opts Options) *Consumer {
 	opts.defaults()
-	c := &Consumer{conn: conn, st: st, log: log, m: m, opts: opts}
-	c.heartbeat.Store(time.Now().UnixNano())
+	c := &Consumer{conn: conn, st: st, log: log, m: m, opts: opts, born: time.Now()}
 	return c
 }
 
@@ -104,7 +107,7 @@ func (c *Consumer) Status() Status {
 // collector outage does not make it unhealthy: the loop keeps running and
 // retrying, and a restart would not help.
 func (c *Consumer) Healthy() error {
-	age := time.Since(time.Unix(0, c.heartbeat.Load()))
+	age := time.Since(c.born) - time.Duration(c.heartbeat.Load())
 	if age > 10*time.Second {
 		return fmt.Errorf("writer loop stalled for %s", age.Round(time.Second))
 	}
@@ -195,7 +198,7 @@ func (c *Consumer) loop(ctx, flushCtx context.Context, cancelFlush context.Cance
 	open := true // items not yet closed by the watcher
 
 	for {
-		c.heartbeat.Store(time.Now().UnixNano())
+		c.heartbeat.Store(int64(time.Since(c.born)))
 		now := time.Now()
 		switch {
 		case !inflight && next != nil:
