@@ -145,6 +145,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 		if err != nil {
 			return err
 		}
+		c.metrics.WatchWebhooks(c.hooks.Stats)
 	}
 	eo.Committed = c.metrics.ObserveEvents
 	eo.Quarantined = c.metrics.Quarantined
@@ -190,7 +191,11 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 		goRun("pusher", c.pusher.Run)
 	}
 	if c.hooks != nil {
-		goRun("webhooks", func(ctx context.Context) error { return c.hooks.ListenAndServe(ctx, cfg.WebhookAddr) })
+		var tlsFiles *webhook.TLSFiles
+		if cfg.WebhookTLSCert != "" {
+			tlsFiles = &webhook.TLSFiles{Cert: cfg.WebhookTLSCert, Key: cfg.WebhookTLSKey}
+		}
+		goRun("webhooks", func(ctx context.Context) error { return c.hooks.ListenAndServe(ctx, cfg.WebhookAddr, tlsFiles) })
 		rep := &webhook.Repairer{API: c.client, Watched: c.watchedIDs, Wake: c.hookWake, Logger: log}
 		goRun("webhook repair", rep.Run)
 	}

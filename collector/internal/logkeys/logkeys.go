@@ -22,6 +22,7 @@ const (
 	Reason     = "reason"     // why something was rejected
 	Count      = "count"      // a number of things
 	Addr       = "addr"       // a listen address
+	Scheme     = "scheme"     // http or https
 	Subscriber = "subscriber" // a webhook subscription id
 )
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kickmon/kickmon/collector/internal/logkeys"
+	"github.com/kickmon/kickmon/collector/internal/webhook"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -213,5 +214,30 @@ func server(h http.Handler) *http.Server {
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       idleTimeout,
+	}
+}
+
+var descWebhook = prometheus.NewDesc("kickmon_collector_webhook_deliveries_total",
+	"Webhook deliveries by outcome: accepted, duplicate, ignored (other events), or rejected (bad_request, stale, bad_signature, too_large).",
+	[]string{"outcome"}, nil)
+
+// WatchWebhooks exports the webhook receiver's counters, read at each
+// scrape (rejections are logged at debug only, so these are what shows an
+// attack or a misconfiguration).
+func (m *Metrics) WatchWebhooks(stats func() webhook.Stats) {
+	m.reg.MustRegister(webhookCollector(stats))
+}
+
+type webhookCollector func() webhook.Stats
+
+func (webhookCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descWebhook }
+
+func (c webhookCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c()
+	for outcome, n := range map[string]int64{
+		"accepted": s.Accepted, "duplicate": s.Duplicates, "ignored": s.Ignored,
+		"bad_request": s.BadRequest, "stale": s.Stale, "bad_signature": s.BadSig, "too_large": s.TooLarge,
+	} {
+		ch <- prometheus.MustNewConstMetric(descWebhook, prometheus.CounterValue, float64(n), outcome)
 	}
 }

@@ -8,11 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/kickmon/kickmon/collector/internal/observation"
+	"github.com/kickmon/kickmon/collector/internal/webhook"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -152,5 +155,49 @@ func TestIdleConnectionsAreClosed(t *testing.T) {
 	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	if _, err := r.ReadByte(); !errors.Is(err, io.EOF) {
 		t.Errorf("idle connection: read = %v, want the server to close it (EOF)", err)
+	}
+}
+
+// TestWebhookCountersScraped: the receiver's counters by outcome are on
+// /metrics (its rejections are logged at debug only).
+func TestWebhookCountersScraped(t *testing.T) {
+	h, err := webhook.NewHandler(webhook.Options{Out: make(chan observation.Observation, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // no headers: bad request
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, webhook.Path, strings.NewReader("{}")))
+		if rec.Code != http.StatusBadRequest {
+			t.Fatalf("status %d", rec.Code)
+		}
+	}
+	m := New(func() *kickmonv1.CollectorStatus { return &kickmonv1.CollectorStatus{} })
+	m.WatchWebhooks(h.Stats)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, ln, m, func() error { return nil }, slog.New(slog.DiscardHandler)) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	code, body := get(t, "http://"+ln.Addr().String()+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, want := range []string{
+		`kickmon_collector_webhook_deliveries_total{outcome="bad_request"} 3`,
+		`kickmon_collector_webhook_deliveries_total{outcome="accepted"} 0`,
+		`kickmon_collector_webhook_deliveries_total{outcome="bad_signature"} 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
