@@ -532,3 +532,39 @@ func TestRedirectsAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestRateLimitLowersTheRate: each 429 halves the request rate (not just
+// a pause), and answered requests bring it back, slowly, to the budget.
+func TestRateLimitLowersTheRate(t *testing.T) {
+	sim := kicksim.Start(t, kicksim.WithStreamers(1))
+	c := newClient(t, sim, func(c *kickrest.Config) { c.Budget, c.BudgetWindow = 600, time.Second })
+	ctx := testContext(t)
+	steady := c.Budget().Steady
+	if steady <= 0 || c.Budget().Current != steady {
+		t.Fatalf("budget at start %+v", c.Budget())
+	}
+	ids := userIDs(sim.Streamers())
+	sim.FailNext(kicksim.EndpointChannels, 3, kicksim.Fault429)
+	for range 3 {
+		if _, err := c.Channels(ctx, ids); !errors.Is(err, kickrest.ErrRateLimited) {
+			t.Fatalf("err = %v, want rate limited", err)
+		}
+	}
+	if got := c.Budget().Current; got != steady/8 {
+		t.Errorf("after three 429s the rate is %v, want %v", got, steady/8)
+	}
+	if _, err := c.Channels(ctx, ids); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Budget().Current, steady/8+steady/20; got != want {
+		t.Errorf("after one answer the rate is %v, want %v (a twentieth more)", got, want)
+	}
+	for range 20 {
+		if _, err := c.Channels(ctx, ids); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := c.Budget().Current; got != steady {
+		t.Errorf("after many answers the rate is %v, want the budget's %v", got, steady)
+	}
+}

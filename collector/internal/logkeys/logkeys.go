@@ -49,6 +49,7 @@ const (
 	Slug      = "slug"       // a Kick channel slug
 	Health    = "health"     // a source's health ("ok", "blocked", …)
 	Batch     = "batch"      // the number of ids in one request
+	Rate      = "rate"       // a request rate, per budget window
 )
 
 // Process keys.
