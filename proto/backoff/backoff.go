@@ -13,6 +13,8 @@
 //     full rate on each success), never an ever-longer pause.
 //   - Blocked (a Cloudflare 403 or challenge page): from 30 s up to 30 min;
 //     hammering a block makes it last.
+//   - Local (a daemon on this machine restarting: the collector's socket):
+//     from 100 ms, capped at 5 s, so clients are back as soon as it is.
 package backoff
 
 import (
@@ -32,6 +34,8 @@ const (
 	RateLimited
 	// Blocked: a Cloudflare 403 or challenge page.
 	Blocked
+	// Local: a daemon on this machine (the collector's socket) restarting.
+	Local
 )
 
 // Caps of the classes.
@@ -54,6 +58,8 @@ type Policy struct {
 func For(c Class, interval time.Duration) Policy {
 	transient := Policy{Base: time.Second, Max: max(interval, MinTransientMax)}
 	switch c {
+	case Local:
+		return Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second}
 	case Blocked:
 		return Policy{Base: BlockedBase, Max: BlockedMax}
 	case RateLimited:

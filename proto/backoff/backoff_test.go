@@ -58,6 +58,7 @@ func TestFor(t *testing.T) {
 		{Transient, 0, Policy{time.Second, 30 * time.Second}},
 		{RateLimited, time.Minute, Policy{time.Second, 30 * time.Second}},
 		{Blocked, 2 * time.Second, Policy{30 * time.Second, 30 * time.Minute}},
+		{Local, time.Minute, Policy{100 * time.Millisecond, 5 * time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%d/%v", tt.class, tt.interval), func(t *testing.T) {

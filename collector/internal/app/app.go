@@ -28,6 +28,7 @@ import (
 	"github.com/kickmon/kickmon/collector/internal/sdnotify"
 	"github.com/kickmon/kickmon/collector/internal/spool"
 	"github.com/kickmon/kickmon/collector/internal/webhook"
+	"github.com/kickmon/kickmon/proto/backoff"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 )
 
@@ -289,7 +290,8 @@ func (c *collector) healthy() error {
 // reasons other than being invalid or unknown (Kick unreachable at start).
 func (c *collector) addInitial(ctx context.Context) error {
 	pending := c.cfg.Streamers
-	backoff := time.Second
+	// Kick unreachable at start: the shared policy for Kick's API.
+	b := backoff.Backoff{Policy: backoff.For(backoff.Transient, c.cfg.PollInterval)}
 	for len(pending) > 0 {
 		var ok []poller.Resolution
 		var retry []string
@@ -315,12 +317,9 @@ func (c *collector) addInitial(ctx context.Context) error {
 		if len(pending) == 0 {
 			break
 		}
-		select {
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx, b.Failed(time.Now())) {
 			return nil
-		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, time.Minute)
 	}
 	return nil
 }
