@@ -65,7 +65,8 @@ func TestRunPrintsEnvAndStops(t *testing.T) {
 	out := runUntilEnv(t, "--streamers", "3", "--rate", "5")
 	for _, want := range []string{"KICK_AUTH_URL=http://127.0.0.1:", "KICK_API_URL=http://127.0.0.1:", "KICK_PUSHER_URL='ws://127.0.0.1:",
 		"/app/32cbd69e4b950bf97679?protocol=7&client=js&version=8.4.0&flash=false'\n", "KICK_CLIENT_ID=id1\n", "KICK_CLIENT_SECRET=s1\n",
-		"KICKMON_ALLOW_INSECURE=true\n", "KICKSIM_CONTROL_URL=http://127.0.0.1:"} {
+		"KICKMON_ALLOW_INSECURE=true\n", "KICKSIM_CONTROL_URL=http://127.0.0.1:",
+		"KICK_WEB_URL=http://127.0.0.1:", "/connection/websocket\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

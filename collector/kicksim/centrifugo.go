@@ -1,0 +1,214 @@
+package kicksim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/centrifugal/centrifuge"
+)
+
+// The Centrifugo endpoint is github.com/centrifugal/centrifuge, the server
+// library Centrifugo is made of, with its defaults (JSON protocol v2,
+// server pings {} every 25 s, several messages per frame) except for what
+// Kick's server shows (kick-api.md §2.7): connection tokens are the guest
+// JWTs of the token endpoint, refreshed by the client before they expire,
+// and the Origin rule.
+
+// centrifugoPath is where Centrifugo serves its WebSocket.
+const centrifugoPath = "/connection/websocket"
+
+// cfServer is the Centrifugo node and its WebSocket handler.
+type cfServer struct {
+	s       *Sim
+	node    *centrifuge.Node
+	handler http.Handler
+}
+
+func newCFServer(s *Sim) (*cfServer, error) {
+	node, err := centrifuge.New(centrifuge.Config{
+		Name:       "kicksim",
+		LogLevel:   centrifuge.LogLevelDebug,
+		LogHandler: func(e centrifuge.LogEntry) { logCentrifuge(s.log, e) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kicksim: centrifuge node: %w", err)
+	}
+	cf := &cfServer{s: s, node: node}
+	node.OnConnecting(cf.connecting)
+	node.OnConnect(cf.connected)
+	if err := node.Run(); err != nil {
+		return nil, fmt.Errorf("kicksim: run centrifuge node: %w", err)
+	}
+	cf.handler = centrifuge.NewWebsocketHandler(node, centrifuge.WebsocketConfig{
+		CheckOrigin:    s.rt.originAllowed,
+		PingPongConfig: centrifuge.PingPongConfig{PingInterval: s.o.cfPing, PongTimeout: s.o.cfPong},
+	})
+	return cf, nil
+}
+
+func logCentrifuge(l *slog.Logger, e centrifuge.LogEntry) {
+	attrs := make([]any, 0, 2*len(e.Fields)+4)
+	attrs = append(attrs, logEndpoint, "centrifugo")
+	for k, v := range e.Fields {
+		attrs = append(attrs, k, v)
+	}
+	if e.Error != nil {
+		attrs = append(attrs, logErr, e.Error)
+	}
+	// The library's info is the sim's debug: the sim logs its own events.
+	level := slog.LevelDebug
+	if e.Level >= centrifuge.LogLevelError {
+		level = slog.LevelWarn
+	}
+	l.Log(context.Background(), level, e.Message, attrs...)
+}
+
+func (s *Sim) handleCentrifugo(w http.ResponseWriter, r *http.Request) {
+	if s.applyFault(w, r, EndpointCentrifugo) {
+		return
+	}
+	s.cf.handler.ServeHTTP(w, r)
+}
+
+// connecting checks the connect token as Centrifugo does: an expired one
+// is error 109 "token expired" (the client fetches a new token and
+// reconnects), any other bad one disconnects with 3500 "invalid token" (a
+// terminal code: the client must not reconnect with it).
+func (cf *cfServer) connecting(_ context.Context, e centrifuge.ConnectEvent) (centrifuge.ConnectReply, error) {
+	rt := cf.s.rt
+	claims, err := rt.verify(e.Token, cf.s.o.now())
+	switch {
+	case errors.Is(err, errTokenExpired):
+		rt.cfRefused.Add(1)
+		cf.s.log.Debug("centrifugo connect refused", logErr, err)
+		return centrifuge.ConnectReply{}, centrifuge.ErrorTokenExpired
+	case err != nil:
+		rt.cfRefused.Add(1)
+		cf.s.log.Debug("centrifugo connect refused", logErr, err)
+		return centrifuge.ConnectReply{}, centrifuge.DisconnectInvalidToken
+	}
+	rt.cfConnects.Add(1)
+	cf.s.log.Debug("centrifugo connected", "client_name", e.Name, "client_id", e.ClientID)
+	return centrifuge.ConnectReply{
+		Credentials:       &centrifuge.Credentials{UserID: claims.Sub, ExpireAt: claims.Exp},
+		ClientSideRefresh: true,
+	}, nil
+}
+
+func (cf *cfServer) connected(c *centrifuge.Client) {
+	c.OnRefresh(func(e centrifuge.RefreshEvent, cb centrifuge.RefreshCallback) {
+		rt := cf.s.rt
+		claims, err := rt.verify(e.Token, cf.s.o.now())
+		switch {
+		case errors.Is(err, errTokenExpired):
+			// The library closes the connection as expired (3005).
+			rt.cfRefreshRefused.Add(1)
+			cb(centrifuge.RefreshReply{Expired: true}, nil)
+		case err != nil:
+			rt.cfRefreshRefused.Add(1)
+			cb(centrifuge.RefreshReply{}, centrifuge.DisconnectInvalidToken)
+		default:
+			rt.cfRefreshes.Add(1)
+			cb(centrifuge.RefreshReply{ExpireAt: claims.Exp}, nil)
+		}
+	})
+	c.OnSubscribe(func(e centrifuge.SubscribeEvent, cb centrifuge.SubscribeCallback) {
+		if cf.s.hub.isRefused(e.Channel) {
+			cb(centrifuge.SubscribeReply{}, centrifuge.ErrorPermissionDenied)
+			return
+		}
+		cf.s.log.Debug("centrifugo subscribed", logChannel, e.Channel)
+		cb(centrifuge.SubscribeReply{}, nil)
+	})
+}
+
+// publication is the data of a Centrifugo publication on Kick: the Pusher
+// event and its data (a JSON string or object).
+type publication struct {
+	Event string          `json:"event"`
+	Data  json.RawMessage `json:"data"`
+}
+
+// publish sends an event to the subscribers of ch; data is the event's
+// JSON, built only when someone listens.
+func (cf *cfServer) publish(ch, event string, data func() []byte) {
+	if cf.node.Hub().NumSubscribers(ch) == 0 {
+		return
+	}
+	rt := cf.s.rt
+	raw := data()
+	enc := DataEncoding(rt.encoding.Load())
+	if enc == DataAlternate {
+		enc = DataString
+		if rt.pubSerial.Add(1)%2 == 0 {
+			enc = DataObject
+		}
+	}
+	if enc == DataString {
+		raw = marshal(string(raw))
+		rt.cfPubString.Add(1)
+	} else {
+		rt.cfPubObject.Add(1)
+	}
+	if _, err := cf.node.Publish(ch, marshal(publication{Event: event, Data: raw})); err != nil {
+		cf.s.log.Warn("centrifugo publish failed", logChannel, ch, logErr, err)
+		return
+	}
+	rt.cfPublications.Add(1)
+}
+
+// expireAll closes every connection as expired (3005).
+func (cf *cfServer) expireAll() {
+	for _, c := range cf.node.Hub().Connections() {
+		c.Disconnect(centrifuge.DisconnectExpired)
+	}
+}
+
+// closeAll disconnects every client with the given code and reason.
+func (cf *cfServer) closeAll(code uint32, reason string) {
+	for _, c := range cf.node.Hub().Connections() {
+		c.Disconnect(centrifuge.Disconnect{Code: code, Reason: reason})
+	}
+}
+
+func (cf *cfServer) counts() (clients, subscriptions int) {
+	h := cf.node.Hub()
+	return h.NumClients(), h.NumSubscriptions()
+}
+
+// subscribers is how many connections are subscribed to ch.
+func (cf *cfServer) subscribers(ch string) int { return cf.node.Hub().NumSubscribers(ch) }
+
+func (cf *cfServer) shutdown(ctx context.Context) error {
+	// Clients are disconnected with 3001 "shutdown" (reconnect later).
+	if err := cf.node.Shutdown(ctx); err != nil {
+		return fmt.Errorf("kicksim: centrifuge shutdown: %w", err)
+	}
+	return nil
+}
+
+// CentrifugoURL is the Centrifugo WebSocket URL (KICK_CENTRIFUGO_URL), the
+// url negotiation offers.
+func (s *Sim) CentrifugoURL() string {
+	b := s.baseURL()
+	if b == "" {
+		return ""
+	}
+	return "ws" + strings.TrimPrefix(b, "http") + centrifugoPath
+}
+
+// CentrifugoSubscriptions is the number of Centrifugo connections
+// subscribed to a channel (e.g. "channel.2500016").
+func (s *Sim) CentrifugoSubscriptions(channel string) int { return s.cf.subscribers(channel) }
+
+// CloseCentrifugo disconnects every Centrifugo client with a close code and
+// reason (e.g. 3011 force reconnect, 3503 force disconnect).
+func (s *Sim) CloseCentrifugo(code int, reason string) {
+	s.log.Info("closing all centrifugo connections", logCode, code)
+	s.cf.closeAll(uint32(code), reason)
+}
