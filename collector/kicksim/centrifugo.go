@@ -1,13 +1,16 @@
 package kicksim
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/centrifugal/centrifuge"
 )
@@ -27,6 +30,55 @@ type cfServer struct {
 	s       *Sim
 	node    *centrifuge.Node
 	handler http.Handler
+
+	mu      sync.Mutex
+	clients map[*centrifuge.Client]chan struct{} // closed when the client's disconnect handler has run
+	conns   map[*cfConn]struct{}                 // hijacked connections not closed yet
+	closed  bool
+}
+
+// cfConn is a hijacked Centrifugo connection. The node only knows
+// connections that have connected; Close cuts the others (a handshake
+// without a connect command, a connect refused with error 109) with these.
+type cfConn struct {
+	net.Conn
+	cf   *cfServer
+	once sync.Once
+}
+
+func (c *cfConn) Close() error {
+	c.once.Do(func() {
+		c.cf.mu.Lock()
+		delete(c.cf.conns, c)
+		c.cf.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// hijackTracker hands the library tracked connections.
+type hijackTracker struct {
+	http.ResponseWriter
+	cf *cfServer
+}
+
+func (w hijackTracker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("kicksim: response does not implement http.Hijacker")
+	}
+	conn, brw, err := h.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &cfConn{Conn: conn, cf: w.cf}
+	w.cf.mu.Lock()
+	defer w.cf.mu.Unlock()
+	if w.cf.closed {
+		_ = conn.Close()
+		return nil, nil, errors.New("kicksim: closed")
+	}
+	w.cf.conns[c] = struct{}{}
+	return c, brw, nil
 }
 
 func newCFServer(s *Sim) (*cfServer, error) {
@@ -38,7 +90,7 @@ func newCFServer(s *Sim) (*cfServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kicksim: centrifuge node: %w", err)
 	}
-	cf := &cfServer{s: s, node: node}
+	cf := &cfServer{s: s, node: node, clients: make(map[*centrifuge.Client]chan struct{}), conns: make(map[*cfConn]struct{})}
 	node.OnConnecting(cf.connecting)
 	node.OnConnect(cf.connected)
 	if err := node.Run(); err != nil {
@@ -72,7 +124,7 @@ func (s *Sim) handleCentrifugo(w http.ResponseWriter, r *http.Request) {
 	if s.applyFault(w, r, EndpointCentrifugo) {
 		return
 	}
-	s.cf.handler.ServeHTTP(w, r)
+	s.cf.handler.ServeHTTP(hijackTracker{w, s.cf}, r)
 }
 
 // connecting checks the connect token as Centrifugo does: an expired one
@@ -101,6 +153,17 @@ func (cf *cfServer) connecting(_ context.Context, e centrifuge.ConnectEvent) (ce
 }
 
 func (cf *cfServer) connected(c *centrifuge.Client) {
+	done := make(chan struct{})
+	cf.mu.Lock()
+	cf.clients[c] = done
+	cf.mu.Unlock()
+	// The library calls this once, last, when a connected client closes.
+	c.OnDisconnect(func(centrifuge.DisconnectEvent) {
+		cf.mu.Lock()
+		delete(cf.clients, c)
+		cf.mu.Unlock()
+		close(done)
+	})
 	c.OnRefresh(func(e centrifuge.RefreshEvent, cb centrifuge.RefreshCallback) {
 		rt := cf.s.rt
 		claims, err := rt.verify(e.Token, cf.s.o.now())
@@ -162,17 +225,23 @@ func (cf *cfServer) publish(ch, event string, data func() []byte) {
 	rt.cfPublications.Add(1)
 }
 
-// expireAll closes every connection as expired (3005).
-func (cf *cfServer) expireAll() {
-	for _, c := range cf.node.Hub().Connections() {
-		c.Disconnect(centrifuge.DisconnectExpired)
+// closeAll disconnects every client with d and returns when they are
+// closed (the library closes each in a goroutine of its own), or when the
+// sim closes.
+func (cf *cfServer) closeAll(d centrifuge.Disconnect) {
+	cf.mu.Lock()
+	pending := make([]chan struct{}, 0, len(cf.clients))
+	for c, done := range cf.clients {
+		c.Disconnect(d)
+		pending = append(pending, done)
 	}
-}
-
-// closeAll disconnects every client with the given code and reason.
-func (cf *cfServer) closeAll(code uint32, reason string) {
-	for _, c := range cf.node.Hub().Connections() {
-		c.Disconnect(centrifuge.Disconnect{Code: code, Reason: reason})
+	cf.mu.Unlock()
+	for _, done := range pending {
+		select {
+		case <-done:
+		case <-cf.s.ctx.Done():
+			return
+		}
 	}
 }
 
@@ -186,7 +255,18 @@ func (cf *cfServer) subscribers(ch string) int { return cf.node.Hub().NumSubscri
 
 func (cf *cfServer) shutdown(ctx context.Context) error {
 	// Clients are disconnected with 3001 "shutdown" (reconnect later).
-	if err := cf.node.Shutdown(ctx); err != nil {
+	err := cf.node.Shutdown(ctx)
+	cf.mu.Lock()
+	cf.closed = true
+	conns := make([]*cfConn, 0, len(cf.conns))
+	for c := range cf.conns {
+		conns = append(conns, c)
+	}
+	cf.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	if err != nil {
 		return fmt.Errorf("kicksim: centrifuge shutdown: %w", err)
 	}
 	return nil
@@ -207,8 +287,9 @@ func (s *Sim) CentrifugoURL() string {
 func (s *Sim) CentrifugoSubscriptions(channel string) int { return s.cf.subscribers(channel) }
 
 // CloseCentrifugo disconnects every Centrifugo client with a close code and
-// reason (e.g. 3011 force reconnect, 3503 force disconnect).
+// reason (e.g. 3011 force reconnect, 3503 force disconnect) and returns
+// when they are closed.
 func (s *Sim) CloseCentrifugo(code int, reason string) {
 	s.log.Info("closing all centrifugo connections", logCode, code)
-	s.cf.closeAll(uint32(code), reason)
+	s.cf.closeAll(centrifuge.Disconnect{Code: uint32(code), Reason: reason})
 }

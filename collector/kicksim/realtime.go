@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/centrifugal/centrifuge"
 )
 
 // Realtime says which realtime providers the sim serves and offers
@@ -67,14 +69,14 @@ func WithRealtime(r Realtime) Option { return func(o *options) { o.realtime = r 
 func WithRealtimeTokenTTL(d time.Duration) Option { return func(o *options) { o.rtTokenTTL = d } }
 
 // WithCentrifugoPing sets the Centrifugo server ping interval (default 25 s,
-// Kick's and the library's). The pong timeout is the library's 10 s, or a
-// third of an interval shorter than 15 s (the library wants it shorter
+// Kick's and the library's). The pong timeout is the library's 10 s, or half
+// an interval shorter than 15 s (the library wants it shorter
 // than the interval).
 func WithCentrifugoPing(interval time.Duration) Option {
 	return func(o *options) {
 		o.cfPing, o.cfPong = interval, 0
 		if interval > 0 && interval < 15*time.Second {
-			o.cfPong = interval / 3
+			o.cfPong = interval / 2
 		}
 	}
 }
@@ -182,7 +184,7 @@ func (s *Sim) SetRealtimeTokenTTL(d time.Duration) {
 func (s *Sim) ExpireRealtimeTokens() {
 	s.log.Info("realtime tokens expired")
 	s.rt.expireTo.Store(s.rt.jti.Load())
-	s.cf.expireAll()
+	s.cf.closeAll(centrifuge.DisconnectExpired)
 }
 
 // RequireOrigin sets the Origin rule of the Centrifugo WebSocket handshake:

@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logLevel     = fs.String("log-level", "info", "debug, info, warn or error (JSON logs on stderr)")
 		realtime     = fs.String("realtime", "both", "realtime providers served and offered by negotiation: pusher, centrifugo, both or none")
 		rtTokenTTL   = fs.Duration("realtime-token-ttl", kicksim.DefaultRealtimeTokenTTL, "lifetime of realtime (Centrifugo) tokens")
-		cfPing       = fs.Duration("centrifugo-ping", 25*time.Second, "Centrifugo server ping interval ({} every interval; a pong is due within 10s, or a third of an interval under 15s)")
+		cfPing       = fs.Duration("centrifugo-ping", 25*time.Second, "Centrifugo server ping interval ({} every interval; a pong is due within 10s, or half an interval under 15s)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: kicksim [flags]\n\nThe client id and secret come from KICKSIM_CLIENT_ID and KICKSIM_CLIENT_SECRET\n(default: derived from --seed).\n\nflags:")
