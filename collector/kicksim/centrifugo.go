@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/centrifugal/centrifuge"
 )
@@ -35,7 +37,13 @@ type cfServer struct {
 	clients map[*centrifuge.Client]chan struct{} // closed when the client's disconnect handler has run
 	conns   map[*cfConn]struct{}                 // hijacked connections not closed yet
 	closed  bool
+	lastSub atomic.Int64 // unix nanos of the last unsubscribe or disconnect
 }
+
+// brokerUnsubscribeDelay is how long after a channel's last subscriber
+// leaves the library unsubscribes it from its broker, in a goroutine of
+// its own (Node.unsubscribeFromBrokerWhenEmpty); shutdown waits for it.
+const brokerUnsubscribeDelay = time.Second
 
 // cfConn is a hijacked Centrifugo connection. The node only knows
 // connections that have connected; Close cuts the others (a handshake
@@ -159,6 +167,7 @@ func (cf *cfServer) connected(c *centrifuge.Client) {
 	cf.mu.Unlock()
 	// The library calls this once, last, when a connected client closes.
 	c.OnDisconnect(func(centrifuge.DisconnectEvent) {
+		cf.lastSub.Store(time.Now().UnixNano())
 		cf.mu.Lock()
 		delete(cf.clients, c)
 		cf.mu.Unlock()
@@ -180,6 +189,7 @@ func (cf *cfServer) connected(c *centrifuge.Client) {
 			cb(centrifuge.RefreshReply{ExpireAt: claims.Exp}, nil)
 		}
 	})
+	c.OnUnsubscribe(func(centrifuge.UnsubscribeEvent) { cf.lastSub.Store(time.Now().UnixNano()) })
 	c.OnSubscribe(func(e centrifuge.SubscribeEvent, cb centrifuge.SubscribeCallback) {
 		if cf.s.hub.isRefused(e.Channel) {
 			cb(centrifuge.SubscribeReply{}, centrifuge.ErrorPermissionDenied)
@@ -265,6 +275,16 @@ func (cf *cfServer) shutdown(ctx context.Context) error {
 	cf.mu.Unlock()
 	for _, c := range conns {
 		_ = c.Close()
+	}
+	// Let the library's delayed broker unsubscriptions end, so that no
+	// goroutine of the sim outlives Close.
+	if last := cf.lastSub.Load(); last != 0 {
+		t := time.NewTimer(time.Until(time.Unix(0, last).Add(brokerUnsubscribeDelay + 100*time.Millisecond)))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
 	}
 	if err != nil {
 		return fmt.Errorf("kicksim: centrifuge shutdown: %w", err)
