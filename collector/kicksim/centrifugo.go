@@ -90,9 +90,15 @@ func (w hijackTracker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 func newCFServer(s *Sim) (*cfServer, error) {
+	// The library builds log entries only for its level: debug only when
+	// the sim logs debug.
+	level := centrifuge.LogLevelWarn
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		level = centrifuge.LogLevelDebug
+	}
 	node, err := centrifuge.New(centrifuge.Config{
 		Name:       "kicksim",
-		LogLevel:   centrifuge.LogLevelDebug,
+		LogLevel:   level,
 		LogHandler: func(e centrifuge.LogEntry) { logCentrifuge(s.log, e) },
 	})
 	if err != nil {
