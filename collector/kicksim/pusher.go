@@ -152,10 +152,12 @@ func (s *Sim) handlePusher(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.rt.pusherRetired.Load() { // retired while this socket was being added
 		s.rt.pusherRetiredRefusals.Add(1)
-		c.send(errorFrame(CloseAppNotFound, s.appKeyGone()))
+		// No writer runs yet: refuse it as above, then let its loops end.
+		_ = ws.SetWriteDeadline(time.Now().Add(writeWait))
+		_ = ws.WriteMessage(websocket.TextMessage, errorFrame(CloseAppNotFound, s.appKeyGone()))
+		c.closeWith(CloseAppNotFound, s.appKeyGone())
 		go c.writeLoop()
 		go c.readLoop()
-		c.closeWith(CloseAppNotFound, s.appKeyGone())
 		return
 	}
 	s.log.Debug("pusher connected", logSocket, c.id)

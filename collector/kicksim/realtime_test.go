@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/gorilla/websocket"
 )
 
 // postWeb posts a JSON body to the sim's web API like a client of
@@ -481,4 +483,44 @@ func TestControlAPIRealtime(t *testing.T) {
 	if !got.PusherRetired || got.OfferPusher || !got.OfferCentrifugo || sim.Requests(EndpointRealtimeConnection) != 1 {
 		t.Errorf("GET /control/realtime %+v, negotiation requests %d", got, sim.Requests(EndpointRealtimeConnection))
 	}
+}
+
+// TestPusherRetiredDuringHandshakes: no socket outlives the retirement,
+// whether it was open, opening or opened after.
+func TestPusherRetiredDuringHandshakes(t *testing.T) {
+	sim := startSim(t, WithStreamers(2))
+	const n = 20
+	codes := make(chan int, n)
+	for i := range n {
+		if i == n/2 {
+			go sim.RetirePusher()
+		}
+		go func() {
+			conn, resp, err := websocket.DefaultDialer.Dial(sim.PusherURL(), nil)
+			if err != nil {
+				codes <- -1
+				return
+			}
+			_ = resp.Body.Close()
+			defer func() { _ = conn.Close() }()
+			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			for {
+				if _, _, err := conn.ReadMessage(); err != nil {
+					var ce *websocket.CloseError
+					if errors.As(err, &ce) {
+						codes <- ce.Code
+					} else {
+						codes <- 0
+					}
+					return
+				}
+			}
+		}()
+	}
+	for range n {
+		if code := <-codes; code != CloseAppNotFound {
+			t.Errorf("a socket ended with %d, want %d", code, CloseAppNotFound)
+		}
+	}
+	eventually(t, 5*time.Second, "no pusher sockets", func() bool { return sim.Sockets() == 0 })
 }
