@@ -266,14 +266,11 @@ func (cf *cfServer) counts() (clients, subscriptions int) {
 	return h.NumClients(), h.NumSubscriptions()
 }
 
-// subscribers is how many connections are subscribed to ch.
-func (cf *cfServer) subscribers(ch string) int { return cf.node.Hub().NumSubscribers(ch) }
-
-func (cf *cfServer) shutdown(ctx context.Context) error {
-	// Clients are disconnected with 3001 "shutdown" (reconnect later).
-	err := cf.node.Shutdown(ctx)
+// dropAll closes every hijacked connection without a close frame; with
+// final, no connection is accepted any more.
+func (cf *cfServer) dropAll(final bool) {
 	cf.mu.Lock()
-	cf.closed = true
+	cf.closed = cf.closed || final
 	conns := make([]*cfConn, 0, len(cf.conns))
 	for c := range cf.conns {
 		conns = append(conns, c)
@@ -282,6 +279,15 @@ func (cf *cfServer) shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		_ = c.Close()
 	}
+}
+
+// subscribers is how many connections are subscribed to ch.
+func (cf *cfServer) subscribers(ch string) int { return cf.node.Hub().NumSubscribers(ch) }
+
+func (cf *cfServer) shutdown(ctx context.Context) error {
+	// Clients are disconnected with 3001 "shutdown" (reconnect later).
+	err := cf.node.Shutdown(ctx)
+	cf.dropAll(true)
 	// Let the library's delayed broker unsubscriptions end, so that no
 	// goroutine of the sim outlives Close.
 	if last := cf.lastSub.Load(); last != 0 {
@@ -318,4 +324,11 @@ func (s *Sim) CentrifugoSubscriptions(channel string) int { return s.cf.subscrib
 func (s *Sim) CloseCentrifugo(code int, reason string) {
 	s.log.Info("closing all centrifugo connections", logCode, code)
 	s.cf.closeAll(centrifuge.Disconnect{Code: uint32(code), Reason: reason})
+}
+
+// DropCentrifugo cuts every Centrifugo connection without a close frame
+// (the client sees an abnormal closure, 1006, and reconnects).
+func (s *Sim) DropCentrifugo() {
+	s.log.Info("dropping all centrifugo connections")
+	s.cf.dropAll(false)
 }

@@ -513,8 +513,9 @@ func withoutData(frame map[string]any) map[string]any {
 	return c
 }
 
-// TestCentrifugoClose: CloseCentrifugo disconnects with the
-// given code; the client reconnects on a reconnect code.
+// TestCentrifugoClose: CloseCentrifugo disconnects with the given code
+// (the client reconnects on a reconnect code, stops on a terminal one);
+// DropCentrifugo cuts the connection and the client reconnects.
 func TestCentrifugoClose(t *testing.T) {
 	sim := startSim(t, WithStreamers(2))
 	peer := startCFPeer(t, sim, cfPeerConfig{})
@@ -531,8 +532,17 @@ func TestCentrifugoClose(t *testing.T) {
 	if e := waitFor(t, peer.disconnected, 10*time.Second, "disconnected"); e.Code != 3503 {
 		t.Errorf("disconnected with %d %q, want 3503", e.Code, e.Reason)
 	}
-	if got := sim.RealtimeStats().CentrifugoConnects; got != 2 {
-		t.Errorf("connects %d, want 2", got)
+	if err := peer.c.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, peer.connected, 10*time.Second, "connected after Connect")
+	sim.DropCentrifugo()
+	if e := waitFor(t, peer.connecting, 10*time.Second, "reconnecting after the drop"); e.Code != 1 {
+		t.Errorf("reconnecting after %d %q, want 1 (transport closed)", e.Code, e.Reason)
+	}
+	waitFor(t, peer.connected, 10*time.Second, "connected after the drop")
+	if got := sim.RealtimeStats().CentrifugoConnects; got != 4 {
+		t.Errorf("connects %d, want 4", got)
 	}
 }
 

@@ -42,6 +42,7 @@ import (
 //	POST /control/realtime/origin              {"origin":"https://kick.com"} ("" = Kick's rule)
 //	POST /control/realtime/data                {"encoding":"alternate"} (alternate, string, object)
 //	POST /control/centrifugo/close             {"code":3011,"reason":"…"}
+//	POST /control/centrifugo/drop
 //	GET  /control/webhooks                     {"url":"…","stats":{…},"subscriptions":[…]}
 //	POST /control/webhooks/url                 {"url":"http://127.0.0.1:9000/webhooks/kick"}
 //	POST /control/webhooks/drop
@@ -300,6 +301,7 @@ func (s *Sim) realtimeControlRoutes(h controlHandler) {
 		return nil
 	})
 	post("/control/realtime/expire-tokens", func(*http.Request) error { s.ExpireRealtimeTokens(); return nil })
+	post("/control/centrifugo/drop", func(*http.Request) error { s.DropCentrifugo(); return nil })
 	post("/control/realtime/origin", func(r *http.Request) error {
 		b, err := decodeAs[struct{ Origin string }](r)
 		if err == nil {

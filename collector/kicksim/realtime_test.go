@@ -459,6 +459,7 @@ func TestControlAPIRealtime(t *testing.T) {
 		{"/realtime/data", `{"encoding":"xml"}`, 400, nil},
 		{"/centrifugo/close", `{"code":3011,"reason":"force reconnect"}`, 204, nil},
 		{"/centrifugo/close", `{"code":1000}`, 400, nil},
+		{"/centrifugo/drop", ``, 204, nil},
 		{"/faults", `{"endpoint":"realtime/connection","count":1,"fault":"403html"}`, 204, nil},
 		{"/faults", `{"endpoint":"centrifugo","count":1,"fault":"503"}`, 204, nil},
 		{"/realtime/retire-pusher", ``, 204, func() bool { return sim.RealtimeStats().PusherRetired }},
