@@ -128,7 +128,10 @@ func logCentrifuge(l *slog.Logger, e centrifuge.LogEntry) {
 	}
 	// The library's info is the sim's debug: the sim logs its own events.
 	level := slog.LevelDebug
-	if e.Level >= centrifuge.LogLevelError {
+	switch {
+	case e.Level >= centrifuge.LogLevelError:
+		level = slog.LevelError
+	case e.Level == centrifuge.LogLevelWarn:
 		level = slog.LevelWarn
 	}
 	l.Log(context.Background(), level, e.Message, attrs...)
