@@ -60,8 +60,10 @@ tools: $(BUF) $(STATICCHECK) ## install pinned buf and staticcheck into .tools/b
 .PHONY: lint
 lint: tools ## go vet, gofmt, staticcheck, buf lint and buf format
 	go vet work
+	go vet -tags systemd ./deploy/systemdtest/
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '/gen/')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(STATICCHECK) work
+	$(STATICCHECK) -tags systemd ./deploy/systemdtest/
 	$(BUF) lint
 	$(BUF) format -d --exit-code
 
@@ -90,7 +92,7 @@ check-modules: ## build every module on its own (GOWORK=off), through its replac
 	@for m in proto collector writer viewer ctl deploy; do echo "GOWORK=off go build ./$$m/..."; (cd $$m && GOWORK=off go build ./... && GOWORK=off go vet ./...) || exit 1; done
 
 .PHONY: check
-check: lint check-generate check-modules test ## everything CI runs
+check: lint check-generate check-modules breaking check-units test systemd-test ## everything CI runs
 
 .PHONY: demo
 demo: build ## run the whole system against the simulator, then open kickview
