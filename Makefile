@@ -94,6 +94,12 @@ check-modules: ## build every module on its own (GOWORK=off), through its replac
 .PHONY: check
 check: lint check-generate check-modules breaking check-units test systemd-test ## everything CI runs
 
+.PHONY: run
+run: ## kickmon on real Kick: needs KICK_CLIENT_ID/KICK_CLIENT_SECRET (env or .env); data kept in .kickmon/
+	@go run ./deploy/cmd/kickrun --check
+	@$(MAKE) --no-print-directory build
+	go run ./deploy/cmd/kickrun --bin bin
+
 .PHONY: demo
 demo: build ## run the whole system against the simulator, then open kickview
 	go run ./deploy/cmd/kickdemo --bin bin
