@@ -76,6 +76,13 @@ func TestRunResumes(t *testing.T) {
 				t.Errorf("kickctl streamers list does not show %s:\n%s", slug, out)
 			}
 		}
+		// A second make run on the same data is refused at once, touching nothing.
+		var msgs bytes.Buffer
+		o2 := o
+		o2.Stdout, o2.Stderr = &msgs, &msgs
+		if err := kickrun.Run(context.Background(), o2); err == nil || !strings.Contains(err.Error(), "another make run") {
+			t.Errorf("a second run on the same directory: %v, want it refused\n%s", err, msgs.String())
+		}
 		first = sessions(info.DSN)
 		firstEvents = countDSN(t, info.DSN, `SELECT count(*) FROM kickmon.status_events`)
 	})

@@ -225,7 +225,9 @@ func (c *Cluster) setOwner() error {
 func (c *Cluster) command(name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(name, args...)
 	cmd.Dir = os.TempDir()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Pdeathsig: syscall.SIGQUIT}
+	// A durable server gets its own process group: Ctrl-C in the terminal must not shut
+	// it down under the writer still draining into it; the owner stops it last.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Pdeathsig: syscall.SIGQUIT, Setpgid: c.durable}
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	return cmd
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/joho/godotenv"
@@ -108,6 +109,11 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err := os.Chmod(o.Dir, mode); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	unlock, err := lock(o.Dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 
 	// PostgreSQL first, so that it is stopped last (defers run in reverse):
 	// kickwriter still writes while it drains.
@@ -158,4 +164,21 @@ func Run(ctx context.Context, o Options) (err error) {
 		return nil
 	}
 	return st.View(ctx, socket, o.Stdin, o.Stdout, o.Stderr)
+}
+
+// lock takes dir for this run: a second run on the same data would find the
+// database and the socket in use and fail confusingly half-way.
+func lock(dir string) (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("another make run is using %s: quit it first", dir)
+		}
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return func() { _ = f.Close() }, nil
 }
