@@ -92,6 +92,10 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return err
 	}
+	// The daemons want absolute paths (they may change directory; systemd does).
+	if o.Dir, err = filepath.Abs(o.Dir); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
 	st := &stack.Stack{BinDir: o.BinDir, LogDir: filepath.Join(o.Dir, "logs")}
 	if err := st.CheckBinaries("kickcollector", "kickwriter", "kickview", "kickctl"); err != nil {
 		return err
