@@ -40,7 +40,9 @@ func TestRunResumes(t *testing.T) {
 	if err := os.WriteFile(envFile, dotenv.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	o := kickrun.Options{BinDir: bin, Dir: filepath.Join(top, ".kickmon"), EnvFile: envFile, Headless: true,
+	// Relative paths from the top of a checkout, as make run gives them.
+	t.Chdir(top)
+	o := kickrun.Options{BinDir: bin, Dir: ".kickmon", EnvFile: ".env", Headless: true,
 		Environ: []string{"KICKMON_STREAMERS=" + strings.Join(slugs, ","), "KICKMON_POLL_INTERVAL=1s", "KICKMON_CONFIRM_INTERVAL=1s", "KICKMON_API_BUDGET=6000"}}
 
 	type session struct{ id, started string }
@@ -86,7 +88,7 @@ func TestRunResumes(t *testing.T) {
 		first = sessions(info.DSN)
 		firstEvents = countDSN(t, info.DSN, `SELECT count(*) FROM kickmon.status_events`)
 	})
-	if _, err := os.Stat(filepath.Join(o.Dir, "pg", ".s.PGSQL.5432")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(top, ".kickmon", "pg", ".s.PGSQL.5432")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("PostgreSQL still listening after the run stopped (%v)", err)
 	}
 	runOnce(t, o, func(info kickrun.Info, since time.Time) {
