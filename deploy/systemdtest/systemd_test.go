@@ -236,8 +236,15 @@ func TestPackageUnderSystemd(t *testing.T) {
 	waitFor("the added streamer in kickmon.streamers", func() bool {
 		return psql("SELECT count(*) FROM kickmon.streamers WHERE removed_at IS NULL") == "4"
 	})
-	for _, u := range []string{"kickmon-collector", "kickmon-writer"} {
-		t.Logf("%s: MemoryCurrent=%s TasksCurrent=%s", u, show(u, "MemoryCurrent"), show(u, "TasksCurrent"))
+	// The limits are in force as systemd read them (the container's cgroup has no memory
+	// controller delegated, so usage itself is not accounted here).
+	for _, lim := range []struct{ unit, prop, want string }{
+		{"kickmon-collector", "MemoryMax", "536870912"}, {"kickmon-collector", "TasksMax", "256"},
+		{"kickmon-writer", "MemoryMax", "268435456"}, {"kickmon-writer", "TasksMax", "256"},
+	} {
+		if got := show(lim.unit, lim.prop); got != lim.want {
+			t.Errorf("%s: %s=%s, want %s", lim.unit, lim.prop, got, lim.want)
+		}
 	}
 
 	step("watchdog: a frozen collector is restarted")
