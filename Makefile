@@ -117,7 +117,7 @@ deb: build $(NFPM) ## build the Debian package bin/kickmon_<version>_<arch>.deb 
 # package's own files, so ExecStart= resolves) and the security exposure score, at most 1.5.
 UNIT_SECURITY_MAX := 1.5
 .PHONY: check-units
-check-units: deb ## systemd-analyze (needs the systemd package) verify and security (≤ 1.5) on both units
+check-units: deb ## systemd-analyze verify and security (≤ 1.5) on both units (needs the systemd package)
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; dpkg-deb -x $(DEB) "$$tmp" && \
 	cp -rn /usr/lib/systemd/system/. "$$tmp"/usr/lib/systemd/system/ && \
 	for u in "$$tmp"/usr/lib/systemd/system/kickmon-*.service; do \
