@@ -7,6 +7,7 @@ replace github.com/kickmon/kickmon/proto => ../proto
 require (
 	github.com/google/go-cmp v0.7.0
 	github.com/jackc/pgx/v5 v5.12.0
+	github.com/joho/godotenv v1.5.1
 	github.com/kickmon/kickmon/proto v0.0.0-00010101000000-000000000000
 	github.com/kickmon/kickmon/writer v0.0.0
 	github.com/prometheus/common v0.72.0

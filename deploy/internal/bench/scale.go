@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/kickmon/kickmon/deploy/internal/demo"
 	"github.com/kickmon/kickmon/deploy/internal/proc"
+	"github.com/kickmon/kickmon/deploy/internal/stack"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/proto/kickapi"
 	"github.com/kickmon/kickmon/writer/pgtest"
@@ -63,7 +63,7 @@ func runScale(ctx context.Context, o Options, ph phases, pg *pgtest.Cluster, n i
 		return nil, err
 	}
 	db := fmt.Sprintf("kickmon_%d", n)
-	if err := demo.CreateDatabase(ctx, pg.URL("postgres"), db); err != nil {
+	if err := stack.EnsureDatabase(ctx, pg.URL("postgres"), db); err != nil {
 		return nil, err
 	}
 	d := &deployment{dir: dir, socket: filepath.Join(dir, "kickmon.sock"), dsn: pg.URL(db), http: &http.Client{Timeout: 2 * time.Minute}, profileDir: o.ProfileDir}
@@ -302,9 +302,6 @@ func (d *deployment) startCollector(ctx context.Context, bin string, want int64)
 	var err error
 	d.coll, err = proc.Start(proc.Spec{Name: "kickcollector", Path: filepath.Join(bin, "kickcollector"), LogDir: d.dir, Env: d.collEnv})
 	if err != nil {
-		return err
-	}
-	if err := demo.WaitCollector(ctx, d.coll, d.socket, 2*time.Minute); err != nil && !strings.Contains(err.Error(), "shutting down") {
 		return err
 	}
 	// The socket answers before the main loop has restored the watch
