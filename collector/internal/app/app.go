@@ -46,6 +46,12 @@ func version() string {
 	return "devel"
 }
 
+// pollInFlight is how many channels requests the poller keeps in flight:
+// a 100k-streamer round needs 2000 requests a minute, which one request at
+// a time (100–200 ms each against Kick) cannot do. The budget still caps
+// the rate.
+const pollInFlight = 4
+
 // stallLimit is how long the main loop may go without a turn before the
 // watchdog stops pinging and /healthz fails.
 const stallLimit = 20 * time.Second
@@ -123,7 +129,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 		return err
 	}
 	in := make(chan observation.Observation, 8192)
-	c.poller, err = poller.New(c.client, poller.Options{Interval: cfg.PollInterval, Budget: cfg.APIBudget, Out: in, Logger: log})
+	c.poller, err = poller.New(c.client, poller.Options{Interval: cfg.PollInterval, Budget: cfg.APIBudget, InFlight: pollInFlight, Out: in, Logger: log})
 	if err != nil {
 		return err
 	}

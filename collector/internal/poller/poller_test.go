@@ -31,13 +31,24 @@ type stamps struct {
 	next http.RoundTripper
 	mu   sync.Mutex
 	at   map[string][]time.Time
+	// Requests in flight now and at most, by path.
+	inFlight, maxInFlight map[string]int
 }
 
 func (s *stamps) RoundTrip(r *http.Request) (*http.Response, error) {
 	s.mu.Lock()
 	s.at[r.URL.Path] = append(s.at[r.URL.Path], time.Now())
+	if s.inFlight == nil {
+		s.inFlight, s.maxInFlight = map[string]int{}, map[string]int{}
+	}
+	s.inFlight[r.URL.Path]++
+	s.maxInFlight[r.URL.Path] = max(s.maxInFlight[r.URL.Path], s.inFlight[r.URL.Path])
 	s.mu.Unlock()
-	return s.next.RoundTrip(r)
+	resp, err := s.next.RoundTrip(r)
+	s.mu.Lock()
+	s.inFlight[r.URL.Path]--
+	s.mu.Unlock()
+	return resp, err
 }
 
 func (s *stamps) times(path string) []time.Time {
@@ -235,6 +246,38 @@ func TestBatchesOf50EveryRound(t *testing.T) {
 				if seen[s.UserID] < 2 {
 					t.Errorf("user %d observed %d times in two rounds", s.UserID, seen[s.UserID])
 				}
+			}
+		})
+	}
+}
+
+// With slow answers, requests overlap up to Options.InFlight, never more;
+// with the default, one at a time.
+func TestRequestsInFlight(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		inFlight int
+		want     func(max int) bool
+	}{
+		{"default: one at a time", 0, func(m int) bool { return m == 1 }},
+		{"up to 4", 4, func(m int) bool { return m >= 2 && m <= 4 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			// 400 streamers: 8 requests a 1 s round, one due every 125 ms,
+			// each answered after 400 ms.
+			h := newHarness(t, setup{sim: []kicksim.Option{kicksim.WithStreamers(400), kicksim.WithLiveFraction(0)},
+				opts: func(o *Options) { o.InFlight = tc.inFlight }})
+			h.sim.FailNext(kicksim.EndpointChannels, 1000, kicksim.FaultSlow(400*time.Millisecond))
+			h.watchAll()
+			h.run()
+			h.waitFor("round 2", sawRound(2))
+			h.stop()
+			h.stamps.mu.Lock()
+			got := h.stamps.maxInFlight["/public/v1/channels"]
+			h.stamps.mu.Unlock()
+			if !tc.want(got) {
+				t.Errorf("at most %d channels requests in flight", got)
 			}
 		})
 	}
