@@ -23,6 +23,7 @@ import (
 	"github.com/kickmon/kickmon/collector/internal/logkeys"
 	"github.com/kickmon/kickmon/collector/internal/spool"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"github.com/kickmon/kickmon/proto/kickapi"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -73,6 +74,7 @@ type EventLog interface {
 	Ack(seq uint64) (uint64, error)
 	Changed() <-chan struct{}
 	Status() *kickmonv1.SpoolStatus
+	LogID() string
 }
 
 var _ EventLog = (*spool.Spool)(nil)
@@ -221,6 +223,8 @@ func toStatus(err error) error {
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, spool.ErrOutOfRange):
 		return status.Error(codes.OutOfRange, err.Error())
+	case errors.Is(err, spool.ErrCorrupt):
+		return status.Error(codes.DataLoss, err.Error())
 	case errors.Is(err, spool.ErrClosed), errors.Is(err, ErrUnavailable):
 		return status.Error(codes.Unavailable, "kickcollector is shutting down")
 	}
@@ -288,8 +292,13 @@ func (s *Server) RefreshStreamers(ctx context.Context, req *kickmonv1.RefreshStr
 }
 
 // AckEvents implements the API: acks never move backwards; an ack beyond
-// the last seq is INVALID_ARGUMENT.
+// the last seq is INVALID_ARGUMENT; an ack for another log than this
+// spool's is FAILED_PRECONDITION (LOG_CHANGED), so an old cursor never
+// prunes a new log.
 func (s *Server) AckEvents(ctx context.Context, req *kickmonv1.AckEventsRequest) (*kickmonv1.AckEventsResponse, error) {
+	if want := req.GetLogId(); want != "" && want != s.spool.LogID() {
+		return nil, kickapi.LogChangedError(want, s.spool.LogID())
+	}
 	acked, err := s.spool.Ack(req.GetSeq())
 	if err != nil {
 		return nil, toStatus(err)
@@ -315,13 +324,18 @@ func (s *Server) GetStatus(ctx context.Context, req *kickmonv1.GetStatusRequest)
 // WatchEvents implements the API: replay from the spool in pages, then
 // follow it, waking on each committed change. from_seq 0 is the oldest
 // retained event; an older from_seq than that is OUT_OF_RANGE, one beyond
-// last_seq+1 FAILED_PRECONDITION; falling
+// last_seq+1 FAILED_PRECONDITION, and so is a log_id other than the
+// spool's (with the ErrorInfo reason LOG_CHANGED); falling
 // behind the retained range later is RESOURCE_EXHAUSTED; Shutdown ends the
 // stream with UNAVAILABLE.
 func (s *Server) WatchEvents(req *kickmonv1.WatchEventsRequest, stream grpc.ServerStreamingServer[kickmonv1.WatchEventsResponse]) error {
 	s.watchers.Add(1)
 	defer s.watchers.Add(-1)
 	ctx := stream.Context()
+	logID := s.spool.LogID()
+	if want := req.GetLogId(); want != "" && want != logID {
+		return kickapi.LogChangedError(want, logID)
+	}
 	next, started := req.GetFromSeq(), false
 	for {
 		select {
@@ -348,7 +362,7 @@ func (s *Server) WatchEvents(req *kickmonv1.WatchEventsRequest, stream grpc.Serv
 		}
 		started = true
 		if len(events) > 0 {
-			if err := stream.Send(&kickmonv1.WatchEventsResponse{Events: events}); err != nil {
+			if err := stream.Send(&kickmonv1.WatchEventsResponse{Events: events, LogId: logID}); err != nil {
 				return err
 			}
 			next = events[len(events)-1].GetSeq() + 1
