@@ -20,6 +20,12 @@ const ReasonLogChanged = "LOG_CHANGED"
 // MetaLogID is the ErrorInfo metadata key holding the collector's log id.
 const MetaLogID = "log_id"
 
+// HeaderLogID is the response header a collector sends as soon as a
+// WatchEvents stream is accepted, before any event: the log id. A client
+// learns from it that it is subscribed (even to an idle log) and which log
+// it follows.
+const HeaderLogID = "kickmon-log-id"
+
 // LogChangedError is the answer to a request for log want from a collector
 // whose log is have.
 func LogChangedError(want, have string) error {

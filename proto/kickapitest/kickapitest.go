@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/metadata"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
@@ -433,6 +434,9 @@ func (s *Server) WatchEvents(req *kickmonv1.WatchEventsRequest, stream grpc.Serv
 	}
 	s.watchers++
 	s.mu.Unlock()
+	if err := stream.SendHeader(metadata.Pairs(kickapi.HeaderLogID, logID)); err != nil {
+		return err
+	}
 	defer func() {
 		s.mu.Lock()
 		s.watchers--

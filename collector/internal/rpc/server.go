@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/metadata"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
@@ -359,6 +360,13 @@ func (s *Server) WatchEvents(req *kickmonv1.WatchEventsRequest, stream grpc.Serv
 			return status.Errorf(codes.ResourceExhausted, "watcher fell behind: seq %d was dropped from the spool (oldest retained is %d); reconnect from your last seq", oor.From, oor.First)
 		case err != nil:
 			return toStatus(err)
+		}
+		if !started {
+			// Accepted: say so now, so that a client of an idle log
+			// knows it is subscribed, and to which log.
+			if err := stream.SendHeader(metadata.Pairs(kickapi.HeaderLogID, logID)); err != nil {
+				return err
+			}
 		}
 		started = true
 		if len(events) > 0 {

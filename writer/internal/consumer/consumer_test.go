@@ -76,9 +76,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// reference writes events straight through the store into a fresh
-// database and returns its dump.
-func reference(t *testing.T, evs []*kickmonv1.Event) string {
+// reference writes events of logID straight through the store into a
+// fresh database and returns its dump.
+func reference(t *testing.T, logID string, evs []*kickmonv1.Event) string {
 	t.Helper()
 	db := writertest.NewDB(t)
 	st, err := store.Open(context.Background(), db.URL, writertest.Logger(t))
@@ -86,6 +86,9 @@ func reference(t *testing.T, evs []*kickmonv1.Event) string {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	if _, err := st.AdoptLog(context.Background(), logID); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := st.Write(context.Background(), batch.Pending{Events: evs}); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +128,7 @@ func TestEventsLandAndReplayChangesNothing(t *testing.T) {
 	evs := writertest.Scenario()
 	seqs := fake.Publish(evs...)
 	writertest.Number(1, evs)
-	want := reference(t, evs)
+	want := reference(t, fake.LogID(), evs)
 
 	db := writertest.NewDB(t)
 	r := start(t, fake, db.URL, consumer.Options{})
@@ -154,7 +157,7 @@ func TestPipelinedBatchesCommitInOrder(t *testing.T) {
 	evs := writertest.Updates(0, 400, 7)
 	seqs := fake.Publish(evs...)
 	writertest.Number(1, evs)
-	want := reference(t, evs)
+	want := reference(t, fake.LogID(), evs)
 
 	db := writertest.NewDB(t)
 	r := start(t, fake, db.URL, consumer.Options{BatchSize: 4, MaxBatch: 4})

@@ -34,8 +34,9 @@ const NotifyChannel = "kickmon_events"
 // Store is the writer's PostgreSQL side. Writes must come from one
 // goroutine at a time (the writer's flush loop); reads may be concurrent.
 type Store struct {
-	pool *pgxpool.Pool
-	log  *slog.Logger
+	pool  *pgxpool.Pool
+	log   *slog.Logger
+	parts partitionCache
 
 	// beforeStmt, when set (tests), runs before each statement of a flush
 	// transaction with the statement's name.
@@ -208,7 +209,7 @@ func (s *Store) isolate(ctx context.Context, evs []*kickmonv1.Event, enc *encode
 func isDataError(err error) bool {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		return strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")
+		return (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")) && !isNoPartition(err)
 	}
 	return isInvalid(err)
 }
@@ -270,6 +271,9 @@ func (s *Store) hook(ctx context.Context, name string) {
 // that skips them.
 func (s *Store) apply(ctx context.Context, evs []*kickmonv1.Event, enc *encoded, skipTo uint64, res *Result) error {
 	err := s.applyTx(ctx, evs, enc, skipTo, true, res)
+	if err != nil {
+		s.parts.forget() // partitions it created are rolled back
+	}
 	if isDuplicateEvent(err) {
 		s.log.Warn("status_events already holds seqs above the writer cursor (was it rewound?); skipping them",
 			logkeys.FirstSeq, evs[0].GetSeq(), logkeys.LastSeq, evs[len(evs)-1].GetSeq())
@@ -306,6 +310,9 @@ func (s *Store) applyTx(ctx context.Context, evs []*kickmonv1.Event, enc *encode
 				if enc, err = encode(fresh); err != nil { // prepared for other events than these
 					return 0, err
 				}
+			}
+			if err := s.ensureEventPartitions(ctx, tx, fresh); err != nil {
+				return 0, err
 			}
 			if err := s.exec(ctx, tx, enc, useCopy, res); err != nil {
 				return 0, err
@@ -427,10 +434,12 @@ func (s *Store) exec(ctx context.Context, tx pgx.Tx, enc *encoded, useCopy bool,
 }
 
 // isDuplicateEvent reports whether err is a status_events row that is
-// already there (only COPY can cause it: the insert skips such rows).
+// already there (only COPY can cause it: the insert skips such rows). The
+// constraint is the partition's primary key (status_events_YYYY_MM_pkey).
 func isDuplicateEvent(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "status_events_pkey"
+	return errors.As(err, &pe) && pe.Code == "23505" &&
+		strings.HasPrefix(pe.ConstraintName, "status_events") && strings.HasSuffix(pe.ConstraintName, "_pkey")
 }
 
 func (s *Store) recordLost(ctx context.Context, tx pgx.Tx, l lostRange, res *Result) error {

@@ -73,7 +73,7 @@ func TestMigrate(t *testing.T) {
 SELECT c.relname::text, coalesce(a.attname::text, '')
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-WHERE n.nspname = 'kickmon' AND c.relkind = 'r' AND c.relname <> 'schema_migrations'
+WHERE n.nspname = 'kickmon' AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relname <> 'schema_migrations'
   AND (obj_description(c.oid, 'pg_class') IS NULL OR col_description(c.oid, a.attnum) IS NULL)`)
 	if len(got) > 0 {
 		t.Errorf("tables/columns without COMMENT: %v", got)
@@ -454,6 +454,11 @@ func TestCopyMatchesInsert(t *testing.T) {
 			b.WriteString(r.JSON + "\n")
 		}
 		return b.String()
+	}
+	for _, e := range evs { // the flush does this in its transaction
+		if _, err := s.Pool().Exec(ctx, `SELECT kickmon.status_events_partition($1)`, e.GetObservedAt().AsTime()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := s.Pool().Exec(ctx, store.InsertEvents, store.EncodeEvents(evs)...); err != nil {
 		t.Fatal(err)
