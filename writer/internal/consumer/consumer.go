@@ -268,6 +268,10 @@ func (c *Consumer) loop(ctx, flushCtx context.Context, cancelFlush context.Cance
 		case it, ok := <-in:
 			if !ok {
 				open = false
+				if !draining { // the watcher stopped for good: write what is held, then return
+					draining = true
+					drainDeadline = time.After(c.opts.DrainTimeout)
+				}
 				continue
 			}
 			if it.skipTo > 0 {
