@@ -36,9 +36,8 @@ func TestMain(m *testing.M) {
 		stop()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "kickwriter: %v\n", err)
-			os.Exit(1)
 		}
-		os.Exit(0)
+		os.Exit(app.ExitCode(err))
 	}
 	os.Exit(writertest.Main(m))
 }
@@ -385,5 +384,32 @@ func TestKilledMidStreamLosesNothing(t *testing.T) {
   (SELECT max(seq) FROM kickmon.status_events e WHERE e.broadcaster_user_id = s.broadcaster_user_id)`, &stale)
 	if stale != 0 {
 		t.Errorf("%d streamers rows do not reflect their newest event", stale)
+	}
+}
+
+// With KICKMON_ON_LOG_CHANGE=stop, a replaced event log stops the daemon
+// with exit status 3 and a STATUS line saying why.
+func TestLogChangedStopExitStatus(t *testing.T) {
+	db := writertest.NewDB(t)
+	fake := kickapitest.NewServer(t)
+	notify, dgrams := notifySocket(t)
+	c := startChild(t, "KICKMON_DATABASE_URL="+db.URL, "KICKMON_SOCKET="+fake.Path(), "NOTIFY_SOCKET="+notify,
+		"KICKMON_ON_LOG_CHANGE=stop")
+	fake.Publish(writertest.Updates(0, 3, 1)...)
+	waitAcked(t, fake, 3)
+	fake.ReplaceLog("another-log")
+	await(t, c, dgrams, "a STATUS saying why it stopped", func(m string) bool {
+		return strings.HasPrefix(m, "STATUS=stopped (exit status 3)") && strings.Contains(m, "KICKMON_ON_LOG_CHANGE=stop")
+	})
+	err := <-c.done
+	c.done <- err
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != app.ExitLogChanged {
+		t.Fatalf("kickwriter exited with %v, want exit status %d", err, app.ExitLogChanged)
+	}
+	var cursor int64
+	query1(t, db.URL, `SELECT last_seq FROM kickmon.writer_cursor`, &cursor)
+	if cursor != 3 {
+		t.Errorf("cursor %d after the stop, want 3 (the old log's events stored)", cursor)
 	}
 }

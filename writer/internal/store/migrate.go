@@ -71,9 +71,18 @@ var ErrSchemaTooNew = errors.New("database schema is newer than this kickwriter"
 // the versions before and after. A database at a newer version than this
 // binary knows is an error wrapping ErrSchemaTooNew.
 func Migrate(ctx context.Context, conn Execer) (from, to int, err error) {
+	return migrateTo(ctx, conn, -1)
+}
+
+// migrateTo is Migrate up to version (-1: the latest), for tests of a
+// migration over data of the schema before it.
+func migrateTo(ctx context.Context, conn Execer, version int) (from, to int, err error) {
 	ms, err := Migrations()
 	if err != nil {
 		return 0, 0, err
+	}
+	if version >= 0 && version < len(ms) {
+		ms = ms[:version]
 	}
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('kickmon.schema_migrations'))`); err != nil {
