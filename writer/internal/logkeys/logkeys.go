@@ -25,4 +25,5 @@ const (
 	Before    = "before"     // a cutoff time
 	LogID     = "log_id"     // the collector's event log id
 	OldLogID  = "old_log_id" // the event log id the cursor belonged to
+	SessionID = "session_id" // a stream session's id
 )

@@ -271,6 +271,12 @@ func (s *Store) hook(ctx context.Context, name string) {
 // that skips them.
 func (s *Store) apply(ctx context.Context, evs []*kickmonv1.Event, enc *encoded, skipTo uint64, res *Result) error {
 	err := s.applyTx(ctx, evs, enc, skipTo, true, res)
+	if isSessionRekey(err) {
+		if err := s.rekeySessions(ctx, evs); err != nil {
+			return err
+		}
+		err = s.applyTx(ctx, evs, enc, skipTo, true, res)
+	}
 	if err != nil {
 		s.parts.forget() // partitions it created are rolled back
 	}

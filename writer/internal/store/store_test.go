@@ -585,3 +585,32 @@ SELECT seq, broadcaster_user_id, kind, source, observed_at, state FROM kickmon.s
 		t.Errorf("write after the migration = %+v, want 2 applied, cursor 5", res)
 	}
 }
+
+// A stream live across a collector's state loss comes back under a new
+// session_id with the same start: one session, re-keyed, nothing
+// quarantined.
+func TestSessionComesBackUnderANewID(t *testing.T) {
+	s, _ := open(t)
+	live := func(seq uint64, id string, viewers int64) *kickmonv1.Event {
+		st := writertest.Streamer(7, "seven")
+		st.State = kickmonv1.LiveState_LIVE_STATE_LIVE
+		st.ViewerCount = viewers
+		st.Session = &kickmonv1.Session{SessionId: id, StartedAt: writertest.At(time.Minute), PeakViewers: viewers, DetectedBy: kickmonv1.Source_SOURCE_POLL}
+		e := writertest.Event(kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED, st, kickmonv1.Source_SOURCE_POLL, 2*time.Minute)
+		e.Seq = seq
+		return e
+	}
+	write(t, s, []*kickmonv1.Event{live(1, "OLD", 10)})
+	res := write(t, s, []*kickmonv1.Event{live(3, "NEW", 50)})
+	if res.Applied != 1 || res.Quarantined != 0 {
+		t.Fatalf("Write = %+v, want 1 applied, none quarantined", res)
+	}
+	type session struct {
+		ID   string
+		Peak int64
+	}
+	got := query[session](t, s, `SELECT session_id, peak_viewers FROM kickmon.stream_sessions`)
+	if d := cmp.Diff([]session{{"NEW", 50}}, got); d != "" {
+		t.Errorf("sessions (-want +got):\n%s", d)
+	}
+}
