@@ -750,6 +750,7 @@ func TestCompactionShrinksFile(t *testing.T) {
 	if st.FileBytes*4 > grown {
 		t.Fatalf("file is %d bytes after compaction, was %d: want under a quarter\nlogs:\n%s", st.FileBytes, grown, logs.String())
 	}
+	t.Logf("file %d bytes after the backlog, %d after compaction; %s", grown, st.FileBytes, logs.String())
 	if !strings.Contains(logs.String(), "spool compacted") {
 		t.Errorf("no compaction logged:\n%s", logs.String())
 	}
