@@ -15,15 +15,16 @@
 package consumer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/kickmon/kickmon/proto/backoff"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/proto/kickapi"
 	"github.com/kickmon/kickmon/writer/internal/batch"
@@ -46,8 +47,11 @@ type Options struct {
 	Interval     time.Duration // flush when the oldest pending event waited this long (100ms)
 	FlushTimeout time.Duration // per attempt (30s)
 	DrainTimeout time.Duration // on shutdown, to write what is held (10s)
-	MinBackoff   time.Duration // first retry delay (100ms)
-	MaxBackoff   time.Duration // longest retry delay (5s)
+	// MinBackoff and MaxBackoff, each when set, replace that bound of the
+	// shared retry policy (tests); by default it follows the class: the collector's socket
+	// (backoff.Local: 100 ms to 5 s), the database (backoff.Transient:
+	// 1 s to 30 s).
+	MinBackoff, MaxBackoff time.Duration
 	// OnSubscribed is called once, the first time the event stream opens.
 	OnSubscribed func()
 	// StopOnLogChange makes a replaced event log stop the pipeline
@@ -70,8 +74,6 @@ func (o *Options) defaults() {
 	def(&o.Interval, 100*time.Millisecond)
 	def(&o.FlushTimeout, 30*time.Second)
 	def(&o.DrainTimeout, 10*time.Second)
-	def(&o.MinBackoff, 100*time.Millisecond)
-	def(&o.MaxBackoff, 5*time.Second)
 }
 
 // Status is a snapshot of the pipeline, for STATUS= lines, /healthz and logs.
@@ -98,8 +100,12 @@ type Consumer struct {
 	opts Options
 
 	subscribed sync.Once
-	heartbeat  atomic.Int64 // unix nanoseconds of the loop's last turn
-	fatal      error        // set by the watcher before it closes its channel
+	// born and heartbeat measure liveness on the monotonic clock (a wall
+	// clock step must neither fake a stall nor hide one): heartbeat is the
+	// time since born of the loop's last turn.
+	born      time.Time
+	heartbeat atomic.Int64
+	fatal     error // set by the watcher before it closes its channel
 
 	mu     sync.Mutex
 	status Status
@@ -108,8 +114,7 @@ type Consumer struct {
 // New returns a pipeline reading from conn and writing to st; m may be nil.
 func New(conn *kickapi.Conn, st *store.Store, log *slog.Logger, m *metrics.Metrics, opts Options) *Consumer {
 	opts.defaults()
-	c := &Consumer{conn: conn, st: st, log: log, m: m, opts: opts}
-	c.heartbeat.Store(time.Now().UnixNano())
+	c := &Consumer{conn: conn, st: st, log: log, m: m, opts: opts, born: time.Now()}
 	return c
 }
 
@@ -124,7 +129,7 @@ func (c *Consumer) Status() Status {
 // collector outage does not make it unhealthy: the loop keeps running and
 // retrying, and a restart would not help.
 func (c *Consumer) Healthy() error {
-	age := time.Since(time.Unix(0, c.heartbeat.Load()))
+	age := time.Since(c.born) - time.Duration(c.heartbeat.Load())
 	if age > 10*time.Second {
 		return fmt.Errorf("writer loop stalled for %s", age.Round(time.Second))
 	}
@@ -185,7 +190,7 @@ func (c *Consumer) setPosition(p store.Position) {
 }
 
 func (c *Consumer) readCursor(ctx context.Context) (store.Position, error) {
-	wait := c.opts.MinBackoff
+	b := c.backoff(backoff.Transient)
 	for {
 		pos, err := c.st.Position(ctx)
 		if err == nil {
@@ -195,11 +200,11 @@ func (c *Consumer) readCursor(ctx context.Context) (store.Position, error) {
 			return store.Position{}, fmt.Errorf("read cursor: %w", err)
 		}
 		c.dbFailed(err)
+		wait := b.Failed(time.Now())
 		c.log.Warn("cannot read the writer cursor; retrying", logkeys.Err, err, logkeys.Backoff, wait)
-		if !sleep(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			return store.Position{}, fmt.Errorf("read cursor: %w", err)
 		}
-		wait = c.nextBackoff(wait)
 	}
 }
 
@@ -227,7 +232,7 @@ func (c *Consumer) loop(ctx, flushCtx context.Context, cancelFlush context.Cance
 	open := true // items not yet closed by the watcher
 
 	for {
-		c.heartbeat.Store(time.Now().UnixNano())
+		c.heartbeat.Store(int64(time.Since(c.born)))
 		now := time.Now()
 		switch {
 		case !inflight && next != nil:
@@ -319,7 +324,7 @@ func firstSeq(p batch.Pending) uint64 {
 func (c *Consumer) flush(ctx context.Context, pp *store.Prepared) flushResult {
 	p := pp.Pending()
 	start := time.Now()
-	wait := c.opts.MinBackoff
+	b := c.backoff(backoff.Transient)
 	for {
 		actx, cancel := context.WithTimeout(ctx, c.opts.FlushTimeout)
 		res, err := c.st.WritePrepared(actx, pp)
@@ -332,12 +337,12 @@ func (c *Consumer) flush(ctx context.Context, pp *store.Prepared) flushResult {
 			return flushResult{p: p, err: err}
 		}
 		c.dbFailed(err)
+		wait := b.Failed(time.Now())
 		c.log.Warn("flush failed; retrying (the collector keeps the events meanwhile)",
 			logkeys.FirstSeq, firstSeq(p), logkeys.LastSeq, p.Last(), logkeys.Err, err, logkeys.Backoff, wait)
-		if !sleep(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			return flushResult{p: p, err: err}
 		}
-		wait = c.nextBackoff(wait)
 	}
 }
 
@@ -393,7 +398,7 @@ func (c *Consumer) ack() {
 func (c *Consumer) watch(ctx context.Context, pos store.Position, out chan<- item) {
 	defer close(out)
 	w := &watcher{c: c, pos: pos, sent: pos.Seq, out: out}
-	wait := c.opts.MinBackoff
+	b := c.backoff(backoff.Local)
 	for ctx.Err() == nil {
 		got, err := w.stream(ctx)
 		c.m.SetConnected(false)
@@ -402,7 +407,7 @@ func (c *Consumer) watch(ctx context.Context, pos store.Position, out chan<- ite
 			return
 		}
 		if got {
-			wait = c.opts.MinBackoff
+			b.Succeeded(time.Now())
 		}
 		if kickapi.IsOutOfRange(err) {
 			if first, ok := c.oldestRetained(ctx); ok && first > w.next() {
@@ -419,10 +424,11 @@ func (c *Consumer) watch(ctx context.Context, pos store.Position, out chan<- ite
 				c.fatal = err
 				return
 			}
-			wait = c.opts.MinBackoff
+			b.Succeeded(time.Now())
 			continue
 		}
 		msg := kickapi.Explain(c.conn.Path(), err).Error()
+		wait := b.Failed(time.Now())
 		if status.Code(err) == codes.FailedPrecondition {
 			// Not a log change we can follow (the same log id, rewound:
 			// a spool restored from a backup; or a collector without log
@@ -430,16 +436,15 @@ func (c *Consumer) watch(ctx context.Context, pos store.Position, out chan<- ite
 			// retry slowly in case the collector is fixed meanwhile.
 			msg = "the collector's event log is behind the writer cursor (was its spool restored from a backup?); " +
 				"move the collector's spool aside to start a new log, which the writer then follows: " + msg
-			c.log.Error("cannot follow the collector's event log", logkeys.Err, msg, logkeys.Seq, w.next(), logkeys.LogID, w.pos.LogID)
-			wait = c.opts.MaxBackoff
+			wait = b.Max // the long way: never at the quick reconnect pace
+			c.log.Error("cannot follow the collector's event log", logkeys.Err, msg, logkeys.Seq, w.next(), logkeys.LogID, w.pos.LogID, logkeys.Backoff, wait)
 		} else {
 			c.log.Warn("event stream from the collector ended; reconnecting", logkeys.Err, msg, logkeys.Seq, w.next(), logkeys.Backoff, wait)
 		}
 		c.update(func(s *Status) { s.CollectorError = msg })
-		if !sleep(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			return
 		}
-		wait = c.nextBackoff(wait)
 	}
 }
 
@@ -500,11 +505,11 @@ func (w *watcher) changeLog(ctx context.Context, id string) error {
 	c.log.Warn("the collector's event log changed; storing what was received from the old log, then following the new one",
 		logkeys.OldLogID, w.pos.LogID, logkeys.LogID, id, logkeys.Seq, w.next()-1)
 	for c.Status().Committed < w.sent {
-		if !sleep(ctx, 20*time.Millisecond) {
+		if !backoff.Sleep(ctx, 20*time.Millisecond) {
 			return nil
 		}
 	}
-	wait := c.opts.MinBackoff
+	b := c.backoff(backoff.Transient)
 	for {
 		pos, err := c.st.SwitchLog(ctx, w.pos.LogID, id)
 		if err == nil {
@@ -517,11 +522,11 @@ func (w *watcher) changeLog(ctx context.Context, id string) error {
 			return fmt.Errorf("follow the collector's new event log: %w", err)
 		}
 		c.dbFailed(err)
+		wait := b.Failed(time.Now())
 		c.log.Warn("cannot record the event log change; retrying", logkeys.Err, err, logkeys.Backoff, wait)
-		if !sleep(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			return nil
 		}
-		wait = c.nextBackoff(wait)
 	}
 }
 
@@ -633,7 +638,7 @@ func (w *watcher) checkLog(ctx context.Context, id string) error {
 
 // adopt records that the cursor, which had no log id, belongs to log id.
 func (w *watcher) adopt(ctx context.Context, id string) error {
-	wait := w.c.opts.MinBackoff
+	b := w.c.backoff(backoff.Transient)
 	for {
 		pos, err := w.c.st.AdoptLog(ctx, id)
 		if err == nil {
@@ -646,26 +651,20 @@ func (w *watcher) adopt(ctx context.Context, id string) error {
 			return fmt.Errorf("adopt the collector's event log %s: %w", id, err)
 		}
 		w.c.dbFailed(err)
-		if !sleep(ctx, wait) {
+		wait := b.Failed(time.Now())
+		w.c.log.Warn("cannot record the writer cursor's event log; retrying", logkeys.Err, err, logkeys.Backoff, wait)
+		if !backoff.Sleep(ctx, wait) {
 			return ctx.Err()
 		}
-		wait = w.c.nextBackoff(wait)
 	}
 }
 
-func (c *Consumer) nextBackoff(d time.Duration) time.Duration {
-	return min(d*2, c.opts.MaxBackoff)
-}
-
-// sleep waits d with ±20% jitter, or until ctx ends (false).
-func sleep(ctx context.Context, d time.Duration) bool {
-	d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+// backoff is the retry state of one loop retrying failures of class cl.
+func (c *Consumer) backoff(cl backoff.Class) *backoff.Backoff {
+	p := backoff.For(cl, 0)
+	// Either override alone keeps the class's other bound (a zero Base
+	// would make every wait zero: a busy retry loop).
+	p.Max = cmp.Or(c.opts.MaxBackoff, p.Max)
+	p.Base = min(cmp.Or(c.opts.MinBackoff, p.Base), p.Max)
+	return &backoff.Backoff{Policy: p}
 }
