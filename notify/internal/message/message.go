@@ -52,7 +52,7 @@ type Notice struct {
 
 // Duration is how long the session lasted (offline) or has lasted until
 // At, rounded to the minute; zero without a start.
-func (n Notice) Duration() time.Duration {
+func (n Notice) Duration() Span {
 	if n.StartedAt.IsZero() {
 		return 0
 	}
@@ -60,7 +60,19 @@ func (n Notice) Duration() time.Duration {
 	if end.IsZero() {
 		end = n.At
 	}
-	return end.Sub(n.StartedAt).Round(time.Minute)
+	return Span(end.Sub(n.StartedAt).Round(time.Minute))
+}
+
+// Span is a duration in minutes, printed like 2h30m.
+type Span time.Duration
+
+func (s Span) String() string {
+	str := time.Duration(s).String()
+	str = strings.TrimSuffix(str, "0s")
+	if strings.HasSuffix(str, "h0m") {
+		str = strings.TrimSuffix(str, "0m")
+	}
+	return str
 }
 
 // FromEvent builds the notice of kind about e.
