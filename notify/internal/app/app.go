@@ -134,7 +134,9 @@ func daemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	wg.Go(func() { fail("status socket", api.Serve(aux, lis, n, log.With(logkeys.Component, "api"))) })
 	if cfg.MetricsAddr != "" {
-		wg.Go(func() { fail("metrics server", metrics.Serve(aux, cfg.MetricsAddr, m, healthy, log.With(logkeys.Component, "metrics"))) })
+		wg.Go(func() {
+			fail("metrics server", metrics.Serve(aux, cfg.MetricsAddr, m, healthy, log.With(logkeys.Component, "metrics")))
+		})
 	}
 	wg.Go(func() { notify.Watchdog(aux, healthy) })
 	wg.Go(func() { statusLines(aux, n, notify) })

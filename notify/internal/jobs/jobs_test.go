@@ -268,4 +268,3 @@ func TestMatch(t *testing.T) {
 		})
 	}
 }
-
