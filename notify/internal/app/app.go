@@ -97,7 +97,8 @@ func daemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	m := metrics.New()
 	n, err := jobs.New(pool, jobs.Options{
 		Targets: cfg.Targets,
-		Sender:  &targets.Sender{Client: &http.Client{Timeout: 30 * time.Second}, UserAgent: "kicknotify/" + Version},
+		Sender:  &targets.Sender{Client: &http.Client{Timeout: cfg.Timeout}, UserAgent: "kicknotify/" + Version},
+		Timeout: cfg.Timeout,
 		Log:     log.With(logkeys.Component, "jobs"),
 		Metrics: m,
 	})

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/joho/godotenv"
 )
@@ -22,6 +23,7 @@ import (
 const (
 	DefaultConfigPath = "/etc/kickmon/notify.yaml"
 	DefaultSocket     = "/run/kickmon-notify/notify.sock"
+	DefaultTimeout    = 30 * time.Second
 	// Credential is the systemd credential file holding the database URL.
 	Credential = "database-url"
 )
@@ -34,6 +36,9 @@ type Config struct {
 	MetricsAddr   string
 	LogLevel      slog.Level
 	AllowInsecure bool
+	// Timeout bounds one delivery attempt; a job still running after
+	// twice that (kicknotify died mid-delivery) is retried.
+	Timeout time.Duration
 	// Targets is notify.yaml, loaded and validated.
 	Targets []*Target
 }
@@ -77,6 +82,15 @@ func Load(env Lookup, envFile string) (*Config, error) {
 		ConfigPath:  str("KICKMON_NOTIFY_CONFIG", DefaultConfigPath),
 		Socket:      str("KICKMON_NOTIFY_SOCKET", DefaultSocket),
 		MetricsAddr: get("KICKMON_METRICS_ADDR"),
+		Timeout:     DefaultTimeout,
+	}
+	if v := get("KICKMON_NOTIFY_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > 5*time.Minute {
+			problems = append(problems, fmt.Sprintf("KICKMON_NOTIFY_TIMEOUT=%q: want a duration from 1s to 5m", v))
+		} else {
+			c.Timeout = d
+		}
 	}
 	if v := get("KICKMON_ALLOW_INSECURE"); v != "" {
 		b, err := strconv.ParseBool(v)

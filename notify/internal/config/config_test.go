@@ -146,13 +146,14 @@ func TestLoadListsEnvAndFileProblems(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{
-		"KICKMON_NOTIFY_CONFIG": cfgPath,
-		"KICKMON_NOTIFY_SOCKET": "relative.sock",
-		"KICKMON_LOG_LEVEL":     "loud",
-		"KICKMON_METRICS_ADDR":  "9100",
+		"KICKMON_NOTIFY_CONFIG":  cfgPath,
+		"KICKMON_NOTIFY_SOCKET":  "relative.sock",
+		"KICKMON_LOG_LEVEL":      "loud",
+		"KICKMON_METRICS_ADDR":   "9100",
+		"KICKMON_NOTIFY_TIMEOUT": "forever",
 	}
 	_, err := Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, "")
-	for _, want := range []string{"KICKMON_DATABASE_URL is required", "KICKMON_NOTIFY_SOCKET", "KICKMON_LOG_LEVEL", "KICKMON_METRICS_ADDR", `target "d": url or url_file is required`} {
+	for _, want := range []string{"KICKMON_DATABASE_URL is required", "KICKMON_NOTIFY_SOCKET", "KICKMON_LOG_LEVEL", "KICKMON_METRICS_ADDR", "KICKMON_NOTIFY_TIMEOUT", `target "d": url or url_file is required`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
 		}
@@ -161,6 +162,7 @@ func TestLoadListsEnvAndFileProblems(t *testing.T) {
 	env["KICKMON_NOTIFY_SOCKET"] = "/tmp/n.sock"
 	env["KICKMON_LOG_LEVEL"] = "debug"
 	env["KICKMON_METRICS_ADDR"] = "127.0.0.1:0"
+	env["KICKMON_NOTIFY_TIMEOUT"] = "5s"
 	if err := os.WriteFile(cfgPath, []byte("targets:\n  - {name: d, type: discord, url: "+hookURL+"}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

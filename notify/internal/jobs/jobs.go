@@ -86,6 +86,9 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// DeliveryWorkers is how many deliveries run at once (default 8).
 	DeliveryWorkers int
+	// Timeout bounds one attempt (default 30 s). A job still running after
+	// twice that (its process died) is retried.
+	Timeout time.Duration
 }
 
 // Notifier runs the workers on a River client.
@@ -110,6 +113,10 @@ type targetLast struct {
 
 // New builds the River client (not started) with the workers.
 func New(pool *pgxpool.Pool, o Options) (*Notifier, error) {
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
 	n := &Notifier{pool: pool, targets: map[string]*config.Target{}, order: o.Targets, sender: o.Sender,
 		log: o.Log, m: o.Metrics, last: map[string]*targetLast{}}
 	for _, t := range o.Targets {
@@ -126,10 +133,11 @@ func New(pool *pgxpool.Pool, o Options) (*Notifier, error) {
 			EventsQueue:     {MaxWorkers: 1},
 			DeliveriesQueue: {MaxWorkers: cmpOr(o.DeliveryWorkers, 8)},
 		},
-		Workers:     workers,
-		RetryPolicy: backoff{},
-		Logger:      o.Log.With(logkeys.Component, "river"),
-		JobTimeout:  time.Minute,
+		Workers:              workers,
+		RetryPolicy:          backoff{},
+		Logger:               o.Log.With(logkeys.Component, "river"),
+		JobTimeout:           timeout,
+		RescueStuckJobsAfter: 2 * timeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("river client: %w", err)
@@ -275,8 +283,6 @@ type deliver struct {
 	river.WorkerDefaults[DeliveryArgs]
 	n *Notifier
 }
-
-func (w *deliver) Timeout(*river.Job[DeliveryArgs]) time.Duration { return 45 * time.Second }
 
 func (w *deliver) Work(ctx context.Context, job *river.Job[DeliveryArgs]) error {
 	a := job.Args
