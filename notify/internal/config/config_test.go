@@ -201,3 +201,19 @@ func TestQuietHours(t *testing.T) {
 		}
 	}
 }
+
+// The example shipped in deploy/ is valid.
+func TestExampleFile(t *testing.T) {
+	b, err := os.ReadFile("../../../deploy/notify.yaml.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := t.TempDir()
+	if err := os.WriteFile(filepath.Join(creds, "discord-url"), []byte(hookURL), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := ParseTargets("notify.yaml.example", b, creds, false)
+	if err != nil || len(ts) != 1 || ts[0].URL != hookURL {
+		t.Fatalf("example: %v, %+v", err, ts)
+	}
+}
