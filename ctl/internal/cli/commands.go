@@ -51,7 +51,7 @@ Read commands take -o table|json. Exit codes: 0 ok, 1 error, 2 usage.`,
 	)
 	events := nounCommand("events", "Print the collector's event log")
 	events.AddCommand(e.eventsTailCommand())
-	root.AddCommand(streamers, events, e.statusCommand(), e.doctorCommand(), e.versionCommand())
+	root.AddCommand(streamers, events, e.notifyCommand(), e.statusCommand(), e.doctorCommand(), e.versionCommand())
 	root.SetHelpCommand(helpCommand(root))
 	// cobra's "completion" (bash, zsh, fish, powershell); like the nouns, an
 	// unknown shell is a usage error rather than its help with exit 0.
