@@ -234,6 +234,27 @@ JOIN kickmon.stream_sessions ss ON ss.session_id = e.state->'session'->>'session
 	if n := s.count(`SELECT count(*) FROM kickmon_river.river_job WHERE state IN ('cancelled', 'discarded')`); n != 0 {
 		t.Errorf("%d jobs given up", n)
 	}
+
+	// kickctl talks to the real kicknotify: status, a test message.
+	notifySocket := "--notify-socket=" + filepath.Join(s.dir, "n.sock")
+	out, err := s.ctl("notify", "status", notifySocket)
+	if err != nil || !strings.Contains(out, "team-discord") || !strings.Contains(out, fmt.Sprintf("%d", len(starts))) {
+		t.Errorf("kickctl notify status: %v\n%s", err, out)
+	}
+	out, err = s.ctl("status", notifySocket)
+	if err != nil || !strings.Contains(out, "notifier:  3 targets, 0 events to fan out, 0 deliveries pending, 0 retrying, 0 failed") {
+		t.Errorf("kickctl status: %v\n%s", err, out)
+	}
+	before := len(hook.keys())
+	if out, err := s.ctl("notify", "test", "hook", notifySocket); err != nil || !strings.Contains(out, "test message sent to hook: 204") {
+		t.Errorf("kickctl notify test hook: %v\n%s", err, out)
+	}
+	if got := hook.keys(); len(got) != before+1 || !strings.HasPrefix(got[len(got)-1], "hook:test-") {
+		t.Errorf("the test message did not arrive signed with a test key: %v", got[before:])
+	}
+	if out, err := s.ctl("notify", "test", "nope", notifySocket); err == nil || !strings.Contains(out, `no target named "nope"`) {
+		t.Errorf("kickctl notify test nope: %v\n%s", err, out)
+	}
 }
 
 func writeFile(t *testing.T, path, content string) {

@@ -38,6 +38,7 @@ Read commands take -o table|json. Exit codes: 0 ok, 1 error, 2 usage.`,
 		return &usageError{cmd: c, msg: err.Error()}
 	})
 	root.PersistentFlags().StringVar(&e.socket, "socket", e.socket, "collector socket `path` (env KICKMON_SOCKET)")
+	root.PersistentFlags().StringVar(&e.notifySocket, "notify-socket", e.notifySocket, "kicknotify socket `path` (env KICKMON_NOTIFY_SOCKET)")
 
 	streamers := nounCommand("streamers", "List, inspect, add, remove, refresh, export and import watched streamers")
 	streamers.AddCommand(

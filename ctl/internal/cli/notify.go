@@ -28,7 +28,6 @@ func notifySocketPath(getenv func(string) string) string {
 // notifyCommand is "kickctl notify status|test".
 func (e *env) notifyCommand() *cobra.Command {
 	n := nounCommand("notify", "Show kicknotify's deliveries, send a test message")
-	n.PersistentFlags().StringVar(&e.notifySocket, "notify-socket", e.notifySocket, "kicknotify socket `path` (env KICKMON_NOTIFY_SOCKET)")
 
 	status := &cobra.Command{
 		Use:               "status",

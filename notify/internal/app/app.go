@@ -96,11 +96,12 @@ func daemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	m := metrics.New()
 	n, err := jobs.New(pool, jobs.Options{
-		Targets: cfg.Targets,
-		Sender:  &targets.Sender{Client: &http.Client{Timeout: cfg.Timeout}, UserAgent: "kicknotify/" + Version},
-		Timeout: cfg.Timeout,
-		Log:     log.With(logkeys.Component, "jobs"),
-		Metrics: m,
+		Targets:  cfg.Targets,
+		Sender:   &targets.Sender{Client: &http.Client{Timeout: cfg.Timeout}, UserAgent: "kicknotify/" + Version},
+		Timeout:  cfg.Timeout,
+		Log:      log.With(logkeys.Component, "jobs"),
+		RiverLog: log.With(logkeys.Component, "river"),
+		Metrics:  m,
 	})
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -83,7 +84,9 @@ type Options struct {
 	Targets []*config.Target
 	Sender  *targets.Sender
 	Log     *slog.Logger
-	Metrics *metrics.Metrics
+	// RiverLog receives River's own messages (default Log).
+	RiverLog *slog.Logger
+	Metrics  *metrics.Metrics
 	// DeliveryWorkers is how many deliveries run at once (default 8).
 	DeliveryWorkers int
 	// Timeout bounds one attempt (default 30 s). A job still running after
@@ -113,10 +116,7 @@ type targetLast struct {
 
 // New builds the River client (not started) with the workers.
 func New(pool *pgxpool.Pool, o Options) (*Notifier, error) {
-	timeout := o.Timeout
-	if timeout <= 0 {
-		timeout = 30 * time.Second
-	}
+	timeout := cmp.Or(o.Timeout, 30*time.Second)
 	n := &Notifier{pool: pool, targets: map[string]*config.Target{}, order: o.Targets, sender: o.Sender,
 		log: o.Log, m: o.Metrics, last: map[string]*targetLast{}}
 	for _, t := range o.Targets {
@@ -131,11 +131,11 @@ func New(pool *pgxpool.Pool, o Options) (*Notifier, error) {
 		Queues: map[string]river.QueueConfig{
 			// One at a time, in seq order: a start looks for the notification before it.
 			EventsQueue:     {MaxWorkers: 1},
-			DeliveriesQueue: {MaxWorkers: cmpOr(o.DeliveryWorkers, 8)},
+			DeliveriesQueue: {MaxWorkers: cmp.Or(o.DeliveryWorkers, 8)},
 		},
 		Workers:              workers,
 		RetryPolicy:          backoff{},
-		Logger:               o.Log.With(logkeys.Component, "river"),
+		Logger:               cmp.Or(o.RiverLog, o.Log),
 		JobTimeout:           timeout,
 		RescueStuckJobsAfter: 2 * timeout,
 	})
@@ -144,13 +144,6 @@ func New(pool *pgxpool.Pool, o Options) (*Notifier, error) {
 	}
 	n.client = c
 	return n, nil
-}
-
-func cmpOr(v, def int) int {
-	if v > 0 {
-		return v
-	}
-	return def
 }
 
 // Start starts working jobs.
