@@ -1,6 +1,7 @@
 // Package demo runs the whole kickmon system on one machine against the Kick
-// simulator: a throwaway PostgreSQL, kicksim, kickcollector, kickwriter and
-// (unless headless) kickview in the foreground. Everything it starts is
+// simulator: a throwaway PostgreSQL, kicksim, kickcollector, kickwriter,
+// kicknotify delivering to a local webhook sink whose notifications it
+// prints, and (unless headless) kickview in the foreground. Everything it starts is
 // stopped when it returns; its directory (logs, state) is removed unless it
 // failed.
 package demo
@@ -48,7 +49,7 @@ type Info struct {
 // Run runs the demo until kickview quits (or, headless, until ctx ends).
 func Run(ctx context.Context, o Options) (err error) {
 	bin := func(name string) string { return filepath.Join(o.BinDir, name) }
-	for _, b := range []string{"kicksim", "kickcollector", "kickwriter", "kickview", "kickctl"} {
+	for _, b := range []string{"kicksim", "kickcollector", "kickwriter", "kicknotify", "kickview", "kickctl"} {
 		if _, err := os.Stat(bin(b)); err != nil {
 			return fmt.Errorf("%s: %w (run make build first)", bin(b), err)
 		}
@@ -100,7 +101,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		return p, err
 	}
 
-	fmt.Fprintln(o.Stdout, "kickdemo: starting kicksim, kickcollector, kickwriter…")
+	fmt.Fprintln(o.Stdout, "kickdemo: starting kicksim, kickcollector, kickwriter, kicknotify…")
 	simOut, simW := io.Pipe()
 	defer func() { _ = simOut.Close() }()
 	if _, err := start(proc.Spec{Name: "kicksim", Path: bin("kicksim"), Stdout: simW,
@@ -130,15 +131,34 @@ func Run(ctx context.Context, o Options) (err error) {
 		return err
 	}
 
+	// kicknotify delivers to a local webhook sink that prints what arrives
+	// (into notifications.log while kickview owns the terminal).
+	sk, err := startSink(o.Stdout)
+	if err != nil {
+		return err
+	}
+	defer sk.close()
+	notifyConfig, err := sk.config(dir)
+	if err != nil {
+		return err
+	}
+	notifySocket := filepath.Join(dir, "notify.sock")
+	if _, err := start(proc.Spec{Name: "kicknotify", Path: bin("kicknotify"),
+		Env: append(common, "KICKMON_DATABASE_URL="+dsn, "KICKMON_NOTIFY_CONFIG="+notifyConfig, "KICKMON_NOTIFY_SOCKET="+notifySocket)}); err != nil {
+		return err
+	}
+
 	info := Info{Dir: dir, Socket: socket, DSN: dsn}
 	for _, p := range procs {
 		info.Pids = append(info.Pids, p.Pid())
 	}
 	fmt.Fprintf(o.Stdout, `kickdemo: running. In another terminal:
   %s --socket %s streamers list
+  %s --notify-socket %s notify status
   psql "%s" -c 'SELECT slug, is_live, title, viewer_count FROM kickmon.streamers ORDER BY slug'
+  tail -f %s/notifications.log   # what kicknotify delivers to the local webhook sink
   logs: %s/*.log
-`, bin("kickctl"), socket, dsn, dir)
+`, bin("kickctl"), socket, bin("kickctl"), notifySocket, dsn, dir, dir)
 	if o.OnReady != nil {
 		o.OnReady(info)
 	}
@@ -147,6 +167,25 @@ func Run(ctx context.Context, o Options) (err error) {
 		<-ctx.Done()
 		return nil
 	}
+	// kickview owns the terminal: notifications go to a file meanwhile, and
+	// a summary follows when it quits.
+	nlog, err := os.Create(filepath.Join(dir, "notifications.log"))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = nlog.Close() }()
+	sk.setOutput(nlog)
+	defer func() {
+		got := sk.received()
+		fmt.Fprintf(o.Stdout, "kickdemo: %d notifications arrived at the local webhook sink", len(got))
+		if len(got) > 0 {
+			fmt.Fprint(o.Stdout, "; the last ones:")
+		}
+		fmt.Fprintln(o.Stdout)
+		for _, l := range got[max(0, len(got)-10):] {
+			fmt.Fprintln(o.Stdout, l)
+		}
+	}()
 	view, err := start(proc.Spec{Name: "kickview", Path: bin("kickview"),
 		Args: []string{"--socket", socket, "--log-file", filepath.Join(dir, "kickview.log")},
 		Process: func(c *exec.Cmd) {

@@ -23,6 +23,8 @@ import (
 	"github.com/kickmon/kickmon/notify/internal/metrics"
 	"github.com/kickmon/kickmon/notify/internal/systemd"
 	"github.com/kickmon/kickmon/notify/internal/targets"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
 )
 
 // Version is the build version, set with -ldflags "-X …/app.Version=…".
@@ -153,18 +155,23 @@ func daemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	return auxErr
 }
 
-// waitForQueue waits until PostgreSQL answers and River's tables exist
-// (kickwriter creates them when it migrates).
+// waitForQueue waits until PostgreSQL answers and River's migrations are
+// all applied (kickwriter applies them when it migrates, possibly while
+// this runs).
 func waitForQueue(ctx context.Context, pool *pgxpool.Pool, notify *systemd.Notifier, log *slog.Logger) error {
+	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: jobs.Schema, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return fmt.Errorf("river migrator: %w", err)
+	}
 	wait := 100 * time.Millisecond
 	for {
-		var ok bool
-		err := pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, jobs.Schema+".river_job").Scan(&ok)
-		if err == nil && ok {
+		res, err := m.Validate(ctx, nil)
+		if err == nil && res.OK {
 			return nil
 		}
 		if err == nil {
-			err = errors.New("no " + jobs.Schema + ".river_job table yet (kickwriter creates it when it migrates)")
+			err = fmt.Errorf("the queue's tables in schema %s are not all there yet (kickwriter creates them when it migrates): %s",
+				jobs.Schema, strings.Join(res.Messages, "; "))
 		}
 		if ctx.Err() != nil {
 			return nil
