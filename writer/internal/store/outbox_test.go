@@ -113,6 +113,31 @@ func TestOutboxCategoryOnlyWhileLive(t *testing.T) {
 	}
 }
 
+// Title changes of one streamer within one flush make one job, for the
+// newest title; an end in between keeps them apart.
+func TestOutboxCoalescesUpdatesInAFlush(t *testing.T) {
+	s, _ := open(t)
+	st := writertest.Streamer(7, "gamma")
+	st.State, st.Title, st.CategoryName = kickmonv1.LiveState_LIVE_STATE_LIVE, "t0", "Chess"
+	st.Session = &kickmonv1.Session{SessionId: "S7", StartedAt: writertest.At(0)}
+	evs := []*kickmonv1.Event{writertest.Event(kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED, st, kickmonv1.Source_SOURCE_POLL, 0)}
+	update := func(title, category string) {
+		st.Title, st.CategoryName = title, category
+		evs = append(evs, writertest.Event(kickmonv1.EventKind_EVENT_KIND_STREAM_UPDATED, st, kickmonv1.Source_SOURCE_POLL, 1))
+	}
+	update("t1", "Chess")
+	update("t1", "Slots")
+	update("t2", "Slots")
+	st.State = kickmonv1.LiveState_LIVE_STATE_OFFLINE
+	evs = append(evs, writertest.Event(kickmonv1.EventKind_EVENT_KIND_STREAM_ENDED, st, kickmonv1.Source_SOURCE_POLL, 2))
+	writertest.Number(1, evs)
+	write(t, s, evs)
+	want := []job{{1, []string{"live"}, "gamma"}, {4, []string{"title", "category"}, "gamma"}, {5, []string{"offline"}, "gamma"}}
+	if d := cmp.Diff(want, outbox(t, s)); d != "" {
+		t.Errorf("outbox (-want +got):\n%s", d)
+	}
+}
+
 // With the outbox disabled, events are stored and nothing is enqueued.
 func TestOutboxDisabled(t *testing.T) {
 	s, _ := open(t)
