@@ -77,7 +77,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	if cmd == "check" {
-		_, err := fmt.Fprintf(stdout, "configuration valid: %d targets in %s\n", len(cfg.Targets), cfg.ConfigPath)
+		_, err := fmt.Fprintf(stdout, "configuration valid: %d target(s) in %s\n", len(cfg.Targets), cfg.ConfigPath)
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
