@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -94,4 +95,59 @@ func linesWithPrefix(s, prefix string) int {
 		}
 	}
 	return n
+}
+
+// kickctl doctor against the real daemons: healthy where this system can be
+// (socket, access, collector, token, poller, writer), then a failed socket
+// check and exit 1 once the collector is gone.
+func TestDoctorAgainstRealDaemons(t *testing.T) {
+	s := startSystem(t, 3)
+	type report struct {
+		OK     bool `json:"ok"`
+		Checks []struct {
+			Name, State, Summary, Fix string
+		} `json:"checks"`
+	}
+	doctor := func() (report, int) {
+		cmd := exec.Command(filepath.Join(bin, "kickctl"), "--socket", s.socket, "doctor", "-o", "json")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var r report
+		if jerr := json.Unmarshal(stdout.Bytes(), &r); jerr != nil {
+			t.Fatalf("doctor -o json: %v (exit %v)\n%s%s", jerr, err, stdout.String(), stderr.String())
+		}
+		return r, cmd.ProcessState.ExitCode()
+	}
+	states := func(r report) map[string]string {
+		m := map[string]string{}
+		for _, c := range r.Checks {
+			m[c.Name] = c.State
+		}
+		return m
+	}
+	var last report
+	waitFor(t, 30*time.Second, "doctor to find the daemons healthy", func() bool {
+		last, _ = doctor()
+		st := states(last)
+		for _, name := range []string{"socket", "access", "collector", "token", "poller", "writer", "spool"} {
+			if st[name] != "ok" {
+				return false
+			}
+		}
+		return true
+	})
+	table, _ := s.ctl("doctor")
+	t.Logf("kickctl doctor on the healthy system:\n%s", table)
+	if r, code := doctor(); r.OK != (code == 0) {
+		t.Errorf("ok=%v but exit %d: %+v", r.OK, code, r)
+	}
+
+	if err := s.coll.Stop(10 * time.Second); err != nil {
+		t.Fatalf("stop collector: %v", err)
+	}
+	r, code := doctor()
+	if code != 1 || r.OK || len(r.Checks) != 1 || r.Checks[0].Name != "socket" || r.Checks[0].State != "fail" || r.Checks[0].Fix == "" {
+		t.Errorf("doctor with the collector stopped: exit %d, %+v", code, r)
+	}
 }

@@ -295,33 +295,50 @@ func (d diagnosis) poller() check {
 
 func (d diagnosis) realtime() check {
 	rt := d.st.GetRealtime()
-	if rt == nil {
-		return check{Name: "realtime", State: checkWarn, Summary: "not reported by this collector",
-			Fix: "upgrade kickcollector to one that reports its realtime feed"}
-	}
-	if rt.GetHealth() == kickmonv1.Health_HEALTH_DISABLED || rt.GetMode() == "off" {
-		return check{Name: "realtime", State: checkOK, Summary: "off by configuration (KICK_REALTIME=off): starts are seen by polling only"}
-	}
 	c := check{Name: "realtime", State: healthState(rt.GetHealth())}
 	var parts []string
-	if rt.GetProvider() == "" {
+	reportedBlind := rt.GetStreamersBlind()
+	switch {
+	case rt == nil:
+		// A collector from before RealtimeStatus: judge its Pusher source.
+		p := d.source(kickmonv1.Source_SOURCE_PUSHER)
+		if p == nil {
+			return check{Name: "realtime", State: checkWarn, Summary: "not reported by this collector",
+				Fix: "upgrade kickcollector to one that reports its realtime feed"}
+		}
+		c.State = healthState(p.GetHealth())
+		reportedBlind = max(0, d.st.GetStreamers()-p.GetStreamersCovered())
+		s := "pusher " + healthName(p.GetHealth())
+		if p.GetDetail() != "" {
+			s += " (" + cell(p.GetDetail(), 60) + ")"
+		}
+		parts = append(parts, s)
+		if c.State != checkOK {
+			c.Fix = "the poller still covers every streamer; journalctl -u kickmon-collector"
+		}
+	case rt.GetHealth() == kickmonv1.Health_HEALTH_DISABLED || rt.GetMode() == "off":
+		return check{Name: "realtime", State: checkOK, Summary: "off by configuration (KICK_REALTIME=off): starts are seen by polling only"}
+	case rt.GetProvider() == "":
 		c.State = checkFail
 		reason := cmp.Or(cell(rt.GetBlindReason(), 0), cell(rt.GetLastNegotiationError(), 0), "no provider works")
 		parts = append(parts, "blind: "+reason)
 		c.Fix = "the poller still covers every streamer; journalctl -u kickmon-collector, and see KICK_REALTIME in README"
-	} else {
+	default:
 		how := "configured"
 		if rt.GetNegotiated() {
 			how = "negotiated"
 		}
 		parts = append(parts, fmt.Sprintf("%s (%s, mode %s) since %s", rt.GetProvider(), how, cmp.Or(rt.GetMode(), "auto"), d.ago(rt.GetProviderSince())))
+		if c.State != checkOK {
+			c.Fix = "journalctl -u kickmon-collector"
+		}
 	}
 	blind := d.blindRealtime()
 	n := 0
 	for _, b := range blind {
 		n += len(b.slugs)
 	}
-	n = max(n, int(rt.GetStreamersBlind()))
+	n = max(n, int(reportedBlind))
 	if n == 0 {
 		parts = append(parts, "every streamer seen")
 	} else {
@@ -347,7 +364,7 @@ func (d diagnosis) realtime() check {
 			c.State = checkWarn
 			c.Fix = "kickctl streamers show SLUG says why; the poller still covers them"
 			if len(blind) > 0 && blind[0].reason == "no channel id" {
-				c.Fix = "kickctl streamers add SLUG --channel-id N gives the channel id (kick.com/SLUG's page source has it); the poller covers them meanwhile"
+				c.Fix = "kickctl streamers add SLUG --channel-id N, N being \"id\" in kick.com/api/v2/channels/SLUG (learned by itself once they go live; polled meanwhile)"
 			}
 		}
 	}

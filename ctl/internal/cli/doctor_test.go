@@ -109,6 +109,10 @@ func TestDoctorGolden(t *testing.T) {
 			list[1].Coverage[1].Blind, list[1].Coverage[1].Reason = true, "no channel id"
 			srv.SetStreamers(list...)
 		}},
+		{name: "doctor_old_collector", args: []string{"doctor"}, setup: func(srv *kickapitest.Server) {
+			st := testStatus() // no realtime, webhooks or clock skew: a collector from before them
+			srv.SetStatus(st)
+		}},
 		{name: "doctor_warnings_strict", args: []string{"doctor", "--strict"}, code: ExitError, setup: status(func(st *kickmonv1.CollectorStatus) {
 			st.KickClockSkew = durationpb.New(5 * time.Second)
 		})},
