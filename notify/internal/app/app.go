@@ -143,7 +143,7 @@ func daemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		})
 	}
 	wg.Go(func() { notify.Watchdog(aux, healthy) })
-	wg.Go(func() { statusLines(aux, n, notify) })
+	wg.Go(func() { statusLines(aux, n, notify, m) })
 	notify.Ready()
 	log.Info("ready: delivering notifications", logkeys.Socket, cfg.Socket)
 	<-aux.Done()
@@ -187,8 +187,8 @@ func waitForQueue(ctx context.Context, pool *pgxpool.Pool, notify *systemd.Notif
 	}
 }
 
-// statusLines keeps systemctl status's line current.
-func statusLines(ctx context.Context, n *jobs.Notifier, notify *systemd.Notifier) {
+// statusLines keeps systemctl status's line and the backlog gauges current.
+func statusLines(ctx context.Context, n *jobs.Notifier, notify *systemd.Notifier, m *metrics.Metrics) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	last := ""
@@ -201,8 +201,11 @@ func statusLines(ctx context.Context, n *jobs.Notifier, notify *systemd.Notifier
 			line = "cannot read the queue: " + err.Error()
 		} else {
 			var pending, retrying, failed int64
+			m.SetBacklog("", "pending", st.GetEventsPending())
 			for _, t := range st.GetTargets() {
 				pending, retrying, failed = pending+t.GetPending(), retrying+t.GetRetrying(), failed+t.GetFailed()
+				m.SetBacklog(t.GetName(), "pending", t.GetPending())
+				m.SetBacklog(t.GetName(), "retrying", t.GetRetrying())
 			}
 			line = fmt.Sprintf("%d targets; %d events to fan out, %d deliveries pending, %d retrying, %d failed in 24 h",
 				len(st.GetTargets()), st.GetEventsPending(), pending, retrying, failed)

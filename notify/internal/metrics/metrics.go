@@ -32,6 +32,7 @@ type Metrics struct {
 	reg        *prometheus.Registry
 	deliveries *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
+	backlog    *prometheus.GaugeVec
 }
 
 // New registers the metrics on a registry of their own.
@@ -46,8 +47,11 @@ func New() *Metrics {
 			Help:    "From kickmon observing a change to the target accepting its message.",
 			Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800},
 		}, []string{"target"}),
+		backlog: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kickmon_notify_backlog", Help: "Jobs waiting, by target (\"\" for events not yet fanned out) and state (pending, retrying); refreshed every 5 s.",
+		}, []string{"target", "state"}),
 	}
-	m.reg.MustRegister(m.deliveries, m.latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.deliveries, m.latency, m.backlog, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -60,6 +64,14 @@ func (m *Metrics) Delivered(target, outcome string, latency time.Duration) {
 	if outcome == OutcomeDelivered {
 		m.latency.WithLabelValues(target).Observe(latency.Seconds())
 	}
+}
+
+// SetBacklog sets the number of jobs of target ("" for events) in state.
+func (m *Metrics) SetBacklog(target, state string, n int64) {
+	if m == nil {
+		return
+	}
+	m.backlog.WithLabelValues(target, state).Set(float64(n))
 }
 
 // Serve serves /metrics and /healthz (200 while healthy returns nil) on
