@@ -52,10 +52,11 @@ func BenchmarkStoreWrite(b *testing.B) {
 //	go test -run '^$' -bench BenchmarkOutbox -benchtime 20x ./internal/store/
 //
 // On the shared 2-core machine (load 8-11), on/off: realistic 5000-event
-// flushes 1.00 and 0.89, 100-event flushes 0.86 and 0.78; every event a
-// title change: 5000 → 0.37 (~1.8k jobs/s), 100 → 0.26-0.31. River's
-// InsertManyTx costs ~0.9 ms a flush for one job and ~180 µs a job in bulk
-// (GIN indexes on args, which hold the whole event).
+// flushes 1.00, 0.89, 0.99; 100-event flushes 0.86, 0.78, 0.45 (noise:
+// a flush with a job costs ~1.1 ms more); every event a title change:
+// 5000 → 0.15-0.26 (~1.2k jobs/s), 100 → 0.26-0.33. River's InsertManyTx
+// costs ~0.9 ms a flush for one job and ~180 µs a job in bulk (GIN
+// indexes on args, which hold the whole event).
 func BenchmarkOutbox(b *testing.B) {
 	for _, load := range []string{"every", "realistic"} {
 		for _, size := range []int{100, 5000} {

@@ -88,8 +88,9 @@ COMMENT ON SCHEMA `+RiverSchema+` IS 'River job queue: the notification outbox, 
 func (s *Store) DisableOutbox() { s.outboxOff = true }
 
 // enqueue inserts one job per notable event of fresh (ascending, all
-// above the cursor) in tx; title and category changes of one streamer
-// within the flush make one job, for the last of them. Title and category changes are found by
+// above the cursor) in tx. The jobs do not depend on how events are
+// batched (the consumer tests compare databases written in different
+// batchings). Title and category changes are found by
 // comparing each STREAM_UPDATED with the streamer's previous state: the
 // earlier events of the batch, else the streamers row (not yet updated by
 // this transaction).
@@ -125,7 +126,6 @@ FROM kickmon.streamers WHERE broadcaster_user_id = ANY($1)`, ids)
 		}
 	}
 	var params []river.InsertManyParams
-	updated := map[int64]int{} // streamer → index in params of its title/category job in this flush
 	for _, e := range fresh {
 		st := e.GetStreamer()
 		uid := st.GetBroadcasterUserId()
@@ -157,26 +157,7 @@ FROM kickmon.streamers WHERE broadcaster_user_id = ANY($1)`, ids)
 		if err != nil {
 			return invalid("outbox: encode seq %d: %v", e.GetSeq(), err)
 		}
-		job := river.InsertManyParams{Args: EventArgs{Seq: e.GetSeq(), Changes: changes, Event: raw}}
-		if e.GetKind() != kickmonv1.EventKind_EVENT_KIND_STREAM_UPDATED {
-			delete(updated, uid)
-			params = append(params, job)
-			continue
-		}
-		// Title or category changed again within one flush (a fraction of a
-		// second): one job, the newest state, with every change seen.
-		if i, ok := updated[uid]; ok {
-			for _, c := range params[i].Args.(EventArgs).Changes {
-				if !slices.Contains(changes, c) {
-					changes = append(changes, c)
-				}
-			}
-			job.Args = EventArgs{Seq: e.GetSeq(), Changes: changes, Event: raw}
-			params[i] = job
-			continue
-		}
-		updated[uid] = len(params)
-		params = append(params, job)
+		params = append(params, river.InsertManyParams{Args: EventArgs{Seq: e.GetSeq(), Changes: changes, Event: raw}})
 	}
 	if len(params) == 0 {
 		return nil

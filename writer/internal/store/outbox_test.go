@@ -113,10 +113,9 @@ func TestOutboxCategoryOnlyWhileLive(t *testing.T) {
 	}
 }
 
-// Title changes of one streamer within one flush make one job, for the
-// newest title; an end in between keeps them apart.
-func TestOutboxCoalescesUpdatesInAFlush(t *testing.T) {
-	s, _ := open(t)
+// Title changes of one streamer within one flush are each a job, as in
+// separate flushes: the outbox does not depend on batching.
+func TestOutboxIndependentOfBatching(t *testing.T) {
 	st := writertest.Streamer(7, "gamma")
 	st.State, st.Title, st.CategoryName = kickmonv1.LiveState_LIVE_STATE_LIVE, "t0", "Chess"
 	st.Session = &kickmonv1.Session{SessionId: "S7", StartedAt: writertest.At(0)}
@@ -131,10 +130,16 @@ func TestOutboxCoalescesUpdatesInAFlush(t *testing.T) {
 	st.State = kickmonv1.LiveState_LIVE_STATE_OFFLINE
 	evs = append(evs, writertest.Event(kickmonv1.EventKind_EVENT_KIND_STREAM_ENDED, st, kickmonv1.Source_SOURCE_POLL, 2))
 	writertest.Number(1, evs)
-	write(t, s, evs)
-	want := []job{{1, []string{"live"}, "gamma"}, {4, []string{"title", "category"}, "gamma"}, {5, []string{"offline"}, "gamma"}}
-	if d := cmp.Diff(want, outbox(t, s)); d != "" {
-		t.Errorf("outbox (-want +got):\n%s", d)
+	want := []job{{1, []string{"live"}, "gamma"}, {2, []string{"title"}, "gamma"}, {3, []string{"category"}, "gamma"},
+		{4, []string{"title"}, "gamma"}, {5, []string{"offline"}, "gamma"}}
+	for _, size := range []int{1, 2, len(evs)} {
+		s, _ := open(t)
+		for i := 0; i < len(evs); i += size {
+			write(t, s, evs[i:min(i+size, len(evs))])
+		}
+		if d := cmp.Diff(want, outbox(t, s)); d != "" {
+			t.Errorf("flushes of %d: outbox (-want +got):\n%s", size, d)
+		}
 	}
 }
 
