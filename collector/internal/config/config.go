@@ -15,10 +15,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/joho/godotenv"
 	"github.com/kickmon/kickmon/collector/internal/kickrest"
 	"github.com/kickmon/kickmon/collector/internal/poller"
 	"github.com/kickmon/kickmon/collector/internal/pusher"
+	"github.com/kickmon/kickmon/proto/envfile"
 )
 
 // Defaults, as documented in design.md.
@@ -57,10 +57,16 @@ type Config struct {
 	APIBudget         int
 	ChannelsPerSocket int
 	WebhookAddr       string
-	SpoolMaxBytes     int64
-	AdminGroup        string
-	MetricsAddr       string
-	LogLevel          slog.Level
+	// WebhookTLSCert and WebhookTLSKey make the webhook receiver serve
+	// HTTPS itself (both or neither).
+	WebhookTLSCert, WebhookTLSKey string
+	SpoolMaxBytes                 int64
+	AdminGroup                    string
+	MetricsAddr                   string
+	LogLevel                      slog.Level
+
+	// secretInFile names a secret read from the env file (for a warning).
+	secretInFile string
 }
 
 // SpoolPath is the spool file inside the state directory.
@@ -76,9 +82,9 @@ func Load(env Lookup, envFile string) (*Config, error) {
 	var problems []string
 	fileVals := map[string]string{}
 	if envFile != "" {
-		vals, err := godotenv.Read(envFile)
+		vals, err := envfile.Read(envFile)
 		if err != nil {
-			return nil, fmt.Errorf("read env file %s: %w", envFile, err)
+			return nil, err
 		}
 		fileVals = vals
 	}
@@ -130,6 +136,8 @@ func Load(env Lookup, envFile string) (*Config, error) {
 		APIBudget:         integer("KICKMON_API_BUDGET", DefaultAPIBudget),
 		ChannelsPerSocket: integer("KICKMON_PUSHER_CHANNELS_PER_SOCKET", DefaultChannelsPerSocket),
 		WebhookAddr:       str("KICKMON_WEBHOOK_ADDR", ""),
+		WebhookTLSCert:    str("KICKMON_WEBHOOK_TLS_CERT", ""),
+		WebhookTLSKey:     str("KICKMON_WEBHOOK_TLS_KEY", ""),
 		AdminGroup:        str("KICKMON_ADMIN_GROUP", DefaultAdminGroup),
 		MetricsAddr:       str("KICKMON_METRICS_ADDR", ""),
 		SpoolMaxBytes:     DefaultSpoolMaxBytes,
@@ -182,6 +190,10 @@ func Load(env Lookup, envFile string) (*Config, error) {
 	c.ClientSecret, err = secret(get, "KICK_CLIENT_SECRET", "kick-client-secret")
 	if err != nil {
 		problems = append(problems, err.Error())
+	}
+
+	if _, inEnv := env("KICK_CLIENT_SECRET"); !inEnv && strings.TrimSpace(fileVals["KICK_CLIENT_SECRET"]) != "" {
+		c.secretInFile = "KICK_CLIENT_SECRET"
 	}
 
 	problems = append(problems, c.validate()...)
@@ -257,6 +269,17 @@ func (c *Config) validate() []string {
 	if !filepath.IsAbs(c.StateDir) {
 		p = append(p, fmt.Sprintf("KICKMON_STATE_DIR=%q: must be an absolute path", c.StateDir))
 	}
+	if (c.WebhookTLSCert == "") != (c.WebhookTLSKey == "") {
+		p = append(p, "KICKMON_WEBHOOK_TLS_CERT and KICKMON_WEBHOOK_TLS_KEY: set both or neither")
+	}
+	for _, f := range []struct{ name, path string }{{"KICKMON_WEBHOOK_TLS_CERT", c.WebhookTLSCert}, {"KICKMON_WEBHOOK_TLS_KEY", c.WebhookTLSKey}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			p = append(p, fmt.Sprintf("%s=%q: %v", f.name, f.path, errors.Unwrap(err)))
+		}
+	}
 	for _, a := range []struct{ name, addr string }{{"KICKMON_WEBHOOK_ADDR", c.WebhookAddr}, {"KICKMON_METRICS_ADDR", c.MetricsAddr}} {
 		if a.addr == "" {
 			continue
@@ -276,6 +299,9 @@ func (c *Config) Warnings() []string {
 	}
 	if c.AllowInsecure {
 		w = append(w, "KICKMON_ALLOW_INSECURE=true: plain http/ws endpoints are accepted")
+	}
+	if c.secretInFile != "" {
+		w = append(w, c.secretInFile+" is set in the env file, which the kickmon group can read: move it to the systemd credential kick-client-secret (README: Deployment)")
 	}
 	return w
 }

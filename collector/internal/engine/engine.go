@@ -22,6 +22,7 @@ import (
 	"github.com/kickmon/kickmon/collector/internal/rpc"
 	"github.com/kickmon/kickmon/collector/internal/spool"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // Poller is what the engine needs of the official-API poller.
@@ -50,8 +51,11 @@ type Options struct {
 	Resolve Resolver
 	// Committed, if set, sees every committed batch of events (metrics).
 	Committed func([]*kickmonv1.Event)
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// Quarantined, if set, sees every event dropped because it cannot be
+	// encoded (metrics).
+	Quarantined func(*kickmonv1.Event)
+	Logger      *slog.Logger
+	Now         func() time.Time
 	// BatchMax bounds how many queued observations one spool commit takes.
 	BatchMax int
 	// In is where sources send observations (made by New when nil); the
@@ -61,10 +65,14 @@ type Options struct {
 
 // Engine is the collector's main loop.
 type Engine struct {
-	o        Options
-	obs      chan observation.Observation
-	calls    chan func()
-	progress atomic.Int64 // unix nanos of the loop's last turn
+	o     Options
+	obs   chan observation.Observation
+	calls chan func()
+	// born and progress measure liveness on the monotonic clock (a wall
+	// clock step must neither fake a stall nor hide one): progress is the
+	// time since born of the loop's last turn.
+	born     time.Time
+	progress atomic.Int64
 	running  atomic.Bool
 	stopped  chan struct{} // closed when Run returns
 
@@ -87,7 +95,7 @@ func New(o Options) *Engine {
 	if o.In == nil {
 		o.In = make(chan observation.Observation, 8192)
 	}
-	return &Engine{o: o, obs: o.In, calls: make(chan func()), stopped: make(chan struct{})}
+	return &Engine{o: o, obs: o.In, calls: make(chan func()), stopped: make(chan struct{}), born: time.Now()}
 }
 
 // Observations is where sources send what they see.
@@ -99,7 +107,8 @@ var ErrStopped = fmt.Errorf("%w: kickcollector is shutting down", rpc.ErrUnavail
 // Run restores the watch list from the spool, then runs the loop until ctx
 // ends, committing what is still queued before it returns. A spool write
 // failure stops it with an error: events that cannot be stored must not be
-// published, and a restart reconciles through the API.
+// published, and a restart reconciles through the API. An event protobuf
+// cannot encode is quarantined instead (a restart would meet it again).
 func (e *Engine) Run(ctx context.Context) error {
 	streamers, err := e.o.Spool.Streamers()
 	if err != nil {
@@ -114,7 +123,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		return err
 	}
 	e.o.Logger.Info("watch list restored", logkeys.Count, len(streamers))
-	e.progress.Store(now.UnixNano())
+	e.turned()
 	e.running.Store(true)
 	defer close(e.stopped)
 	defer e.running.Store(false)
@@ -142,9 +151,12 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		case <-heartbeat.C:
 		}
-		e.progress.Store(e.o.Now().UnixNano())
+		e.turned()
 	}
 }
+
+// turned records a turn of the loop, for Healthy.
+func (e *Engine) turned() { e.progress.Store(int64(time.Since(e.born))) }
 
 // drain commits what the sources queued before they stopped (the app stops
 // them before the engine), so a clean shutdown loses no observation.
@@ -172,17 +184,24 @@ func (e *Engine) resetTimer(t *time.Timer) {
 // observe feeds o and whatever else is queued (up to BatchMax) to the
 // monitor, then commits all their events in one spool transaction.
 func (e *Engine) observe(o observation.Observation) error {
-	results := []monitor.Result{e.o.Monitor.Observe(o)}
+	results := []monitor.Result{e.feed(o)}
 	for len(results) < e.o.BatchMax {
 		select {
 		case o := <-e.obs:
-			results = append(results, e.o.Monitor.Observe(o))
+			results = append(results, e.feed(o))
 			continue
 		default:
 		}
 		break
 	}
 	return e.apply(results...)
+}
+
+// feed gives one observation to the monitor. Every observation, from
+// whichever source, is sanitized here (valid UTF-8, no NUL, capped
+// lengths): the one place all of them pass through.
+func (e *Engine) feed(o observation.Observation) monitor.Result {
+	return e.o.Monitor.Observe(o.Sanitized())
 }
 
 // apply commits the results' events, then acts on them.
@@ -197,7 +216,16 @@ func (e *Engine) apply(results ...monitor.Result) error {
 		}
 	}
 	if len(events) > 0 {
-		if err := e.o.Spool.Append(events); err != nil {
+		err := e.o.Spool.Append(events)
+		if err != nil {
+			// An event the spool cannot encode must not stop the collector:
+			// a restart would see the same data again (a crash loop).
+			if ok := e.quarantine(events); len(ok) < len(events) {
+				events = ok
+				err = e.o.Spool.Append(events)
+			}
+		}
+		if err != nil {
 			// The monitor already holds the uncommitted change: the loop
 			// must stop (Run returns this), and a restart reconciles.
 			e.fatal = fmt.Errorf("commit %d events to the spool: %w", len(events), err)
@@ -212,6 +240,27 @@ func (e *Engine) apply(results ...monitor.Result) error {
 		e.o.Poller.CheckNow(slices.Compact(check)...)
 	}
 	return nil
+}
+
+// quarantine returns the events protobuf can encode; each one it cannot is
+// logged (with the last committed seq, its kind and streamer) and counted,
+// then dropped. Observations are sanitized before the monitor, so this is
+// the backstop for what sanitizing did not foresee.
+func (e *Engine) quarantine(events []*kickmonv1.Event) []*kickmonv1.Event {
+	ok := events[:0:0]
+	for _, ev := range events {
+		if _, err := proto.Marshal(ev); err != nil {
+			e.o.Logger.Error("event quarantined: it cannot be encoded, so it is dropped",
+				logkeys.After, e.o.Spool.LastSeq(), logkeys.Event, ev.GetKind().String(),
+				logkeys.UserID, ev.GetStreamer().GetBroadcasterUserId(), logkeys.Err, err)
+			if e.o.Quarantined != nil {
+				e.o.Quarantined(ev)
+			}
+			continue
+		}
+		ok = append(ok, ev)
+	}
+	return ok
 }
 
 // watch tells every source about a streamer (again, idempotently).
@@ -256,7 +305,7 @@ func (e *Engine) Healthy(stall time.Duration) error {
 	if !e.running.Load() {
 		return errors.New("main loop not running")
 	}
-	if since := e.o.Now().Sub(time.Unix(0, e.progress.Load())); since > stall {
+	if since := time.Since(e.born) - time.Duration(e.progress.Load()); since > stall {
 		return fmt.Errorf("main loop stalled for %s", since.Round(time.Second))
 	}
 	return nil
@@ -347,7 +396,7 @@ func (e *Engine) AddResolved(ctx context.Context, resolved []poller.Resolution, 
 			mr := e.o.Monitor.Add(monitor.Identity{UserID: r.UserID, Slug: slug, ChannelID: channelID}, e.o.Now())
 			all = append(all, mr)
 			if r.Current != nil && !existed {
-				all = append(all, e.o.Monitor.Observe(*r.Current))
+				all = append(all, e.feed(*r.Current))
 			}
 			st, _ := e.o.Monitor.Streamer(r.UserID)
 			e.watch(r.UserID, st.GetChannelId())

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -318,4 +319,100 @@ func TestShutdownCommitsQueuedObservations(t *testing.T) {
 	if got := evs[len(evs)-1].GetStreamer().GetViewerCount(); got != 100+n-1 {
 		t.Errorf("last viewer count %d, want %d", got, 100+n-1)
 	}
+}
+
+// TestHostileTextDoesNotStopTheEngine reproduces issue 11's crash loop: a
+// title with invalid UTF-8 (and a NUL, and an oversized category) from any
+// source must become a stored, sanitized event, not a fatal spool error.
+func TestHostileTextDoesNotStopTheEngine(t *testing.T) {
+	ctx := context.Background()
+	h := start(t, filepath.Join(t.TempDir(), "spool.db"))
+	defer h.stop()
+	if _, err := h.e.Add(ctx, []string{"alice"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	h.e.Observations() <- observation.Observation{Source: kickmonv1.Source_SOURCE_PUSHER, UserID: 1, Live: observation.Live,
+		StartedAt: time.Now().Add(-time.Second), ObservedAt: time.Now(),
+		HasTitle: true, Title: "bad \xff\xfe title\x00",
+		HasCategory: true, CategoryID: 3, CategoryName: strings.Repeat("c", 10*observation.MaxCategoryBytes)}
+	testwait.For(t, waitTimeout, "alice live", func() bool {
+		st, err := h.e.Get(ctx, "alice", 0)
+		return err == nil && st.GetState() == kickmonv1.LiveState_LIVE_STATE_LIVE
+	})
+	st, _ := h.e.Get(ctx, "alice", 0)
+	if st.GetTitle() != "bad \uFFFD title" || len(st.GetCategoryName()) != observation.MaxCategoryBytes {
+		t.Errorf("stored title %q, category of %d bytes; want sanitized and capped", st.GetTitle(), len(st.GetCategoryName()))
+	}
+	if err := h.e.Healthy(time.Minute); err != nil {
+		t.Errorf("engine after hostile text: %v", err)
+	}
+}
+
+// TestQuarantine: an event the spool cannot encode is dropped, logged and
+// counted; the others of its batch are committed and the engine goes on.
+func TestQuarantine(t *testing.T) {
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	var quarantined []string
+	e := New(Options{Monitor: monitor.New(monitor.Config{}), Spool: sp, Poller: newRecorder(),
+		Quarantined: func(ev *kickmonv1.Event) { quarantined = append(quarantined, ev.GetStreamer().GetSlug()) }})
+	ev := func(slug, title string) *kickmonv1.Event {
+		return &kickmonv1.Event{Kind: kickmonv1.EventKind_EVENT_KIND_STREAM_UPDATED,
+			Streamer: &kickmonv1.Streamer{BroadcasterUserId: 1, Slug: slug, Title: title}}
+	}
+	err = e.apply(monitor.Result{Events: []*kickmonv1.Event{ev("good", "ok"), ev("bad", "\xff"), ev("after", "ok")}})
+	if err != nil {
+		t.Fatalf("apply with an unencodable event: %v", err)
+	}
+	if diff := cmp.Diff([]string{"EVENT_KIND_STREAM_UPDATED:good", "EVENT_KIND_STREAM_UPDATED:after"}, kinds(t, sp)); diff != "" {
+		t.Errorf("spool (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"bad"}, quarantined); diff != "" {
+		t.Errorf("quarantined (-want +got):\n%s", diff)
+	}
+}
+
+// TestHealthyIgnoresWallClockSteps: liveness is measured on the monotonic
+// clock. The engine's clock (for event times) steps back an hour while the
+// loop is blocked: the stall must still show; and a step forward while the
+// loop turns must not fake one.
+func TestHealthyIgnoresWallClockSteps(t *testing.T) {
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	var step atomic.Int64
+	e := New(Options{Monitor: monitor.New(monitor.Config{}), Spool: sp, Poller: newRecorder(),
+		Now: func() time.Time { return time.Now().Round(0).Add(time.Duration(step.Load())) }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	testwait.For(t, waitTimeout, "engine running", func() bool { return e.Healthy(time.Minute) == nil })
+
+	step.Store(int64(time.Hour))
+	if err := e.Healthy(time.Minute); err != nil {
+		t.Errorf("after the wall clock stepped forward an hour: %v", err)
+	}
+
+	step.Store(-int64(time.Hour))
+	release := make(chan struct{})
+	blocked := make(chan error, 1)
+	go func() { blocked <- e.do(ctx, func() error { <-release; return nil }) }()
+	defer func() { // before Run's defer: the loop must be free to stop
+		close(release)
+		if err := <-blocked; err != nil {
+			t.Error(err)
+		}
+	}()
+	testwait.For(t, waitTimeout, "the blocked loop reported stalled", func() bool { return e.Healthy(50*time.Millisecond) != nil })
 }

@@ -22,6 +22,7 @@ const (
 	Reason     = "reason"     // why something was rejected
 	Count      = "count"      // a number of things
 	Addr       = "addr"       // a listen address
+	Scheme     = "scheme"     // http or https
 	Subscriber = "subscriber" // a webhook subscription id
 )
 
@@ -31,6 +32,7 @@ const (
 	First    = "first"     // the first seq of a range
 	Last     = "last"      // the last seq of a range
 	Seq      = "seq"       // an event's seq
+	After    = "after_seq" // the last committed seq before something happened
 	Bytes    = "bytes"     // a size in bytes
 	MaxBytes = "max_bytes" // a configured size bound
 	Method   = "method"    // a gRPC method
@@ -47,6 +49,7 @@ const (
 	Slug      = "slug"       // a Kick channel slug
 	Health    = "health"     // a source's health ("ok", "blocked", …)
 	Batch     = "batch"      // the number of ids in one request
+	Rate      = "rate"       // a request rate, per budget window
 )
 
 // Process keys.

@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kickmon/kickmon/collector/internal/observation"
+	"github.com/kickmon/kickmon/collector/internal/texttest"
 )
 
 // Real frames from kick-api.md §2.4 (the StreamerIsLive frame is built from
@@ -157,6 +158,7 @@ func FuzzDecodeFrame(f *testing.F) {
 			if fr.Event != EventLivestreamUpdated && o.Live == observation.LiveUnknown {
 				t.Fatalf("%s without liveness", fr.Event)
 			}
+			texttest.Check(t, o.Slug, o.Title, o.CategoryName)
 		}
 	})
 }
