@@ -110,7 +110,7 @@ func TestParseTargets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ts, err := ParseTargets("notify.yaml", []byte(tt.yaml), dir, false)
+			ts, err := ParseTargets("notify.yaml", []byte(tt.yaml), []string{t.TempDir(), dir}, false)
 			if tt.want == nil {
 				if err != nil {
 					t.Fatalf("err = %v", err)
@@ -212,7 +212,7 @@ func TestExampleFile(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(creds, "discord-url"), []byte(hookURL), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ts, err := ParseTargets("notify.yaml.example", b, creds, false)
+	ts, err := ParseTargets("notify.yaml.example", b, []string{creds}, false)
 	if err != nil || len(ts) != 1 || ts[0].URL != hookURL {
 		t.Fatalf("example: %v, %+v", err, ts)
 	}

@@ -98,23 +98,23 @@ var (
 
 // LoadTargets reads and validates the targets file at path. A relative
 // url_file or secret_file is looked up in credDir (systemd's
-// $CREDENTIALS_DIRECTORY) when set, else beside the file. The error lists
-// every problem.
+// $CREDENTIALS_DIRECTORY) when set and the file is there, else beside the
+// targets file. The error lists every problem.
 func LoadTargets(path string, allowInsecure bool, credDir string) ([]*Target, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("KICKMON_NOTIFY_CONFIG: read %s: %v", path, errors.Unwrap(err))
 	}
-	base := credDir
-	if base == "" {
-		base = filepath.Dir(path)
+	var dirs []string
+	if credDir != "" {
+		dirs = append(dirs, credDir)
 	}
-	return ParseTargets(path, b, base, allowInsecure)
+	return ParseTargets(path, b, append(dirs, filepath.Dir(path)), allowInsecure)
 }
 
 // ParseTargets validates the targets file's contents (name is for
-// messages, base resolves relative secret files).
-func ParseTargets(name string, b []byte, base string, allowInsecure bool) ([]*Target, error) {
+// messages; relative secret files are looked up in dirs, in order).
+func ParseTargets(name string, b []byte, dirs []string, allowInsecure bool) ([]*Target, error) {
 	var f rawFile
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -147,13 +147,13 @@ func ParseTargets(name string, b []byte, base string, allowInsecure bool) ([]*Ta
 		if !slices.Contains([]string{Discord, Slack, Ntfy, Webhook}, r.Type) {
 			tp("type %q: want discord, slack, ntfy or webhook", r.Type)
 		}
-		t.URL = secret(tp, "url", r.URL, r.URLFile, base, true)
+		t.URL = secret(tp, "url", r.URL, r.URLFile, dirs, true)
 		if t.URL != "" {
 			if err := checkURL(t.URL, allowInsecure); err != nil {
 				tp("url: %v", err)
 			}
 		}
-		if s := secret(tp, "secret", r.Secret, r.SecretFile, base, r.Type == Webhook); s != "" {
+		if s := secret(tp, "secret", r.Secret, r.SecretFile, dirs, r.Type == Webhook); s != "" {
 			if r.Type != Webhook {
 				tp("secret/secret_file: only webhook targets sign their deliveries")
 			}
@@ -217,14 +217,20 @@ func ParseTargets(name string, b []byte, base string, allowInsecure bool) ([]*Ta
 
 // secret reads an inline value or a file (exactly one may be set; one
 // must be when required). Problems never quote the value.
-func secret(tp func(string, ...any), key, inline, file, base string, required bool) string {
+func secret(tp func(string, ...any), key, inline, file string, dirs []string, required bool) string {
 	switch {
 	case inline != "" && file != "":
 		tp("set %s or %s_file, not both", key, key)
 		return ""
 	case file != "":
 		if !filepath.IsAbs(file) {
-			file = filepath.Join(base, file)
+			rel := file
+			for i, d := range dirs {
+				file = filepath.Join(d, rel)
+				if _, err := os.Stat(file); err == nil || i == len(dirs)-1 {
+					break
+				}
+			}
 		}
 		b, err := os.ReadFile(file)
 		if err != nil {
