@@ -200,7 +200,7 @@ func TestDemoHeadless(t *testing.T) {
 	defer cancel()
 	infoc := make(chan demo.Info, 1)
 	done := make(chan error, 1)
-	var out bytes.Buffer
+	var out lockedBuffer // the webhook sink prints from its own goroutines
 	go func() {
 		done <- demo.Run(ctx, demo.Options{BinDir: bin, Streamers: 12, Rate: 4, Headless: true,
 			Stdout: &out, Stderr: &out, OnReady: func(i demo.Info) { infoc <- i }})
@@ -224,6 +224,9 @@ func TestDemoHeadless(t *testing.T) {
 	if !strings.Contains(out.String(), "kickctl") || !strings.Contains(out.String(), "psql") {
 		t.Errorf("demo did not print how to use kickctl and psql:\n%s", out.String())
 	}
+	waitFor(t, 90*time.Second, "a go-live notification at the demo's webhook sink", func() bool {
+		return strings.Contains(out.String(), "kickdemo: notification demo-sink:")
+	})
 	// The demo removes its directory when it stops; keep the writer's log open
 	// to read how it stopped.
 	wlog, err := os.Open(filepath.Join(info.Dir, "kickwriter.log"))

@@ -144,6 +144,10 @@ func daemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
+	if cfg.NoOutbox {
+		st.DisableOutbox()
+		log.Info("KICKMON_NOTIFY_OUTBOX=false: no notification jobs are enqueued")
+	}
 	if err := prepare(ctx, st, notify, log); err != nil || ctx.Err() != nil {
 		return err
 	}

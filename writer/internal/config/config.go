@@ -57,6 +57,8 @@ type Config struct {
 	OnLogChange string
 	// EventsRetention is KICKMON_EVENTS_RETENTION; 0 keeps every event.
 	EventsRetention time.Duration
+	// NoOutbox turns off the notification outbox (KICKMON_NOTIFY_OUTBOX=false).
+	NoOutbox bool
 
 	warnings []string // see Warnings
 }
@@ -162,6 +164,13 @@ func Load(env Lookup, envFile string) (*Config, error) {
 			problems = append(problems, fmt.Sprintf("KICKMON_ALLOW_INSECURE=%q: want true or false", v))
 		}
 		c.AllowInsecure = b
+	}
+	if v := get("KICKMON_NOTIFY_OUTBOX"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("KICKMON_NOTIFY_OUTBOX=%q: want true or false", v))
+		}
+		c.NoOutbox = err == nil && !b
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(str("KICKMON_LOG_LEVEL", "info"))); err != nil {
 		problems = append(problems, fmt.Sprintf("KICKMON_LOG_LEVEL=%q: want debug, info, warn or error", get("KICKMON_LOG_LEVEL")))

@@ -42,6 +42,7 @@ func TestLoadListsEveryProblem(t *testing.T) {
 		"KICKMON_BATCH_SIZE":       "0",
 		"KICKMON_CONFIRM_INTERVAL": "often",
 		"KICKMON_ALLOW_INSECURE":   "maybe",
+		"KICKMON_NOTIFY_OUTBOX":    "sometimes",
 		"KICKMON_LOG_LEVEL":        "loud",
 		"KICKMON_SOCKET":           "relative.sock",
 		"KICKMON_METRICS_ADDR":     "9100",
@@ -50,13 +51,13 @@ func TestLoadListsEveryProblem(t *testing.T) {
 	if !errors.As(err, &ce) {
 		t.Fatalf("err = %v, want *Error", err)
 	}
-	for _, want := range []string{"KICKMON_BATCH_INTERVAL", "KICKMON_BATCH_SIZE", "KICKMON_CONFIRM_INTERVAL", "KICKMON_ALLOW_INSECURE", "KICKMON_LOG_LEVEL", "KICKMON_SOCKET", "KICKMON_METRICS_ADDR", "KICKMON_DATABASE_URL is required"} {
+	for _, want := range []string{"KICKMON_BATCH_INTERVAL", "KICKMON_BATCH_SIZE", "KICKMON_CONFIRM_INTERVAL", "KICKMON_ALLOW_INSECURE", "KICKMON_NOTIFY_OUTBOX", "KICKMON_LOG_LEVEL", "KICKMON_SOCKET", "KICKMON_METRICS_ADDR", "KICKMON_DATABASE_URL is required"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}
 	}
-	if len(ce.Problems) != 8 {
-		t.Errorf("%d problems, want 8:\n%v", len(ce.Problems), err)
+	if len(ce.Problems) != 9 {
+		t.Errorf("%d problems, want 9:\n%v", len(ce.Problems), err)
 	}
 }
 

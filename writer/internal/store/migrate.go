@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 //go:embed migrations/*.up.sql
@@ -125,13 +126,16 @@ type Execer interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
-// MigrateURL connects to url and migrates it (for pgtest templates).
+// MigrateURL connects to url and migrates it, River's tables included
+// (for pgtest templates).
 func MigrateURL(ctx context.Context, url string) error {
-	conn, err := pgx.Connect(ctx, url)
+	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
-	defer func() { _ = conn.Close(context.Background()) }()
-	_, _, err = Migrate(ctx, conn)
-	return err
+	defer pool.Close()
+	if _, _, err = Migrate(ctx, pool); err != nil {
+		return err
+	}
+	return MigrateRiver(ctx, pool)
 }

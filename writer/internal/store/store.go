@@ -24,6 +24,7 @@ import (
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/writer/internal/batch"
 	"github.com/kickmon/kickmon/writer/internal/logkeys"
+	"github.com/riverqueue/river"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -41,6 +42,9 @@ type Store struct {
 	// beforeStmt, when set (tests), runs before each statement of a flush
 	// transaction with the statement's name.
 	beforeStmt func(ctx context.Context, name string)
+
+	outbox    *river.Client[pgx.Tx] // inserts notification jobs (outbox.go)
+	outboxOff bool
 }
 
 // Open creates a connection pool (8 connections unless the DSN says
@@ -57,7 +61,12 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database pool: %w", err)
 	}
-	return &Store{pool: pool, log: log}, nil
+	outbox, err := newOutbox(pool)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &Store{pool: pool, log: log, outbox: outbox}, nil
 }
 
 // Close closes the pool.
@@ -74,9 +83,13 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Migrate brings the schema up to date; see the package-level Migrate.
+// Migrate brings the schema up to date (see the package-level Migrate),
+// then River's tables (MigrateRiver). from and to are kickmon's versions.
 func (s *Store) Migrate(ctx context.Context) (from, to int, err error) {
-	return Migrate(ctx, s.pool)
+	if from, to, err = Migrate(ctx, s.pool); err != nil {
+		return from, to, err
+	}
+	return from, to, MigrateRiver(ctx, s.pool)
 }
 
 // Cursor is the last applied seq.
@@ -318,6 +331,9 @@ func (s *Store) applyTx(ctx context.Context, evs []*kickmonv1.Event, enc *encode
 				}
 			}
 			if err := s.ensureEventPartitions(ctx, tx, fresh); err != nil {
+				return 0, err
+			}
+			if err := s.enqueue(ctx, tx, fresh); err != nil { // before exec: it reads the streamers rows as they were
 				return 0, err
 			}
 			if err := s.exec(ctx, tx, enc, useCopy, res); err != nil {
