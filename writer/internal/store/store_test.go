@@ -576,6 +576,9 @@ WHERE i.inhparent = 'kickmon.status_events'::regclass ORDER BY 1`)
 SELECT seq, broadcaster_user_id, kind, source, observed_at, state FROM kickmon.status_events WHERE seq = 2`); err == nil {
 		t.Error("a duplicate seq was accepted")
 	}
+	if err := store.MigrateURL(ctx, db.URL); err != nil { // River's tables, as the writer migrates at start
+		t.Fatal(err)
+	}
 	s, err := store.Open(ctx, db.URL, writertest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
