@@ -23,6 +23,8 @@ const (
 	Count      = "count"      // a number of things
 	Addr       = "addr"       // a listen address
 	Subscriber = "subscriber" // a webhook subscription id
+	Provider   = "provider"   // a realtime provider ("pusher", "centrifugo")
+	Negotiated = "negotiated" // whether a realtime provider came from negotiation
 )
 
 // Spool and gRPC server keys.
