@@ -137,6 +137,9 @@ func NewManager(o Options) (*Manager, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if n := o.Negotiator; n != nil && n.ClientID == "" {
+		n.ClientID = newUUID() // before any concurrent use
+	}
 	return &Manager{o: o, log: log.With(logkeys.Component, "realtime"), subs: make(map[int64]int64), counters: make(map[string]*Counters)}, nil
 }
 
@@ -188,7 +191,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 		renegotiated := false
 		for _, o := range offers {
-			up, err := m.serve(ctx, o, replaces, note)
+			up, err := m.serve(ctx, o, replaces || negErr != nil, note)
 			replaces = true
 			if ctx.Err() != nil {
 				return nil
@@ -427,7 +430,7 @@ func (m *Manager) serve(ctx context.Context, o Offer, replaces bool, note string
 func (m *Manager) token(ctx context.Context) (string, error) {
 	n := m.o.Negotiator
 	if n == nil {
-		n = &Negotiator{} // fallback only: still ask web.kick.com
+		return "", fmt.Errorf("%w: KICK_WEB_URL is empty, so there is no token endpoint", ErrTokenRefused)
 	}
 	tok, exp, err := n.Token(ctx)
 	m.mu.Lock()

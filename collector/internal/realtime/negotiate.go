@@ -93,7 +93,7 @@ func (n *Negotiator) client() *http.Client {
 }
 
 // clientID returns the client id, making one on first use; not safe for
-// concurrent first use (the Manager calls Offers first, alone).
+// concurrent first use (NewManager makes it before).
 func (n *Negotiator) clientID() string {
 	if n.ClientID == "" {
 		n.ClientID = newUUID()
