@@ -168,6 +168,7 @@ type Monitor struct {
 	pending   map[int64]*entry              // streamers with an open grace window
 	rechecks  map[int64]*entry              // streamers with a check due at recheck
 	removed   map[int64]*kickmonv1.Streamer // last state of removed streamers
+	realtime  kickmonv1.Source              // the realtime provider that reported coverage last
 }
 
 // entry is one streamer: its public state plus what the rules need.
@@ -292,7 +293,7 @@ func (m *Monitor) adopt(st *kickmonv1.Streamer, now time.Time) *entry {
 	}
 	if st.ChannelId == 0 && realtimeCoverage(st) == nil {
 		st.Coverage = insertCoverage(st.Coverage, &kickmonv1.Coverage{
-			Source: kickmonv1.Source_SOURCE_PUSHER, Blind: true, Reason: ReasonNoChannelID, Since: ts(now),
+			Source: m.rtSource(), Blind: true, Reason: ReasonNoChannelID, Since: ts(now),
 		})
 	}
 	m.streamers[st.BroadcasterUserId] = e

@@ -426,6 +426,9 @@ func (m *Monitor) observeCoverage(o observation.Observation, r *Result) {
 	if o.Source <= 0 || int(o.Source) >= numSources {
 		return
 	}
+	if isRealtime(o.Source) && !(o.Blind && strings.HasPrefix(o.Reason, ReasonNoChannelID)) {
+		m.realtime = o.Source
+	}
 	ids := o.UserIDs
 	if len(ids) == 0 {
 		ids = make([]int64, 0, len(m.streamers))
@@ -439,10 +442,17 @@ func (m *Monitor) observeCoverage(o observation.Observation, r *Result) {
 		if !ok {
 			continue
 		}
-		if isRealtime(o.Source) && (e.st.ChannelId == 0) != (o.Blind && strings.HasPrefix(o.Reason, ReasonNoChannelID)) {
-			continue // "no channel id" is only for, and the only report for, streamers without one
+		src := o.Source
+		if isRealtime(src) {
+			noChannel := o.Blind && strings.HasPrefix(o.Reason, ReasonNoChannelID)
+			if (e.st.ChannelId == 0) != noChannel {
+				continue // "no channel id" is only for, and the only report for, streamers without one
+			}
+			if noChannel {
+				src = m.rtSource() // a refined reason from any source names the provider in use
+			}
 		}
-		m.setCoverage(e, o.Source, o.Blind, o.Reason, o.Source, o.KickTime, o.ObservedAt, r)
+		m.setCoverage(e, src, o.Blind, o.Reason, o.Source, o.KickTime, o.ObservedAt, r)
 	}
 }
 
@@ -503,6 +513,11 @@ func (m *Monitor) touchCoverage(e *entry, source kickmonv1.Source, at time.Time)
 // isRealtime reports whether source is a provider of Kick's realtime feed.
 func isRealtime(source kickmonv1.Source) bool {
 	return source == kickmonv1.Source_SOURCE_PUSHER || source == kickmonv1.Source_SOURCE_CENTRIFUGO
+}
+
+// rtSource is the realtime provider that reported last (Pusher before any).
+func (m *Monitor) rtSource() kickmonv1.Source {
+	return cmp.Or(m.realtime, kickmonv1.Source_SOURCE_PUSHER)
 }
 
 // realtimeCoverage returns the streamer's realtime entry, of either provider.
