@@ -56,7 +56,7 @@ type Status struct {
 	// livestreams endpoint answered; 0 while it works.
 	LivestreamsGone int
 	Budget          kickrest.BudgetStatus
-	Token    kickrest.TokenStatus
+	Token           kickrest.TokenStatus
 }
 
 // Status reports the poller's state.

@@ -324,4 +324,3 @@ func TestFallback(t *testing.T) {
 		e.status(t, "negotiated Centrifugo", using(realtime.Centrifugo, true, 1))
 	})
 }
-
