@@ -7,6 +7,8 @@ require (
 	google.golang.org/protobuf v1.36.12
 )
 
+require github.com/joho/godotenv v1.5.1
+
 require (
 	github.com/google/go-cmp v0.7.0
 	golang.org/x/net v0.60.0 // indirect

@@ -147,6 +147,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 		}
 	}
 	eo.Committed = c.metrics.ObserveEvents
+	eo.Quarantined = c.metrics.Quarantined
 	c.engine = engine.New(eo)
 	c.server, err = rpc.New(rpc.Options{Backend: c, Spool: c.spool, AdminGroup: cfg.AdminGroup, Logger: log})
 	if err != nil {

@@ -15,11 +15,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/joho/godotenv"
 	"github.com/kickmon/kickmon/collector/internal/kickrest"
 	"github.com/kickmon/kickmon/collector/internal/poller"
 	"github.com/kickmon/kickmon/collector/internal/pusher"
 	"github.com/kickmon/kickmon/collector/internal/realtime"
+	"github.com/kickmon/kickmon/proto/envfile"
 )
 
 // Defaults, as documented in design.md.
@@ -76,6 +76,9 @@ type Config struct {
 	AdminGroup        string
 	MetricsAddr       string
 	LogLevel          slog.Level
+
+	// secretInFile names a secret read from the env file (for a warning).
+	secretInFile string
 }
 
 // SpoolPath is the spool file inside the state directory.
@@ -91,9 +94,9 @@ func Load(env Lookup, envFile string) (*Config, error) {
 	var problems []string
 	fileVals := map[string]string{}
 	if envFile != "" {
-		vals, err := godotenv.Read(envFile)
+		vals, err := envfile.Read(envFile)
 		if err != nil {
-			return nil, fmt.Errorf("read env file %s: %w", envFile, err)
+			return nil, err
 		}
 		fileVals = vals
 	}
@@ -204,6 +207,10 @@ func Load(env Lookup, envFile string) (*Config, error) {
 	c.ClientSecret, err = secret(get, "KICK_CLIENT_SECRET", "kick-client-secret")
 	if err != nil {
 		problems = append(problems, err.Error())
+	}
+
+	if _, inEnv := env("KICK_CLIENT_SECRET"); !inEnv && strings.TrimSpace(fileVals["KICK_CLIENT_SECRET"]) != "" {
+		c.secretInFile = "KICK_CLIENT_SECRET"
 	}
 
 	problems = append(problems, c.validate()...)
@@ -321,6 +328,9 @@ func (c *Config) Warnings() []string {
 	}
 	if c.AllowInsecure {
 		w = append(w, "KICKMON_ALLOW_INSECURE=true: plain http/ws endpoints are accepted")
+	}
+	if c.secretInFile != "" {
+		w = append(w, c.secretInFile+" is set in the env file, which the kickmon group can read: move it to the systemd credential kick-client-secret (README: Deployment)")
 	}
 	return w
 }

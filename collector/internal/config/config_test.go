@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func env(m map[string]string) Lookup {
@@ -40,7 +41,7 @@ func TestDefaults(t *testing.T) {
 		ChannelsPerSocket: DefaultChannelsPerSocket, SpoolMaxBytes: 1 << 30, AdminGroup: "kickmon",
 		Realtime: "auto", WebURL: "https://web.kick.com", RealtimeOrigin: "https://kick.com",
 	}
-	if diff := cmp.Diff(want, c); diff != "" {
+	if diff := cmp.Diff(want, c, cmpopts.IgnoreUnexported(Config{})); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
 	}
 }
@@ -181,5 +182,54 @@ func TestProblemOrderStable(t *testing.T) {
 		if _, err := Load(bad, ""); err == nil || err.Error() != first.Error() {
 			t.Fatalf("problem list changed between loads:\n%v\n---\n%v", first, err)
 		}
+	}
+}
+
+// TestEnvFileSecrets: a syntax error names the file and line only (the
+// parser's own error quoted the rest of the file, secret included), and a
+// secret kept in the env file is a warning naming the variable only.
+func TestEnvFileSecrets(t *testing.T) {
+	const secretValue = "s3cr3t-in-file"
+	tests := []struct {
+		name, text string
+		env        map[string]string
+		wantErr    string // empty: loads
+		wantWarn   bool
+	}{
+		{"syntax error", "KICK_CLIENT_ID=id\nBAD;NAME=1\nKICK_CLIENT_SECRET=" + secretValue + "\n", nil, "line 2: syntax error", false},
+		{"secret in the file", "KICK_CLIENT_ID=id\nKICK_CLIENT_SECRET=" + secretValue + "\n", map[string]string{}, "", true},
+		{"secret from the environment", "KICK_CLIENT_SECRET=" + secretValue + "\n", base, "", false},
+		{"no secret in the file", "KICKMON_POLL_INTERVAL=30s\n", base, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "kickmon.env")
+			if err := os.WriteFile(file, []byte(tt.text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Load(env(tt.env), file)
+			if err != nil && strings.Contains(err.Error(), secretValue) {
+				t.Fatalf("the error quotes the secret: %v", err)
+			}
+			if tt.wantErr != "" {
+				if err == nil || !strings.HasSuffix(err.Error(), file+": "+tt.wantErr) {
+					t.Fatalf("Load = %v, want an error ending %q", err, file+": "+tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var warned bool
+			for _, w := range c.Warnings() {
+				if strings.Contains(w, secretValue) {
+					t.Errorf("warning quotes the secret: %q", w)
+				}
+				warned = warned || strings.Contains(w, "KICK_CLIENT_SECRET is set in the env file")
+			}
+			if warned != tt.wantWarn {
+				t.Errorf("warnings %q: secret warning %v, want %v", c.Warnings(), warned, tt.wantWarn)
+			}
+		})
 	}
 }

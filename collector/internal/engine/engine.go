@@ -22,6 +22,7 @@ import (
 	"github.com/kickmon/kickmon/collector/internal/rpc"
 	"github.com/kickmon/kickmon/collector/internal/spool"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // Poller is what the engine needs of the official-API poller.
@@ -50,8 +51,11 @@ type Options struct {
 	Resolve Resolver
 	// Committed, if set, sees every committed batch of events (metrics).
 	Committed func([]*kickmonv1.Event)
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// Quarantined, if set, sees every event dropped because it cannot be
+	// encoded (metrics).
+	Quarantined func(*kickmonv1.Event)
+	Logger      *slog.Logger
+	Now         func() time.Time
 	// BatchMax bounds how many queued observations one spool commit takes.
 	BatchMax int
 	// In is where sources send observations (made by New when nil); the
@@ -172,17 +176,24 @@ func (e *Engine) resetTimer(t *time.Timer) {
 // observe feeds o and whatever else is queued (up to BatchMax) to the
 // monitor, then commits all their events in one spool transaction.
 func (e *Engine) observe(o observation.Observation) error {
-	results := []monitor.Result{e.o.Monitor.Observe(o)}
+	results := []monitor.Result{e.feed(o)}
 	for len(results) < e.o.BatchMax {
 		select {
 		case o := <-e.obs:
-			results = append(results, e.o.Monitor.Observe(o))
+			results = append(results, e.feed(o))
 			continue
 		default:
 		}
 		break
 	}
 	return e.apply(results...)
+}
+
+// feed gives one observation to the monitor. Every observation, from
+// whichever source, is sanitized here (valid UTF-8, no NUL, capped
+// lengths): the one place all of them pass through.
+func (e *Engine) feed(o observation.Observation) monitor.Result {
+	return e.o.Monitor.Observe(o.Sanitized())
 }
 
 // apply commits the results' events, then acts on them.
@@ -197,7 +208,16 @@ func (e *Engine) apply(results ...monitor.Result) error {
 		}
 	}
 	if len(events) > 0 {
-		if err := e.o.Spool.Append(events); err != nil {
+		err := e.o.Spool.Append(events)
+		if err != nil {
+			// An event the spool cannot encode must not stop the collector:
+			// a restart would see the same data again (a crash loop).
+			if ok := e.quarantine(events); len(ok) < len(events) {
+				events = ok
+				err = e.o.Spool.Append(events)
+			}
+		}
+		if err != nil {
 			// The monitor already holds the uncommitted change: the loop
 			// must stop (Run returns this), and a restart reconciles.
 			e.fatal = fmt.Errorf("commit %d events to the spool: %w", len(events), err)
@@ -212,6 +232,27 @@ func (e *Engine) apply(results ...monitor.Result) error {
 		e.o.Poller.CheckNow(slices.Compact(check)...)
 	}
 	return nil
+}
+
+// quarantine returns the events protobuf can encode; each one it cannot is
+// logged (with the last committed seq, its kind and streamer) and counted,
+// then dropped. Observations are sanitized before the monitor, so this is
+// the backstop for what sanitizing did not foresee.
+func (e *Engine) quarantine(events []*kickmonv1.Event) []*kickmonv1.Event {
+	ok := events[:0:0]
+	for _, ev := range events {
+		if _, err := proto.Marshal(ev); err != nil {
+			e.o.Logger.Error("event quarantined: it cannot be encoded, so it is dropped",
+				logkeys.After, e.o.Spool.LastSeq(), logkeys.Event, ev.GetKind().String(),
+				logkeys.UserID, ev.GetStreamer().GetBroadcasterUserId(), logkeys.Err, err)
+			if e.o.Quarantined != nil {
+				e.o.Quarantined(ev)
+			}
+			continue
+		}
+		ok = append(ok, ev)
+	}
+	return ok
 }
 
 // watch tells every source about a streamer (again, idempotently).
@@ -347,7 +388,7 @@ func (e *Engine) AddResolved(ctx context.Context, resolved []poller.Resolution, 
 			mr := e.o.Monitor.Add(monitor.Identity{UserID: r.UserID, Slug: slug, ChannelID: channelID}, e.o.Now())
 			all = append(all, mr)
 			if r.Current != nil && !existed {
-				all = append(all, e.o.Monitor.Observe(*r.Current))
+				all = append(all, e.feed(*r.Current))
 			}
 			st, _ := e.o.Monitor.Streamer(r.UserID)
 			e.watch(r.UserID, st.GetChannelId())

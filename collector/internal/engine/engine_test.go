@@ -319,3 +319,57 @@ func TestShutdownCommitsQueuedObservations(t *testing.T) {
 		t.Errorf("last viewer count %d, want %d", got, 100+n-1)
 	}
 }
+
+// TestHostileTextDoesNotStopTheEngine reproduces issue 11's crash loop: a
+// title with invalid UTF-8 (and a NUL, and an oversized category) from any
+// source must become a stored, sanitized event, not a fatal spool error.
+func TestHostileTextDoesNotStopTheEngine(t *testing.T) {
+	ctx := context.Background()
+	h := start(t, filepath.Join(t.TempDir(), "spool.db"))
+	defer h.stop()
+	if _, err := h.e.Add(ctx, []string{"alice"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	h.e.Observations() <- observation.Observation{Source: kickmonv1.Source_SOURCE_PUSHER, UserID: 1, Live: observation.Live,
+		StartedAt: time.Now().Add(-time.Second), ObservedAt: time.Now(),
+		HasTitle: true, Title: "bad \xff\xfe title\x00",
+		HasCategory: true, CategoryID: 3, CategoryName: strings.Repeat("c", 10*observation.MaxCategoryBytes)}
+	testwait.For(t, waitTimeout, "alice live", func() bool {
+		st, err := h.e.Get(ctx, "alice", 0)
+		return err == nil && st.GetState() == kickmonv1.LiveState_LIVE_STATE_LIVE
+	})
+	st, _ := h.e.Get(ctx, "alice", 0)
+	if st.GetTitle() != "bad \uFFFD title" || len(st.GetCategoryName()) != observation.MaxCategoryBytes {
+		t.Errorf("stored title %q, category of %d bytes; want sanitized and capped", st.GetTitle(), len(st.GetCategoryName()))
+	}
+	if err := h.e.Healthy(time.Minute); err != nil {
+		t.Errorf("engine after hostile text: %v", err)
+	}
+}
+
+// TestQuarantine: an event the spool cannot encode is dropped, logged and
+// counted; the others of its batch are committed and the engine goes on.
+func TestQuarantine(t *testing.T) {
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	var quarantined []string
+	e := New(Options{Monitor: monitor.New(monitor.Config{}), Spool: sp, Poller: newRecorder(),
+		Quarantined: func(ev *kickmonv1.Event) { quarantined = append(quarantined, ev.GetStreamer().GetSlug()) }})
+	ev := func(slug, title string) *kickmonv1.Event {
+		return &kickmonv1.Event{Kind: kickmonv1.EventKind_EVENT_KIND_STREAM_UPDATED,
+			Streamer: &kickmonv1.Streamer{BroadcasterUserId: 1, Slug: slug, Title: title}}
+	}
+	err = e.apply(monitor.Result{Events: []*kickmonv1.Event{ev("good", "ok"), ev("bad", "\xff"), ev("after", "ok")}})
+	if err != nil {
+		t.Fatalf("apply with an unencodable event: %v", err)
+	}
+	if diff := cmp.Diff([]string{"EVENT_KIND_STREAM_UPDATED:good", "EVENT_KIND_STREAM_UPDATED:after"}, kinds(t, sp)); diff != "" {
+		t.Errorf("spool (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"bad"}, quarantined); diff != "" {
+		t.Errorf("quarantined (-want +got):\n%s", diff)
+	}
+}

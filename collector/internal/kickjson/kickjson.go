@@ -14,17 +14,33 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
-// unquote returns the text of a JSON string literal; literals without
-// escapes take the fast path.
+// unquote returns the text of a JSON string literal as Text: literals
+// without escapes take the fast path, which is checked like the slow one.
 func unquote(b []byte) (string, error) {
 	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 {
-		return string(b[1 : len(b)-1]), nil
+		return Text(string(b[1 : len(b)-1])), nil
 	}
 	var s string
 	err := json.Unmarshal(b, &s)
-	return s, err
+	return Text(s), err
+}
+
+// Text returns s as valid UTF-8 (each run of invalid bytes becomes U+FFFD)
+// without NUL bytes (an escaped \u0000 is valid JSON, but PostgreSQL's text
+// refuses it). Every string kickjson decodes goes through it: protobuf
+// refuses to encode invalid UTF-8, so one such title from Kick would
+// otherwise stop the collector at each poll.
+func Text(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "")
+	}
+	return s
 }
 
 // Int is an integer that may arrive as a JSON number (also 1.0 or 1e3), a
@@ -99,7 +115,7 @@ func (v *String) UnmarshalJSON(b []byte) error {
 	case len(b) > 0 && (b[0] == '{' || b[0] == '['):
 		return errors.New("not a string")
 	default:
-		*v = String(b)
+		*v = String(Text(string(b)))
 	}
 	return nil
 }

@@ -3,8 +3,11 @@ package kickjson
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/kickmon/kickmon/collector/internal/texttest"
 )
 
 var plus11 = time.FixedZone("", 11*3600)
@@ -59,6 +62,12 @@ func TestString(t *testing.T) {
 		{`"text"`, "text", true}, {`"a\"b\u00e9"`, `a"bé`, true}, {`null`, "", true}, {`""`, "", true},
 		{`42`, "42", true}, {`true`, "true", true},
 		{`{}`, "", false}, {`["a"]`, "", false},
+		// Hostile bytes: the fast path (no escapes) is checked like the
+		// slow one; NUL is dropped (PostgreSQL's text refuses it).
+		{"\"a\xff\xfeb\"", "a\uFFFDb", true},
+		{"\"a\xff\xfe\\u00e9\"", "a\uFFFD\uFFFDé", true}, // encoding/json replaces byte by byte
+		{`"a\u0000b"`, "ab", true},
+		{`"\ud800x"`, "\uFFFDx", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -127,6 +136,24 @@ func TestTime(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzString: whatever the bytes, a string that decodes is valid UTF-8
+// without NUL, and protobuf encodes it.
+func FuzzString(f *testing.F) {
+	for _, s := range []string{`"text"`, "\"a\xff\xfeb\"", `"a\u0000b"`, `"\ud800"`, `12`, `null`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var v String
+		if err := v.UnmarshalJSON(b); err != nil {
+			return
+		}
+		texttest.Check(t, string(v))
+		if strings.IndexByte(string(v), 0) >= 0 {
+			t.Errorf("decoded %q keeps a NUL", v)
+		}
+	})
 }
 
 // FuzzTime checks that a time either fails or parses to a time that is zero

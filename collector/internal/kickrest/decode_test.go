@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/kickmon/kickmon/collector/internal/texttest"
 )
 
 // Payloads quoted in shared/kick-api.md.
@@ -200,7 +201,9 @@ func addSeeds(f *testing.F, seeds ...string) {
 }
 
 func FuzzDecodeChannels(f *testing.F) {
-	addSeeds(f, specChannels, fixtureChannels, offlineChannel, `{"data":[{"broadcaster_user_id":"1","category":[],"stream":{"start_time":"2024-02-06 19:10:40"}}]}`)
+	addSeeds(f, specChannels, fixtureChannels, offlineChannel, `{"data":[{"broadcaster_user_id":"1","category":[],"stream":{"start_time":"2024-02-06 19:10:40"}}]}`,
+		// The crash loop of issue 11: a title with invalid UTF-8 and no escapes.
+		"{\"data\":[{\"broadcaster_user_id\":1,\"slug\":\"a\",\"stream_title\":\"\xff\xfe\",\"category\":{\"id\":1,\"name\":\"x\xc3\"}}]}")
 	f.Fuzz(func(t *testing.T, body []byte) {
 		chs, err := DecodeChannels(body)
 		if err != nil {
@@ -213,12 +216,14 @@ func FuzzDecodeChannels(f *testing.F) {
 			if !c.StartedAt.IsZero() && c.StartedAt.Year() <= 1 {
 				t.Errorf("year-1 start time %v", c.StartedAt)
 			}
+			texttest.Check(t, c.Slug, c.Title, c.Category.Name, c.Language, c.Thumbnail)
 		}
 	})
 }
 
 func FuzzDecodeLivestreams(f *testing.F) {
-	addSeeds(f, specLivestreams, `{"data":[{"broadcaster_user_id":1,"channel_id":"2","started_at":"2025-09-15T21:12:45.000000Z"}]}`)
+	addSeeds(f, specLivestreams, `{"data":[{"broadcaster_user_id":1,"channel_id":"2","started_at":"2025-09-15T21:12:45.000000Z"}]}`,
+		"{\"data\":[{\"broadcaster_user_id\":1,\"stream_title\":\"t\xff\xfe\\u0000\"}]}")
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ls, err := DecodeLivestreams(body)
 		if err != nil {
@@ -228,6 +233,7 @@ func FuzzDecodeLivestreams(f *testing.F) {
 			if l.BroadcasterUserID <= 0 {
 				t.Errorf("item with id %d", l.BroadcasterUserID)
 			}
+			texttest.Check(t, l.Slug, l.Title, l.Category.Name, l.Language, l.Thumbnail)
 		}
 	})
 }

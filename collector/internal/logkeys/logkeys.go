@@ -33,6 +33,7 @@ const (
 	First    = "first"     // the first seq of a range
 	Last     = "last"      // the last seq of a range
 	Seq      = "seq"       // an event's seq
+	After    = "after_seq" // the last committed seq before something happened
 	Bytes    = "bytes"     // a size in bytes
 	MaxBytes = "max_bytes" // a configured size bound
 	Method   = "method"    // a gRPC method

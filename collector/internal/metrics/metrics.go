@@ -26,6 +26,7 @@ type Metrics struct {
 	events           *prometheus.CounterVec
 	detectionLatency *prometheus.HistogramVec
 	apiRequests      *prometheus.CounterVec
+	quarantined      *prometheus.CounterVec
 }
 
 // New registers the metrics; status is called at each scrape for gauges.
@@ -45,8 +46,12 @@ func New(status func() *kickmonv1.CollectorStatus) *Metrics {
 			Name: "kickmon_collector_api_requests_total",
 			Help: "Requests to Kick's official API, by endpoint and outcome.",
 		}, []string{"endpoint", "outcome"}),
+		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kickmon_collector_events_quarantined_total",
+			Help: "Events dropped because they could not be encoded for the spool (logged), by kind.",
+		}, []string{"kind"}),
 	}
-	m.reg.MustRegister(m.events, m.detectionLatency, m.apiRequests,
+	m.reg.MustRegister(m.events, m.detectionLatency, m.apiRequests, m.quarantined,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&statusCollector{status: status})
 	return m
@@ -69,6 +74,11 @@ func (m *Metrics) ObserveEvents(events []*kickmonv1.Event) {
 			}
 		}
 	}
+}
+
+// Quarantined counts one event that could not be encoded.
+func (m *Metrics) Quarantined(e *kickmonv1.Event) {
+	m.quarantined.WithLabelValues(Name(e.GetKind().String())).Inc()
 }
 
 // APIRequest counts one request to Kick's API.

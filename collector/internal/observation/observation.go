@@ -5,7 +5,9 @@ package observation
 
 import (
 	"time"
+	"unicode/utf8"
 
+	"github.com/kickmon/kickmon/collector/internal/kickjson"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 )
 
@@ -90,4 +92,42 @@ type Observation struct {
 // into the poller's next batches.
 type Checker interface {
 	CheckNow(userIDs ...int64)
+}
+
+// Caps on the strings an observation carries, in bytes (cut on a rune
+// boundary). Kick's own limits are lower (slugs 25, titles about 140
+// characters); the caps only bound what a hostile or broken source can
+// make kickmon store and send.
+const (
+	MaxSlugBytes     = 64
+	MaxTitleBytes    = 512
+	MaxCategoryBytes = 128
+	MaxReasonBytes   = 512
+)
+
+// Sanitized returns o with every string valid UTF-8 (invalid bytes become
+// U+FFFD), without NUL bytes (PostgreSQL's text refuses them) and within
+// its cap. The engine applies it to every observation before the monitor
+// sees it, whatever the source, so no string from Kick can make an event
+// that the spool or the database refuses.
+func (o Observation) Sanitized() Observation {
+	o.Slug = Clean(o.Slug, MaxSlugBytes)
+	o.Title = Clean(o.Title, MaxTitleBytes)
+	o.CategoryName = Clean(o.CategoryName, MaxCategoryBytes)
+	o.Reason = Clean(o.Reason, MaxReasonBytes)
+	return o
+}
+
+// Clean returns s as valid UTF-8 without NUL bytes, cut to at most max
+// bytes on a rune boundary.
+func Clean(s string, max int) string {
+	s = kickjson.Text(s)
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }

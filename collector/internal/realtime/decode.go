@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/kickmon/kickmon/collector/internal/kickjson"
 	"github.com/kickmon/kickmon/collector/internal/observation"
@@ -162,15 +161,6 @@ func parseTime(s string) time.Time {
 	return t.UTC()
 }
 
-// text returns s as valid UTF-8: a title is stored and shown, and a bad
-// byte from Kick must not reach PostgreSQL or a terminal.
-func text(s kickjson.String) string {
-	if utf8.ValidString(string(s)) {
-		return string(s)
-	}
-	return strings.ToValidUTF8(string(s), "\uFFFD")
-}
-
 // Parse maps a live-status message to an observation without source, user
 // id or time (the provider knows the channel → user map). It returns the
 // Kick channel id the event is about. Other events give KindIgnored and no
@@ -191,7 +181,7 @@ func Parse(m Message) (observation.Observation, int64, Kind, error) {
 		o.Provisional = true
 		o.KickTime = o.StartedAt
 		if l.SessionTitle != nil {
-			o.HasTitle, o.Title = true, text(*l.SessionTitle)
+			o.HasTitle, o.Title = true, string(*l.SessionTitle)
 		}
 	case EventStopStreamBroadcast:
 		var p stopPayload
@@ -222,7 +212,7 @@ func Parse(m Message) (observation.Observation, int64, Kind, error) {
 			}
 		}
 		if l.SessionTitle != nil {
-			o.HasTitle, o.Title = true, text(*l.SessionTitle)
+			o.HasTitle, o.Title = true, string(*l.SessionTitle)
 		}
 		if v := l.ViewerCount; v != nil {
 			o.HasViewers, o.Viewers = true, int64(*v)
@@ -234,7 +224,7 @@ func Parse(m Message) (observation.Observation, int64, Kind, error) {
 			c = &l.Categories[0]
 		}
 		if c != nil && (c.ID != 0 || c.Name != "") {
-			o.HasCategory, o.CategoryID, o.CategoryName = true, int64(c.ID), text(c.Name)
+			o.HasCategory, o.CategoryID, o.CategoryName = true, int64(c.ID), string(c.Name)
 		}
 	default:
 		return o, 0, KindIgnored, nil

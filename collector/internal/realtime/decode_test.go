@@ -4,11 +4,11 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kickmon/kickmon/collector/internal/observation"
+	"github.com/kickmon/kickmon/collector/internal/texttest"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 )
 
@@ -158,8 +158,8 @@ func TestDeliver(t *testing.T) {
 }
 
 // FuzzDecode feeds arbitrary frames to the shared decoder and the event
-// mapper: they must never panic, every string they return is valid UTF-8,
-// and a status event that decodes names a channel.
+// mapper: they must never panic, every string they return is valid UTF-8
+// that protobuf encodes, and a status event that decodes names a channel.
 func FuzzDecode(f *testing.F) {
 	for _, s := range []string{msgIsLive, msgStop, msgUpdated, msgFollow, centIsLiveObj, centIsLiveStr, centIsLiveObj + "\n" + msgStop,
 		"{\"event\":\"App\\\\Events\\\\LivestreamUpdated\",\"data\":{\"livestream\":{\"channel_id\":1,\"is_live\":true,\"session_title\":\"\xc3\",\"category\":{\"name\":\"\xff\"}}}}"} {
@@ -181,11 +181,7 @@ func FuzzDecode(f *testing.F) {
 			if m.Event != EventLivestreamUpdated && o.Live == observation.LiveUnknown {
 				t.Fatalf("%s without liveness", m.Event)
 			}
-			for _, s := range []string{o.Title, o.CategoryName} {
-				if !utf8.ValidString(s) {
-					t.Fatalf("invalid UTF-8 out of the decoder: %q", s)
-				}
-			}
+			texttest.Check(t, o.Title, o.CategoryName)
 		}
 	})
 }

@@ -236,7 +236,7 @@ func answerMessage(raw []byte, status int) string {
 		Message kickjson.String `json:"message"`
 	}
 	if json.Unmarshal(raw, &e) == nil && e.Message != "" {
-		return text(e.Message[:min(len(e.Message), 200)])
+		return kickjson.Text(string(e.Message[:min(len(e.Message), 200)]))
 	}
 	return strings.ToLower(http.StatusText(status))
 }

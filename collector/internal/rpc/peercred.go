@@ -28,6 +28,14 @@ type PeerCred struct {
 	UID, GID uint32
 }
 
+// String names the peer in denials: "uid N" or "an unidentified peer".
+func (p PeerCred) String() string {
+	if !p.Known {
+		return "an unidentified peer"
+	}
+	return fmt.Sprintf("uid %d", p.UID)
+}
+
 // AuthType implements credentials.AuthInfo.
 func (PeerCred) AuthType() string { return "peercred" }
 
@@ -117,15 +125,23 @@ func (a *Authorizer) Authorize(p PeerCred, method string) error {
 	if allowed(p, a.self, a.gid, a.groupErr == nil, groups) {
 		return nil
 	}
-	who := "an unidentified peer"
-	if p.Known {
-		who = fmt.Sprintf("uid %d", p.UID)
-	}
+	who := p.String()
 	msg := fmt.Sprintf("%s may not call %s: only root, the collector's user and members of group %q (KICKMON_ADMIN_GROUP) may change the collector", who, method, a.group)
 	if a.groupErr != nil {
 		msg = fmt.Sprintf("%s may not call %s: only root and the collector's user may change the collector (%v)", who, method, a.groupErr)
 	}
 	return status.Error(codes.PermissionDenied, msg)
+}
+
+// AuthorizeSelf returns nil if the peer is root or the collector's own uid
+// (the writer's), else a PERMISSION_DENIED status; the admin group does
+// not count.
+func (a *Authorizer) AuthorizeSelf(p PeerCred, method string) error {
+	if allowed(p, a.self, 0, false, nil) {
+		return nil
+	}
+	who := p.String()
+	return status.Errorf(codes.PermissionDenied, "%s may not call %s: only root and the collector's own user (the writer runs as it) may acknowledge events", who, method)
 }
 
 // allowed is the decision: root, the collector's own uid, or a member of the

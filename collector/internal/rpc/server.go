@@ -110,7 +110,14 @@ var mutating = map[string]bool{
 	kickmonv1.CollectorService_AddStreamers_FullMethodName:     true,
 	kickmonv1.CollectorService_RemoveStreamers_FullMethodName:  true,
 	kickmonv1.CollectorService_RefreshStreamers_FullMethodName: true,
-	kickmonv1.CollectorService_AckEvents_FullMethodName:        true,
+}
+
+// writerOnly lists the methods only root and the collector's own uid (the
+// writer runs as it) may call: an ack lets the spool drop events, so an
+// admin (a viewer added to the group) acking ahead of the writer would
+// lose them for good.
+var writerOnly = map[string]bool{
+	kickmonv1.CollectorService_AckEvents_FullMethodName: true,
 }
 
 // New builds a server; it does not listen yet.
@@ -194,12 +201,16 @@ func (s *Server) Watchers() int { return int(s.watchers.Load()) }
 
 // authorize is the unary interceptor that guards mutating methods.
 func (s *Server) authorize(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if mutating[info.FullMethod] {
-		p := peerOf(ctx)
-		if err := s.auth.Authorize(p, info.FullMethod); err != nil {
-			s.log.Warn("mutating call denied", logkeys.Method, info.FullMethod, logkeys.PeerUID, p.UID)
-			return nil, err
-		}
+	var err error
+	switch {
+	case writerOnly[info.FullMethod]:
+		err = s.auth.AuthorizeSelf(peerOf(ctx), info.FullMethod)
+	case mutating[info.FullMethod]:
+		err = s.auth.Authorize(peerOf(ctx), info.FullMethod)
+	}
+	if err != nil {
+		s.log.Warn("mutating call denied", logkeys.Method, info.FullMethod, logkeys.PeerUID, peerOf(ctx).UID)
+		return nil, err
 	}
 	return handler(ctx, req)
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/kickmon/kickmon/collector/internal/observation"
+	"github.com/kickmon/kickmon/collector/internal/texttest"
 )
 
 // FuzzVerify: only Kick's genuine test vector verifies with the documented
@@ -48,5 +49,6 @@ func FuzzDecode(f *testing.F) {
 		if event == EventStatusUpdated && o.Live == observation.LiveUnknown {
 			t.Fatalf("status without liveness: %+v", o)
 		}
+		texttest.Check(t, o.Slug, o.Title, o.CategoryName, o.Reason)
 	})
 }

@@ -79,6 +79,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.AllowInsecure {
 		log.Warn("KICKMON_ALLOW_INSECURE=true: a remote database without TLS is accepted")
 	}
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
 	if cmd == "migrate" {
 		return migrate(ctx, cfg, log, stdout)
 	}

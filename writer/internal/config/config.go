@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,7 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/joho/godotenv"
+	"github.com/kickmon/kickmon/proto/envfile"
 )
 
 // Defaults, as documented in design.md.
@@ -44,6 +45,28 @@ type Config struct {
 	MetricsAddr     string
 	LogLevel        slog.Level
 	AllowInsecure   bool
+
+	warnings []string // see Warnings
+}
+
+// Warnings are legal but unwise settings, for the log at start; they name
+// variables, never values.
+func (c *Config) Warnings() []string { return c.warnings }
+
+// hasPassword reports whether a database URL (postgres://… or key=value)
+// carries a password.
+func hasPassword(dsn string) bool {
+	dsn = strings.TrimSpace(dsn)
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		_, set := u.User.Password()
+		return set || u.Query().Get("password") != ""
+	}
+	for _, f := range strings.Fields(dsn) {
+		if k, v, ok := strings.Cut(f, "="); ok && strings.TrimSpace(k) == "password" && v != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // Lookup finds an environment variable; os.LookupEnv is one.
@@ -64,9 +87,9 @@ func Load(env Lookup, envFile string) (*Config, error) {
 	var problems []string
 	fileVals := map[string]string{}
 	if envFile != "" {
-		vals, err := godotenv.Read(envFile)
+		vals, err := envfile.Read(envFile)
 		if err != nil {
-			return nil, fmt.Errorf("read env file %s: %w", envFile, err)
+			return nil, err
 		}
 		fileVals = vals
 	}
@@ -126,6 +149,9 @@ func Load(env Lookup, envFile string) (*Config, error) {
 		problems = append(problems, err.Error())
 	}
 	c.DatabaseURL = url
+	if _, inEnv := env("KICKMON_DATABASE_URL"); !inEnv && hasPassword(fileVals["KICKMON_DATABASE_URL"]) {
+		c.warnings = append(c.warnings, "KICKMON_DATABASE_URL in the env file, which the kickmon group can read, carries a password: move it to the systemd credential "+Credential+" (README: Deployment)")
+	}
 
 	if err := c.Validate(); err != nil {
 		var ce *Error

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func env(m map[string]string) Lookup {
@@ -28,7 +29,7 @@ func TestLoadDefaults(t *testing.T) {
 		MaxBatch:        DefaultMaxBatch,
 		ConfirmInterval: 30 * time.Second,
 	}
-	if d := cmp.Diff(want, c); d != "" {
+	if d := cmp.Diff(want, c, cmpopts.IgnoreUnexported(Config{})); d != "" {
 		t.Errorf("config (-want +got):\n%s", d)
 	}
 }
@@ -163,6 +164,57 @@ func TestRedact(t *testing.T) {
 		t.Run(tt.in, func(t *testing.T) {
 			if got := Redact(tt.in); got != tt.want {
 				t.Errorf("Redact = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestEnvFileSecrets: a syntax error names the file and line only (the
+// parser's own error quoted the rest of the file, password included), and
+// a database URL with a password in the env file is a warning without it.
+func TestEnvFileSecrets(t *testing.T) {
+	const password = "pa55word-in-file"
+	tests := []struct {
+		name, text string
+		env        map[string]string
+		wantErr    string // empty: loads
+		wantWarn   bool
+	}{
+		{"syntax error", "KICKMON_BATCH_SIZE=5\n\"oops\nKICKMON_DATABASE_URL=postgres://k:" + password + "@db/k\n", nil, "line 2: syntax error", false},
+		{"password in a URL", "KICKMON_DATABASE_URL=postgres://k:" + password + "@localhost/k\n", nil, "", true},
+		{"password as a query parameter", "KICKMON_DATABASE_URL=postgres://k@localhost/k?password=" + password + "\n", nil, "", true},
+		{"password keyword", "KICKMON_DATABASE_URL=host=/run/postgresql password=" + password + "\n", nil, "", true},
+		{"no password", "KICKMON_DATABASE_URL=postgres:///kickmon?host=/run/postgresql\n", nil, "", false},
+		{"password URL from the environment", "KICKMON_BATCH_SIZE=5\n", map[string]string{"KICKMON_DATABASE_URL": "postgres://k:" + password + "@localhost/k"}, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "writer.env")
+			if err := os.WriteFile(file, []byte(tt.text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Load(env(tt.env), file)
+			if err != nil && strings.Contains(err.Error(), password) {
+				t.Fatalf("the error quotes the password: %v", err)
+			}
+			if tt.wantErr != "" {
+				if err == nil || !strings.HasSuffix(err.Error(), file+": "+tt.wantErr) {
+					t.Fatalf("Load = %v, want an error ending %q", err, file+": "+tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var warned bool
+			for _, w := range c.Warnings() {
+				if strings.Contains(w, password) {
+					t.Errorf("warning quotes the password: %q", w)
+				}
+				warned = warned || strings.Contains(w, "carries a password")
+			}
+			if warned != tt.wantWarn {
+				t.Errorf("warnings %q: password warning %v, want %v", c.Warnings(), warned, tt.wantWarn)
 			}
 		})
 	}
