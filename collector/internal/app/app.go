@@ -87,6 +87,7 @@ type collector struct {
 	poller   *poller.Poller
 	realtime *realtime.Manager // nil when KICK_REALTIME=off
 	hooks    *webhook.Handler
+	repairer *webhook.Repairer // nil when webhooks are off
 	hookWake chan struct{} // asks the webhook repairer to subscribe new streamers now
 	engine   *engine.Engine
 	spool    *spool.Spool
@@ -191,8 +192,8 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 	}
 	if c.hooks != nil {
 		goRun("webhooks", func(ctx context.Context) error { return c.hooks.ListenAndServe(ctx, cfg.WebhookAddr) })
-		rep := &webhook.Repairer{API: c.client, Watched: c.watchedIDs, Wake: c.hookWake, Logger: log}
-		goRun("webhook repair", rep.Run)
+		c.repairer = &webhook.Repairer{API: c.client, Watched: c.watchedIDs, Wake: c.hookWake, Logger: log}
+		goRun("webhook repair", c.repairer.Run)
 	}
 	if cfg.MetricsAddr != "" {
 		goRun("metrics", func(ctx context.Context) error { return metrics.Serve(ctx, cfg.MetricsAddr, c.metrics, c.healthy, log) })

@@ -117,6 +117,7 @@ func (c *collector) statusSnapshot() *kickmonv1.CollectorStatus {
 	st.Sources = append(st.Sources, pollStatus(ps))
 	st.Sources = append(st.Sources, c.realtimeStatus(st, ps.Streamers))
 	st.Sources = append(st.Sources, c.webhookStatus())
+	st.Webhooks = c.webhooksStatus()
 	return st
 }
 
@@ -230,7 +231,33 @@ func (c *collector) webhookStatus() *kickmonv1.SourceStatus {
 	s := c.hooks.Stats()
 	out.Health = kickmonv1.Health_HEALTH_OK
 	out.Detail = fmt.Sprintf("on %s: %d accepted, %d duplicates, %d bad signatures, %d stale", c.cfg.WebhookAddr, s.Accepted, s.Duplicates, s.BadSig, s.Stale)
+	out.LastSuccessAt = ts(s.LastDelivery)
+	if c.repairer != nil {
+		r := c.repairer.Status()
+		out.LastError = r.LastError
+		switch {
+		case r.CapReached:
+			out.Health = kickmonv1.Health_HEALTH_DEGRADED
+			out.Detail += fmt.Sprintf("; Kick's subscription limit reached: %d streamers unsubscribed", r.Unsubscribed)
+		case r.Unsubscribed > 0:
+			out.Health = kickmonv1.Health_HEALTH_DEGRADED
+			out.Detail += fmt.Sprintf("; %d streamers not subscribed", r.Unsubscribed)
+		}
+		if r.Dropped > 0 {
+			out.Detail += fmt.Sprintf("; %d subscriptions dropped by Kick (auto-unsubscribed) and re-created", r.Dropped)
+		}
+	}
 	return out
+}
+
+// webhooksStatus is CollectorStatus.webhooks (nil when webhooks are off).
+func (c *collector) webhooksStatus() *kickmonv1.WebhookStatus {
+	if c.hooks == nil || c.repairer == nil {
+		return nil
+	}
+	r := c.repairer.Status()
+	return &kickmonv1.WebhookStatus{Subscribed: r.Subscribed, Unsubscribed: r.Unsubscribed, CapReached: r.CapReached,
+		LastDeliveryAt: ts(c.hooks.Stats().LastDelivery), LastError: r.LastError}
 }
 
 // statusLine is the STATUS= line systemctl status shows.

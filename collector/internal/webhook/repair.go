@@ -38,6 +38,14 @@ type Repairer struct {
 	// so they are subscribed without waiting for the interval).
 	Wake   <-chan struct{}
 	Logger *slog.Logger
+
+	track tracker // what WebhookStatus reports
+}
+
+// key is one event subscription of one streamer.
+type key struct {
+	user  int64
+	event string
 }
 
 // Run repairs now, then every Interval and on Wake, until ctx ends; it returns nil
@@ -87,19 +95,24 @@ func (r *Repairer) RepairOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list webhook subscriptions: %w", err)
 	}
-	type key struct {
-		user  int64
-		event string
-	}
 	have := make(map[key]bool, len(subs))
 	for _, s := range subs {
 		if s.Method == "" || s.Method == "webhook" {
 			have[key{s.BroadcasterUserID, s.Event}] = true
 		}
 	}
+	watched := r.Watched()
+	for _, d := range r.track.listed(have, watched) {
+		r.logger().Warn("Kick dropped a webhook subscription (auto-unsubscribed after failed deliveries, or webhooks switched off); re-creating it",
+			logkeys.UserID, d.user, logkeys.Event, d.event)
+	}
 	created := 0
 	var errs []error
-	for _, uid := range r.Watched() {
+	defer func() { r.track.repaired(have, watched, errors.Join(errs...)) }()
+	if r.track.capped(len(watched)) {
+		return 0, nil // Kick's subscription limit: not asking again until the list shrinks
+	}
+	for _, uid := range watched {
 		var missing []kickrest.EventSpec
 		for _, ev := range Events {
 			if !have[key{uid, ev.Name}] {
@@ -112,17 +125,24 @@ func (r *Repairer) RepairOnce(ctx context.Context) (int, error) {
 		res, err := r.API.CreateSubscription(ctx, uid, missing)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("subscribe user %d: %w", uid, err))
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || r.track.capIn(err.Error(), len(watched)) {
 				break
 			}
 			continue
 		}
+		full := false
 		for _, x := range res {
 			if x.Error != "" {
 				errs = append(errs, fmt.Errorf("subscribe user %d to %s: %s", uid, x.Name, x.Error))
+				full = full || r.track.capIn(x.Error, len(watched))
 				continue
 			}
 			created++
+			have[key{uid, x.Name}] = true
+		}
+		if full {
+			r.logger().Error("Kick's webhook subscription limit reached; not subscribing more streamers until some are removed", logkeys.Count, len(watched))
+			break
 		}
 	}
 	return created, errors.Join(errs...)
