@@ -147,10 +147,13 @@ func (c *Client) Run(ctx context.Context) error {
 		return errors.New("centrifugo: Run called twice")
 	}
 	c.running, c.ctx = true, ctx
-	for _, s := range c.sockets {
+	socks := slices.Clone(c.sockets)
+	c.mu.Unlock()
+	// centrifuge-go runs some callbacks synchronously, and they take c.mu:
+	// never call into a client while holding it.
+	for _, s := range socks {
 		s.connect()
 	}
-	c.mu.Unlock()
 	var err error
 	select {
 	case <-ctx.Done():
@@ -159,7 +162,7 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	c.running = false
-	socks := slices.Clone(c.sockets)
+	socks = slices.Clone(c.sockets)
 	c.mu.Unlock()
 	for _, s := range socks {
 		s.cl.Close()
@@ -174,9 +177,9 @@ func (c *Client) Subscribe(channelID, userID int64) {
 		return
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if _, ok := c.where[channelID]; ok {
 		c.users[channelID] = userID
+		c.mu.Unlock()
 		return
 	}
 	var s *socket
@@ -186,17 +189,25 @@ func (c *Client) Subscribe(channelID, userID int64) {
 			break
 		}
 	}
-	if s == nil {
+	fresh := s == nil
+	if fresh {
 		c.nextID++
 		s = c.newSocket(c.nextID)
 		c.sockets = append(c.sockets, s)
-		if c.running {
-			s.connect()
-		}
 	}
 	c.users[channelID] = userID
 	c.where[channelID] = s
-	s.add(channelID)
+	sub := s.add(channelID)
+	connect := fresh && c.running
+	c.mu.Unlock()
+	if sub != nil {
+		if err := sub.Subscribe(); err != nil {
+			c.log.Warn("centrifugo subscribe", logkeys.ChannelID, channelID, logkeys.Err, err)
+		}
+	}
+	if connect {
+		s.connect()
+	}
 }
 
 // Unsubscribe stops watching channelID; a socket left without channels is
@@ -210,15 +221,19 @@ func (c *Client) Unsubscribe(channelID int64) {
 	}
 	delete(c.where, channelID)
 	delete(c.users, channelID)
-	s.remove(channelID)
+	sub := s.remove(channelID)
 	empty := len(s.subs) == 0
 	if empty {
 		c.sockets = slices.DeleteFunc(c.sockets, func(x *socket) bool { return x == s })
 		s.retired = true
 	}
 	c.mu.Unlock()
+	if sub != nil {
+		_ = sub.Unsubscribe()
+		_ = s.cl.RemoveSubscription(sub)
+	}
 	if empty {
-		s.cl.Close() // outside c.mu: Close waits for the client's reader
+		s.cl.Close()
 	}
 }
 

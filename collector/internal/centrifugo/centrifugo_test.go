@@ -245,7 +245,7 @@ func TestRefusals(t *testing.T) {
 		h.c.Subscribe(302, 32)
 		err := waitRun(t, h)
 		var re *realtime.RefusedError
-		if !errors.As(err, &re) || re.Reason != "token refused: token refused: token: 403 Forbidden" {
+		if !errors.As(err, &re) || re.Reason != "token refused: token: 403 Forbidden" {
 			t.Fatalf("Run = %v; want a refused token", err)
 		}
 	})

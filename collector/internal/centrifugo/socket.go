@@ -67,22 +67,23 @@ func (c *Client) newSocket(id int) *socket {
 	return s
 }
 
-// connect starts the client; c.mu is held.
+// connect starts the client; c.mu is not held (callbacks take it).
 func (s *socket) connect() {
 	if err := s.cl.Connect(); err != nil {
-		s.status.LastError = err.Error()
+		s.c.log.Warn("centrifugo connect", logkeys.Socket, s.id, logkeys.Err, err)
 	}
 }
 
-// add subscribes a channel; c.mu is held.
-func (s *socket) add(ch int64) {
+// add makes the subscription of a channel, for the caller to Subscribe once
+// c.mu is released; c.mu is held.
+func (s *socket) add(ch int64) *centrifuge.Subscription {
 	name := realtime.ChannelName(ch)
 	sub, err := s.cl.NewSubscription(name)
 	if err != nil { // already there (a race with a removal): reuse it
 		var ok bool
 		if sub, ok = s.cl.GetSubscription(name); !ok {
 			s.c.log.Warn("centrifugo subscription", logkeys.Channel, name, logkeys.Err, err)
-			return
+			return nil
 		}
 	}
 	sub.OnSubscribed(func(centrifuge.SubscribedEvent) { s.settled(ch, "") })
@@ -105,23 +106,21 @@ func (s *socket) add(ch int64) {
 	})
 	sub.OnPublication(func(e centrifuge.PublicationEvent) { s.publication(name, e.Data) })
 	s.subs[ch] = sub
-	if err := sub.Subscribe(); err != nil {
-		s.status.LastError = err.Error()
-	}
+	return sub
 }
 
-// remove unsubscribes a channel; c.mu is held.
-func (s *socket) remove(ch int64) {
+// remove forgets a channel and returns its subscription, for the caller to
+// unsubscribe once c.mu is released; c.mu is held.
+func (s *socket) remove(ch int64) *centrifuge.Subscription {
 	sub, ok := s.subs[ch]
 	if !ok {
-		return
+		return nil
 	}
 	delete(s.subs, ch)
 	delete(s.confirmed, ch)
 	delete(s.refusedWhy, ch)
 	delete(s.reported, ch)
-	_ = sub.Unsubscribe()
-	_ = s.cl.RemoveSubscription(sub)
+	return sub
 }
 
 // users returns the user ids of the given channels (all when nil); c.mu is held.
@@ -189,14 +188,18 @@ func (s *socket) disconnected(e centrifuge.DisconnectedEvent, log *slog.Logger) 
 	}
 	reason := e.Reason
 	if e.Code == 1 && lastTok != "" { // centrifuge-go's "unauthorized": the token was refused
-		reason = "token refused: " + lastTok
+		reason = lastTok // already "token refused: …"
 	}
 	c.mu.Lock()
 	s.status.LastError = reason
 	c.mu.Unlock()
 	log.Warn("centrifugo refused the connection; not reconnecting", logkeys.CloseCode, e.Code, logkeys.Reason, reason)
 	c.coverage(users, true, fmt.Sprintf("%s stopped by code %d: %s", realtime.Centrifugo, e.Code, reason))
-	c.refuse(int(e.Code), reason)
+	code := int(e.Code)
+	if code < 3000 {
+		code = 0 // centrifuge-go's own codes (1 unauthorized, 2 bad protocol, 3 message size): no close code
+	}
+	c.refuse(code, reason)
 }
 
 // report is a coverage report to send once c.mu is released.
