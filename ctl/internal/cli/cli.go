@@ -1,11 +1,14 @@
 // Package cli implements kickctl, the control CLI of kickmon: nouns then verbs
-// (kickctl streamers list|show|add|remove|refresh, kickctl status, kickctl
-// events tail, kickctl version, kickctl completion), talking gRPC to
-// kickcollector on its Unix socket.
+// (kickctl streamers list|show|add|remove|refresh|export|import, kickctl
+// status, kickctl doctor, kickctl events tail, kickctl version, kickctl
+// completion), talking gRPC to kickcollector on its Unix socket.
 //
-// Run is the whole program; main only adapts the process. Exit codes are 0
-// (ok), 1 (error) and 2 (usage). Errors are printed once, to stderr, prefixed
-// "kickctl: ".
+// Run is the whole program; main only adapts the process. The command tree,
+// help, flags and shell completion come from cobra; each subcommand file
+// builds its *cobra.Command and hands the parsed flags to a plain method of
+// env (the socket and the writers), so tests run kickctl on bytes.Buffers.
+// Exit codes are 0 (ok), 1 (error) and 2 (usage). Errors are printed once,
+// to stderr, prefixed "kickctl: ".
 //
 // # JSON output
 //
@@ -30,7 +33,10 @@
 //	streamers add      AddStreamersResponse   {"results": [StreamerResult…]}
 //	streamers remove   RemoveStreamersResponse {"results": [StreamerResult…]}
 //	streamers refresh  RefreshStreamersResponse {"results": [StreamerResult…]}
+//	streamers import   AddStreamersResponse   {"results": [StreamerResult…]}
+//	streamers export   ListStreamersResponse  {"streamers": [{"broadcaster_user_id", "slug", "channel_id"}…]}, unset fields left out
 //	status             CollectorStatus        {"version": …, "sources": […], "spool": {…}, …}
+//	doctor             {"ok": bool, "checks": [{"name", "state": "ok"|"warn"|"fail", "summary", "fix"}…]}
 //	events tail        Event, one compact object per line (NDJSON)
 //	version            {"client": {"version": "…"}, "collector": {"version": "…"}}
 //
@@ -40,12 +46,13 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/kickmon/kickmon/proto/kickapi"
+	"github.com/spf13/cobra"
 )
 
 // Exit codes.
@@ -62,88 +69,69 @@ const callTimeout = 10 * time.Second
 // process exit code. getenv reads the environment (KICKMON_SOCKET).
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	e := &env{
-		stdout:  stdout,
-		stderr:  stderr,
-		socket:  kickapi.SocketPath(getenv),
-		now:     time.Now,
-		loc:     time.Local,
-		timeout: callTimeout,
-		version: Version(),
+		stdin:      os.Stdin,
+		stdout:     stdout,
+		stderr:     stderr,
+		socket:     kickapi.SocketPath(getenv),
+		now:        time.Now,
+		loc:        time.Local,
+		timeout:    callTimeout,
+		version:    Version(),
+		isTerminal: isTerminal,
 	}
 	return e.run(ctx, args)
 }
 
 // env is what every subcommand runs with; tests fill in now, loc and version.
 type env struct {
+	stdin          io.Reader // streamers import -
 	stdout, stderr io.Writer
 	socket         string
 	now            func() time.Time
 	loc            *time.Location
 	timeout        time.Duration
 	version        string
+	isTerminal     func(io.Writer) bool // whether progress lines may be drawn on w
 }
 
 // usageError is a mistake in the command line: exit 2, with usage text.
 type usageError struct {
-	cmd *command // nil: top-level usage
+	cmd *cobra.Command // nil: the command being run
 	msg string
 }
 
 func (u *usageError) Error() string { return u.msg }
 
-func usagef(cmd *command, format string, args ...any) error {
-	return &usageError{cmd: cmd, msg: fmt.Sprintf(format, args...)}
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
 // errReported means the failure was already printed (per-slug results).
 var errReported = errors.New("failure already reported")
 
 func (e *env) run(ctx context.Context, args []string) int {
-	top := flag.NewFlagSet("kickctl", flag.ContinueOnError)
-	top.SetOutput(io.Discard)
-	top.StringVar(&e.socket, "socket", e.socket, "")
-	if err := top.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			printUsage(e.stdout)
-			return ExitOK
-		}
-		return e.fail(&usageError{msg: err.Error()})
-	}
-	cmd, rest, err := lookup(top.Args())
+	root := e.rootCommand()
+	// SetArgs(nil) would make cobra read os.Args.
+	root.SetArgs(append([]string{}, args...))
+	cmd, err := root.ExecuteContextC(ctx)
 	if err != nil {
-		return e.fail(err)
-	}
-	fs, runner := cmd.flagSet(&e.socket)
-	pos, err := parseInterspersed(fs, rest)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			printCommandUsage(e.stdout, cmd, fs)
-			return ExitOK
-		}
-		return e.fail(&usageError{cmd: cmd, msg: err.Error()})
-	}
-	if err := runner(ctx, e, pos); err != nil {
-		var u *usageError
-		if errors.As(err, &u) && u.cmd == nil {
-			u.cmd = cmd
-		}
-		return e.fail(err)
+		return e.fail(cmd, err)
 	}
 	return ExitOK
 }
 
-// fail prints err once and returns its exit code.
-func (e *env) fail(err error) int {
+// fail prints err once and returns its exit code; cmd is the command that
+// failed, whose usage follows a usage error.
+func (e *env) fail(cmd *cobra.Command, err error) int {
 	var u *usageError
 	switch {
 	case errors.As(err, &u):
-		fmt.Fprintf(e.stderr, "kickctl: %s\n", u.msg)
 		if u.cmd != nil {
-			socket := e.socket
-			fs, _ := u.cmd.flagSet(&socket)
-			printCommandUsage(e.stderr, u.cmd, fs)
-		} else {
-			printUsage(e.stderr)
+			cmd = u.cmd
+		}
+		fmt.Fprintf(e.stderr, "kickctl: %s\n", u.msg)
+		if cmd != nil {
+			fmt.Fprint(e.stderr, cmd.UsageString())
 		}
 		return ExitUsage
 	case errors.Is(err, errReported):
@@ -151,26 +139,5 @@ func (e *env) fail(err error) int {
 	default:
 		fmt.Fprintf(e.stderr, "kickctl: %s\n", err)
 		return ExitError
-	}
-}
-
-// parseInterspersed parses flags anywhere among the positional arguments
-// ("add SLUG --channel-id N" and "add --channel-id N SLUG"); everything after
-// "--" is positional.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
 	}
 }

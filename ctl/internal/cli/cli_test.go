@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -37,6 +38,7 @@ func testEnv(socket string, stdout, stderr *syncBuffer) *env {
 		stdout: stdout, stderr: stderr, socket: socket,
 		now: func() time.Time { return testNow }, loc: time.UTC,
 		timeout: 10 * time.Second, version: "v0.0.0-test",
+		isTerminal: func(io.Writer) bool { return false },
 	}
 }
 
@@ -157,7 +159,7 @@ func TestGolden(t *testing.T) {
 		{name: "usage_negative_channel_id", args: []string{"streamers", "add", "dave", "--channel-id", "-4"}, code: ExitUsage},
 		{name: "usage_top_level_bad_flag", args: []string{"--bogus", "status"}, code: ExitUsage},
 		{name: "usage_show_two_slugs", args: []string{"streamers", "show", "a", "b"}, code: ExitUsage},
-		{name: "usage_completion_shell", args: []string{"completion", "powershell"}, code: ExitUsage},
+		{name: "usage_completion_shell", args: []string{"completion", "tcsh"}, code: ExitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,47 +2,47 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/proto/kickapi"
+	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
 // eventsTailCommand is "kickctl events tail [--from SEQ] [-n N] [--follow]".
-func eventsTailCommand() *command {
-	return &command{
-		path:    "events tail",
-		summary: "Print the collector's events (the last 10, or from --from) up to the newest; --follow keeps following",
-		setup: func(fs *flag.FlagSet) runFunc {
-			out := outputFlag(fs)
-			from := fs.Uint64("from", 0, "first `seq` to print (0: the oldest retained); overrides -n")
-			n := fs.Uint64("n", 10, "print the last `N` events (without --from)")
-			follow := fs.Bool("follow", false, "keep printing new events until interrupted (Ctrl-C)")
-			fs.BoolVar(follow, "f", false, "short for --follow")
-			return func(ctx context.Context, e *env, args []string) error {
-				if len(args) > 0 {
-					return usagef(nil, "events tail takes no arguments, got %q", args[0])
-				}
-				fromSet := false
-				fs.Visit(func(f *flag.Flag) { fromSet = fromSet || f.Name == "from" })
-				t := &tail{env: e, format: *out, follow: *follow}
-				return t.run(ctx, func(sp *kickmonv1.SpoolStatus) uint64 {
-					switch {
-					case fromSet:
-						return *from
-					case sp.GetLastSeq() < *n:
-						return 0
-					}
-					return max(sp.GetFirstSeq(), sp.GetLastSeq()-*n+1)
-				})
-			}
-		},
+func (e *env) eventsTailCommand() *cobra.Command {
+	var (
+		from, n uint64
+		follow  bool
+	)
+	cmd := &cobra.Command{
+		Use:               "tail",
+		Short:             "Print the collector's events (the last 10, or from --from) up to the newest; --follow keeps following",
+		Args:              noArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
 	}
+	out := outputFlag(cmd)
+	cmd.Flags().Uint64Var(&from, "from", 0, "first `seq` to print (0: the oldest retained); overrides -n")
+	cmd.Flags().Uint64VarP(&n, "lines", "n", 10, "print the last `N` events (without --from)")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new events until interrupted (Ctrl-C)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		fromSet := flagSet(cmd.Flags(), "from")
+		t := &tail{env: e, format: *out, follow: follow}
+		return t.run(cmd.Context(), func(sp *kickmonv1.SpoolStatus) uint64 {
+			switch {
+			case fromSet:
+				return from
+			case sp.GetLastSeq() < n:
+				return 0
+			}
+			return max(sp.GetFirstSeq(), sp.GetLastSeq()-n+1)
+		})
+	}
+	return cmd
 }
 
 // tail prints events from the collector's spool.
@@ -56,15 +56,11 @@ type tail struct {
 // or forever with follow. A follower whose stream breaks (collector restart,
 // too slow) resumes after the last printed seq.
 func (t *tail) run(ctx context.Context, start func(*kickmonv1.SpoolStatus) uint64) error {
-	var sp *kickmonv1.SpoolStatus
-	err := t.unary(ctx, "events tail", func(ctx context.Context, c *kickapi.Conn) error {
-		resp, err := c.GetStatus(ctx, &kickmonv1.GetStatusRequest{})
-		sp = resp.GetStatus().GetSpool()
-		return err
-	})
+	st, err := t.collectorStatus(ctx, "events tail")
 	if err != nil {
 		return err
 	}
+	sp := st.GetSpool()
 	last := sp.GetLastSeq()
 	next := start(sp)
 	if t.format == formatTable {

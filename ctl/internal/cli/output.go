@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -27,6 +26,9 @@ const (
 
 func (f *outputFormat) String() string { return string(*f) }
 
+// Type names the value in help (pflag.Value).
+func (f *outputFormat) Type() string { return "format" }
+
 func (f *outputFormat) Set(s string) error {
 	switch outputFormat(s) {
 	case formatTable, formatJSON:
@@ -36,21 +38,18 @@ func (f *outputFormat) Set(s string) error {
 	return fmt.Errorf("output format %q: want table or json", s)
 }
 
-// outputFlag registers -o/--output on fs.
-func outputFlag(fs *flag.FlagSet) *outputFormat {
-	f := formatTable
-	fs.Var(&f, "o", "output `format`: table or json")
-	fs.Var(&f, "output", "output `format`: table or json")
-	return &f
-}
-
 // jsonOptions is the documented, stable JSON mapping (see the package doc).
 var jsonOptions = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
 
 // writeJSON writes m as one indented JSON document. protojson's whitespace is
 // deliberately unstable, so it is normalised here.
 func writeJSON(w io.Writer, m proto.Message) error {
-	raw, err := jsonOptions.Marshal(m)
+	return writeJSONWith(w, jsonOptions, m)
+}
+
+// writeJSONWith is writeJSON with other marshal options.
+func writeJSONWith(w io.Writer, opts protojson.MarshalOptions, m proto.Message) error {
+	raw, err := opts.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", m.ProtoReflect().Descriptor().Name(), err)
 	}

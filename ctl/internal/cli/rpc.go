@@ -28,9 +28,14 @@ func (e *env) unary(ctx context.Context, op string, call func(ctx context.Contex
 		return err
 	}
 	defer c.Close()
+	return e.rpcError(op, e.withTimeout(ctx, func(ctx context.Context) error { return call(ctx, c) }))
+}
+
+// withTimeout runs one call under the unary timeout.
+func (e *env) withTimeout(ctx context.Context, call func(ctx context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
-	return e.rpcError(op, call(ctx, c))
+	return call(ctx)
 }
 
 // rpcError explains err from the call op: the socket and what to do when the

@@ -2,41 +2,51 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/proto/kickapi"
+	"github.com/spf13/cobra"
 )
 
 // statusCommand is "kickctl status".
-func statusCommand() *command {
-	return &command{
-		path:    "status",
-		summary: "Show the collector's sources, sockets, token, request budget, spool and writer lag",
-		setup: func(fs *flag.FlagSet) runFunc {
-			out := outputFlag(fs)
-			return func(ctx context.Context, e *env, args []string) error {
-				if len(args) > 0 {
-					return usagef(nil, "status takes no arguments, got %q", args[0])
-				}
-				var resp *kickmonv1.GetStatusResponse
-				err := e.unary(ctx, "status", func(ctx context.Context, c *kickapi.Conn) (err error) {
-					resp, err = c.GetStatus(ctx, &kickmonv1.GetStatusRequest{})
-					return err
-				})
-				if err != nil {
-					return err
-				}
-				if *out == formatJSON {
-					return writeJSON(e.stdout, resp.GetStatus())
-				}
-				return e.printStatus(e.stdout, resp.GetStatus())
-			}
-		},
+func (e *env) statusCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:               "status",
+		Short:             "Show the collector's sources, sockets, token, request budget, spool and writer lag",
+		Args:              noArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
 	}
+	out := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return e.status(cmd.Context(), *out)
+	}
+	return cmd
+}
+
+// status prints the collector's status.
+func (e *env) status(ctx context.Context, out outputFormat) error {
+	st, err := e.collectorStatus(ctx, "status")
+	if err != nil {
+		return err
+	}
+	if out == formatJSON {
+		return writeJSON(e.stdout, st)
+	}
+	return e.printStatus(e.stdout, st)
+}
+
+// collectorStatus asks the collector for its status; op names the command
+// in errors.
+func (e *env) collectorStatus(ctx context.Context, op string) (st *kickmonv1.CollectorStatus, err error) {
+	err = e.unary(ctx, op, func(ctx context.Context, c *kickapi.Conn) error {
+		resp, err := c.GetStatus(ctx, &kickmonv1.GetStatusRequest{})
+		st = resp.GetStatus()
+		return err
+	})
+	return st, err
 }
 
 // printStatus writes the collector's status for a person. The token itself is

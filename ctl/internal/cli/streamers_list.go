@@ -2,45 +2,54 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
 
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/proto/kickapi"
+	"github.com/spf13/cobra"
 )
 
 // titleWidth is where streamers list cuts titles.
 const titleWidth = 40
 
 // streamersListCommand is "kickctl streamers list".
-func streamersListCommand() *command {
-	return &command{
-		path:    "streamers list",
-		summary: "List watched streamers with their current state",
-		setup: func(fs *flag.FlagSet) runFunc {
-			out := outputFlag(fs)
-			removed := fs.Bool("removed", false, "also list streamers removed from the watch list")
-			return func(ctx context.Context, e *env, args []string) error {
-				if len(args) > 0 {
-					return usagef(nil, "streamers list takes no arguments, got %q", args[0])
-				}
-				var resp *kickmonv1.ListStreamersResponse
-				err := e.unary(ctx, "list streamers", func(ctx context.Context, c *kickapi.Conn) (err error) {
-					resp, err = c.ListStreamers(ctx, &kickmonv1.ListStreamersRequest{IncludeRemoved: *removed})
-					return err
-				})
-				if err != nil {
-					return err
-				}
-				if *out == formatJSON {
-					return writeJSON(e.stdout, resp)
-				}
-				return e.printStreamers(e.stdout, resp.GetStreamers())
-			}
-		},
+func (e *env) streamersListCommand() *cobra.Command {
+	var removed bool
+	cmd := &cobra.Command{
+		Use:               "list",
+		Short:             "List watched streamers with their current state",
+		Args:              noArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
 	}
+	out := outputFlag(cmd)
+	cmd.Flags().BoolVar(&removed, "removed", false, "also list streamers removed from the watch list")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return e.listStreamers(cmd.Context(), removed, *out)
+	}
+	return cmd
+}
+
+// listStreamers prints the watched streamers (and removed ones with removed).
+func (e *env) listStreamers(ctx context.Context, removed bool, out outputFormat) error {
+	resp, err := e.streamers(ctx, removed)
+	if err != nil {
+		return err
+	}
+	if out == formatJSON {
+		return writeJSON(e.stdout, resp)
+	}
+	return e.printStreamers(e.stdout, resp.GetStreamers())
+}
+
+// streamers asks the collector for its watch list.
+func (e *env) streamers(ctx context.Context, removed bool) (resp *kickmonv1.ListStreamersResponse, err error) {
+	err = e.unary(ctx, "list streamers", func(ctx context.Context, c *kickapi.Conn) (err error) {
+		resp, err = c.ListStreamers(ctx, &kickmonv1.ListStreamersRequest{IncludeRemoved: removed})
+		return err
+	})
+	return resp, err
 }
 
 // printStreamers writes the streamers table.

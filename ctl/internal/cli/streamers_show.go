@@ -2,48 +2,55 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/proto/kickapi"
+	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
 // streamersShowCommand is "kickctl streamers show SLUG".
-func streamersShowCommand() *command {
-	return &command{
-		path:    "streamers show",
-		args:    "SLUG",
-		summary: "Show one streamer in detail: ids, state, session, coverage per source",
-		slugs:   true,
-		setup: func(fs *flag.FlagSet) runFunc {
-			out := outputFlag(fs)
-			return func(ctx context.Context, e *env, args []string) error {
-				if len(args) != 1 {
-					return usagef(nil, "streamers show takes exactly one slug, got %d", len(args))
-				}
-				slug := args[0]
-				var resp *kickmonv1.GetStreamerResponse
-				err := e.unary(ctx, "show "+slug, func(ctx context.Context, c *kickapi.Conn) (err error) {
-					resp, err = c.GetStreamer(ctx, &kickmonv1.GetStreamerRequest{Key: &kickmonv1.GetStreamerRequest_Slug{Slug: slug}})
-					if status.Code(err) == codes.NotFound {
-						return fmt.Errorf("%q is not watched (kickctl streamers add %s)", slug, slug)
-					}
-					return err
-				})
-				if err != nil {
-					return err
-				}
-				if *out == formatJSON {
-					return writeJSON(e.stdout, resp.GetStreamer())
-				}
-				return e.printStreamer(e.stdout, resp.GetStreamer())
+func (e *env) streamersShowCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "show SLUG",
+		Short: "Show one streamer in detail: ids, state, session, coverage per source",
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
 			}
+			return e.completeSlugs(cmd, args, toComplete)
 		},
 	}
+	out := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) != 1 {
+			return usagef("streamers show takes exactly one slug, got %d", len(args))
+		}
+		return e.showStreamer(cmd.Context(), args[0], *out)
+	}
+	return cmd
+}
+
+// showStreamer prints one watched streamer in detail.
+func (e *env) showStreamer(ctx context.Context, slug string, out outputFormat) error {
+	var resp *kickmonv1.GetStreamerResponse
+	err := e.unary(ctx, "show "+slug, func(ctx context.Context, c *kickapi.Conn) (err error) {
+		resp, err = c.GetStreamer(ctx, &kickmonv1.GetStreamerRequest{Key: &kickmonv1.GetStreamerRequest_Slug{Slug: slug}})
+		if status.Code(err) == codes.NotFound {
+			return fmt.Errorf("%q is not watched (kickctl streamers add %s)", slug, slug)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if out == formatJSON {
+		return writeJSON(e.stdout, resp.GetStreamer())
+	}
+	return e.printStreamer(e.stdout, resp.GetStreamer())
 }
 
 // printStreamer writes one streamer as "key: value" lines.

@@ -3,12 +3,11 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"runtime/debug"
 
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
-	"github.com/kickmon/kickmon/proto/kickapi"
+	"github.com/spf13/cobra"
 )
 
 // version is kickctl's version; the build may set it with
@@ -47,42 +46,44 @@ type versionInfo struct {
 }
 
 // versionCommand is "kickctl version [--client]".
-func versionCommand() *command {
-	return &command{
-		path:    "version",
-		summary: "Print kickctl's version and the collector's",
-		setup: func(fs *flag.FlagSet) runFunc {
-			out := outputFlag(fs)
-			clientOnly := fs.Bool("client", false, "print only kickctl's version, without asking the collector")
-			return func(ctx context.Context, e *env, args []string) error {
-				if len(args) > 0 {
-					return usagef(nil, "version takes no arguments, got %q", args[0])
-				}
-				v := versionJSON{Client: versionInfo{Version: e.version}}
-				var err error
-				if !*clientOnly {
-					err = e.unary(ctx, "version", func(ctx context.Context, c *kickapi.Conn) error {
-						resp, err := c.GetStatus(ctx, &kickmonv1.GetStatusRequest{})
-						if err == nil {
-							v.Collector = &versionInfo{Version: resp.GetStatus().GetVersion()}
-						}
-						return err
-					})
-				}
-				if *out == formatJSON {
-					b, jerr := json.MarshalIndent(v, "", "  ")
-					if jerr != nil {
-						return fmt.Errorf("encode version: %w", jerr)
-					}
-					fmt.Fprintf(e.stdout, "%s\n", b)
-					return err
-				}
-				fmt.Fprintf(e.stdout, "kickctl %s\n", v.Client.Version)
-				if v.Collector != nil {
-					fmt.Fprintf(e.stdout, "kickcollector %s\n", v.Collector.Version)
-				}
-				return err
-			}
-		},
+func (e *env) versionCommand() *cobra.Command {
+	var clientOnly bool
+	cmd := &cobra.Command{
+		Use:               "version",
+		Short:             "Print kickctl's version and the collector's",
+		Args:              noArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
 	}
+	out := outputFlag(cmd)
+	cmd.Flags().BoolVar(&clientOnly, "client", false, "print only kickctl's version, without asking the collector")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return e.printVersion(cmd.Context(), clientOnly, *out)
+	}
+	return cmd
+}
+
+// printVersion prints kickctl's version and, unless clientOnly, the
+// collector's; the client's is printed even when the collector is down.
+func (e *env) printVersion(ctx context.Context, clientOnly bool, out outputFormat) error {
+	v := versionJSON{Client: versionInfo{Version: e.version}}
+	var err error
+	if !clientOnly {
+		var st *kickmonv1.CollectorStatus
+		if st, err = e.collectorStatus(ctx, "version"); err == nil {
+			v.Collector = &versionInfo{Version: st.GetVersion()}
+		}
+	}
+	if out == formatJSON {
+		b, jerr := json.MarshalIndent(v, "", "  ")
+		if jerr != nil {
+			return fmt.Errorf("encode version: %w", jerr)
+		}
+		fmt.Fprintf(e.stdout, "%s\n", b)
+		return err
+	}
+	fmt.Fprintf(e.stdout, "kickctl %s\n", v.Client.Version)
+	if v.Collector != nil {
+		fmt.Fprintf(e.stdout, "kickcollector %s\n", v.Collector.Version)
+	}
+	return err
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gdamore/tcell/v2"
@@ -65,6 +66,8 @@ type App struct {
 
 	mu   sync.Mutex
 	view ui.View
+
+	logWidth atomic.Int32 // the log pane's width at the last draw (0 before it)
 
 	kick     chan struct{} // a key changed the view: render now
 	refresh  chan []string // refresh requests for the worker
@@ -151,6 +154,11 @@ func (a *App) build() {
 	a.tv.SetBeforeDrawFunc(func(screen tcell.Screen) bool {
 		w, h := screen.Size()
 		a.layout.ResizeItem(a.logPane, min(max(h/4, 4), 12), 0)
+		// The log spans the screen; its columns are laid out for its width,
+		// so a new width needs a new render.
+		if a.logWidth.Swap(int32(w)) != int32(w) {
+			a.poke()
+		}
 		// The help box shrinks with the terminal rather than hang off its left.
 		centered.ResizeItem(helpColumn, min(helpWidth, w), 0)
 		return false
@@ -250,7 +258,7 @@ func (a *App) render(loopDone <-chan struct{}) {
 	if len(entries) > logTail {
 		entries = entries[len(entries)-logTail:]
 	}
-	logs := ui.LogLines(a.theme, entries)
+	logs := ui.LogLines(a.theme, entries, int(a.logWidth.Load()))
 	dim := snap.State == feed.Disconnected
 
 	a.onLoop(loopDone, func() {

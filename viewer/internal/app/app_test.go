@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gdamore/tcell/v2"
 	"github.com/google/go-cmp/cmp"
@@ -367,6 +368,36 @@ func TestQuit(t *testing.T) {
 			if err, ok := hs.exit(); !ok || err != nil {
 				t.Errorf("after %s: exited %v, err %v; want a clean exit", tt.name, ok, err)
 			}
+		})
+	}
+}
+
+// TestLogKeepsColumnsApartWhenResized: the real kickview on a 150-column
+// terminal shows a COVERAGE_CHANGED line with a gap before the slug, and
+// shortens the kind when the terminal narrows (and back when it widens).
+func TestLogKeepsColumnsApartWhenResized(t *testing.T) {
+	srv := world(t)
+	hs := start(t, srv, 150, 30, false)
+	hs.waitScreen("rows", func(l []string) bool { return len(tableSlugs(l)) == 4 })
+	badger := viewtest.Streamer(6, "lazy-badger6797", "offline", 0, "", "")
+	ev := viewtest.Event(kickmonv1.EventKind_EVENT_KIND_COVERAGE_CHANGED, badger)
+	ev.Coverage = &kickmonv1.Coverage{Source: kickmonv1.Source_SOURCE_PUSHER, Blind: true, Reason: "no channel id"}
+	srv.Publish(ev)
+	for _, step := range []struct {
+		width int
+		want  string
+	}{
+		{150, "COVERAGE_CHANGED  lazy-badger6797 pusher blind: no channel id"},
+		{60, "COVERAGE  lazy-badger6797 pusher blind"},
+		{80, "COVERAGE_CHANGED  lazy-badger6797"},
+		{200, "COVERAGE_CHANGED  lazy-badger6797 pusher blind: no channel id"},
+	} {
+		if step.width != 150 {
+			hs.resize(step.width, 30)
+		}
+		hs.waitScreen(fmt.Sprintf("%q at width %d", step.want, step.width), func(l []string) bool {
+			_, y := find(l, step.want)
+			return y >= 0 && utf8.RuneCountInString(l[0]) <= step.width
 		})
 	}
 }

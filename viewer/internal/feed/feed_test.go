@@ -314,3 +314,28 @@ func TestConfirmationsRefresh(t *testing.T) {
 		t.Errorf("title = %q: a listing must not overrule the event stream", got)
 	}
 }
+
+// TestLogIsCapped: the event log keeps the newest LogSize entries, oldest
+// first, however many events and notes arrive.
+func TestLogIsCapped(t *testing.T) {
+	srv := kickapitest.NewServer(t)
+	const size = 5
+	f := feed.New(viewtest.Dial(t, srv), feed.Options{Socket: srv.Path(), LogSize: size})
+	for seq := uint64(1); seq <= 1000; seq++ {
+		ev := viewtest.Event(kickmonv1.EventKind_EVENT_KIND_STREAMER_ADDED, viewtest.Streamer(int64(seq), fmt.Sprintf("s%d", seq), "unknown", 0, "", ""))
+		ev.Seq = seq
+		f.Apply(ev)
+		if seq == 998 {
+			f.Note("a note")
+		}
+	}
+	got := f.Snapshot().Log
+	var lines []string
+	for _, e := range got {
+		lines = append(lines, line(e))
+	}
+	want := []string{"997 STREAMER_ADDED s997", "998 STREAMER_ADDED s998", "note: a note", "999 STREAMER_ADDED s999", "1000 STREAMER_ADDED s1000"}
+	if diff := cmp.Diff(want, lines); diff != "" {
+		t.Errorf("log (-want +got):\n%s", diff)
+	}
+}

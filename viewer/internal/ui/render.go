@@ -126,8 +126,53 @@ func sourceSpans(theme Theme, st *kickmonv1.CollectorStatus, src kickmonv1.Sourc
 	return line
 }
 
-// LogLines renders event log entries, oldest first.
-func LogLines(theme Theme, entries []feed.Entry) []Line {
+// wideLog is the least log width that shows kinds in full (STREAMER_REMOVED);
+// narrower logs show their short forms (REMOVED).
+const wideLog = 80
+
+// kindWidth is the kind column's width for full names: the longest kind
+// name, so that every kind keeps a gap before the slug.
+var kindWidth = func() int {
+	w := 0
+	for _, name := range kickmonv1.EventKind_name {
+		w = max(w, len(strings.TrimPrefix(name, "EVENT_KIND_")))
+	}
+	return w
+}()
+
+// shortKinds are the kinds' names for narrow logs, within compactKindWidth.
+var shortKinds = map[kickmonv1.EventKind]string{
+	kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED:   "STARTED",
+	kickmonv1.EventKind_EVENT_KIND_STREAM_ENDED:     "ENDED",
+	kickmonv1.EventKind_EVENT_KIND_STREAM_UPDATED:   "UPDATED",
+	kickmonv1.EventKind_EVENT_KIND_STREAMER_ADDED:   "ADDED",
+	kickmonv1.EventKind_EVENT_KIND_STREAMER_REMOVED: "REMOVED",
+	kickmonv1.EventKind_EVENT_KIND_STREAMER_RENAMED: "RENAMED",
+	kickmonv1.EventKind_EVENT_KIND_COVERAGE_CHANGED: "COVERAGE",
+}
+
+const compactKindWidth = 8
+
+// kindCell is the kind column of a log line at the given log width: the
+// name (full when the log is wide, short otherwise) cut to the column with
+// an ellipsis if it must be, padded, and always followed by a gap.
+func kindCell(k kickmonv1.EventKind, width int) string {
+	name, w := strings.TrimPrefix(k.String(), "EVENT_KIND_"), kindWidth
+	if width > 0 && width < wideLog {
+		w = compactKindWidth
+		if s, ok := shortKinds[k]; ok {
+			name = s
+		}
+	}
+	if r := []rune(name); len(r) > w {
+		name = string(r[:w-1]) + "…"
+	}
+	return fmt.Sprintf("%-*s  ", w, name)
+}
+
+// LogLines renders event log entries, oldest first, for a log pane width
+// cells wide (0: unknown, laid out as wide).
+func LogLines(theme Theme, entries []feed.Entry, width int) []Line {
 	out := make([]Line, 0, len(entries))
 	for _, e := range entries {
 		line := Line{{e.At.Local().Format("15:04:05") + " ", theme.Faint()}}
@@ -137,7 +182,6 @@ func LogLines(theme Theme, entries []feed.Entry) []Line {
 		}
 		ev := e.Event
 		st := ev.GetStreamer()
-		kind := short(ev.GetKind().String(), "EVENT_KIND_")
 		style := theme.Text()
 		switch ev.GetKind() {
 		case kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED:
@@ -147,7 +191,7 @@ func LogLines(theme Theme, entries []feed.Entry) []Line {
 		case kickmonv1.EventKind_EVENT_KIND_COVERAGE_CHANGED:
 			style = theme.State(kickmonv1.LiveState_LIVE_STATE_UNKNOWN)
 		}
-		line = append(line, Span{fmt.Sprintf("%-16s", strings.ToUpper(kind)), style}, Span{st.GetSlug(), theme.Heading()})
+		line = append(line, Span{kindCell(ev.GetKind(), width), style}, Span{st.GetSlug(), theme.Heading()})
 		var detail string
 		switch ev.GetKind() {
 		case kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED:

@@ -3,6 +3,7 @@ package ui
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -166,7 +167,7 @@ func BenchmarkFrame(b *testing.B) {
 				rows := Arrange(s.Rows, "", key)
 				_ = Header(theme, s, View{Sort: key, Shown: len(rows)}, now)
 				_ = Footer(theme, s, now)
-				logPane.SetLines(LogLines(theme, s.Log[max(0, len(s.Log)-100):]), false)
+				logPane.SetLines(LogLines(theme, s.Log[max(0, len(s.Log)-100):], 200), false)
 				table.Set(rows, now, false)
 				table.Draw(screen)
 				logPane.Draw(screen)
@@ -222,5 +223,81 @@ func TestBanner(t *testing.T) {
 				t.Errorf("banner %q, want it to say %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestLogColumnsStayApart draws every kind of log line for a long slug at
+// several widths: the kind never runs into the slug (COVERAGE_CHANGEDlazy-…
+// on a 150-column terminal), and narrow logs shorten kinds instead.
+func TestLogColumnsStayApart(t *testing.T) {
+	const slug = "lazy-badger6797"
+	var entries []feed.Entry
+	var kinds []kickmonv1.EventKind
+	for k := range kickmonv1.EventKind_name {
+		if kind := kickmonv1.EventKind(k); kind != kickmonv1.EventKind_EVENT_KIND_UNSPECIFIED {
+			kinds = append(kinds, kind)
+		}
+	}
+	slices.Sort(kinds)
+	for i, k := range kinds {
+		ev := viewtest.Event(k, viewtest.Streamer(1, slug, "live", 1, "a title", "IRL"))
+		ev.Seq = uint64(i + 1)
+		ev.Coverage = &kickmonv1.Coverage{Source: kickmonv1.Source_SOURCE_CENTRIFUGO, Blind: true, Reason: "no channel id"}
+		entries = append(entries, feed.Entry{At: time.Date(2026, 12, 6, 23, 0, 0, 0, time.Local), Event: ev, Detail: "title \"x\""})
+	}
+	for _, width := range []int{32, 40, 60, 79, 80, 100, 150, 200} {
+		t.Run(fmt.Sprint(width), func(t *testing.T) {
+			screen := tcell.NewSimulationScreen("UTF-8")
+			if err := screen.Init(); err != nil {
+				t.Fatal(err)
+			}
+			defer screen.Fini()
+			screen.SetSize(width, len(entries))
+			pane := NewLines(false)
+			pane.SetRect(0, 0, width, len(entries))
+			pane.SetLines(LogLines(Theme{}, entries, width), false)
+			pane.Draw(screen)
+			screen.Show()
+			cells, _, _ := screen.GetContents()
+			for row, k := range kinds {
+				var b strings.Builder
+				for _, c := range cells[row*width : (row+1)*width] {
+					b.WriteString(string(c.Runes))
+				}
+				text := b.String()
+				full := strings.TrimPrefix(k.String(), "EVENT_KIND_")
+				want := full
+				if width < wideLog {
+					want = shortKinds[k]
+				}
+				// time, one space, the kind, a gap of at least two, the slug.
+				rest := []rune(text)[len("23:00:00 "):]
+				label, after, _ := strings.Cut(string(rest), " ")
+				if label != want {
+					t.Errorf("row %q: kind %q, want %q", text, label, want)
+				}
+				if !strings.HasPrefix(after, " ") || !strings.HasPrefix(strings.TrimLeft(after, " "), "lazy-badger") {
+					t.Errorf("row %q: the kind is not followed by a gap and the slug", text)
+				}
+				if strings.Contains(text, full+slug) || strings.Contains(text, want+slug) {
+					t.Errorf("row %q: kind and slug collide", text)
+				}
+			}
+		})
+	}
+}
+
+func TestKindCellIsAlwaysFollowedByAGap(t *testing.T) {
+	for _, width := range []int{0, 10, 79, 80, 300} {
+		for k := range kickmonv1.EventKind_name {
+			cell := kindCell(kickmonv1.EventKind(k), width)
+			if !strings.HasSuffix(cell, "  ") {
+				t.Errorf("width %d, %v: cell %q has no gap", width, kickmonv1.EventKind(k), cell)
+			}
+		}
+		// A kind the viewer does not know (a newer collector) is cut, not spilled.
+		if cell := kindCell(kickmonv1.EventKind(99), width); !strings.HasSuffix(cell, "  ") {
+			t.Errorf("width %d: unknown kind cell %q has no gap", width, cell)
+		}
 	}
 }
