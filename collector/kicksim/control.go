@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // The control API is JSON over HTTP under /control, for loopback peers only.
@@ -30,7 +31,18 @@ import (
 //	POST /control/sockets/drop
 //	POST /control/sockets/stall                {"on":true}
 //	POST /control/sockets/close                {"code":4200,"reason":"…"}
-//	GET  /control/subscriptions?channel=channel.123  {"channel":"…","sockets":1}
+//	GET  /control/subscriptions?channel=channel.123  {"channel":"…","sockets":1,"centrifugo":1}
+//	GET  /control/realtime                     RealtimeStats
+//	POST /control/realtime/offer               {"pusher":true,"centrifugo":false}
+//	POST /control/realtime/retire-pusher
+//	POST /control/realtime/block               {"on":true}
+//	POST /control/realtime/refuse-tokens       {"on":true}
+//	POST /control/realtime/token-ttl           {"ttl":"5s"}
+//	POST /control/realtime/expire-tokens
+//	POST /control/realtime/origin              {"origin":"https://kick.com"} ("" = Kick's rule)
+//	POST /control/realtime/data                {"encoding":"alternate"} (alternate, string, object)
+//	POST /control/centrifugo/close             {"code":3011,"reason":"…"}
+//	POST /control/centrifugo/drop
 //	GET  /control/webhooks                     {"url":"…","stats":{…},"subscriptions":[…]}
 //	POST /control/webhooks/url                 {"url":"http://127.0.0.1:9000/webhooks/kick"}
 //	POST /control/webhooks/drop
@@ -196,9 +208,10 @@ func (s *Sim) controlRoutes(mux *http.ServeMux) {
 	})
 	h("GET /control/subscriptions", func(w http.ResponseWriter, r *http.Request) error {
 		ch := r.URL.Query().Get("channel")
-		writeJSON(w, http.StatusOK, map[string]any{"channel": ch, "sockets": s.Subscriptions(ch)})
+		writeJSON(w, http.StatusOK, map[string]any{"channel": ch, "sockets": s.Subscriptions(ch), "centrifugo": s.CentrifugoSubscriptions(ch)})
 		return nil
 	})
+	s.realtimeControlRoutes(h)
 	h("GET /control/webhooks", func(w http.ResponseWriter, _ *http.Request) error {
 		s.hooks.mu.Lock()
 		url := s.hooks.url
@@ -235,6 +248,95 @@ func (s *Sim) controlRoutes(mux *http.ServeMux) {
 	})
 }
 
+type controlHandler = func(pattern string, f func(w http.ResponseWriter, r *http.Request) error)
+
+// realtimeControlRoutes are the control routes of the realtime faults.
+func (s *Sim) realtimeControlRoutes(h controlHandler) {
+	// post runs f and answers 204.
+	post := func(pattern string, f func(r *http.Request) error) {
+		h("POST "+pattern, func(w http.ResponseWriter, r *http.Request) error {
+			if err := f(r); err != nil {
+				return err
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		})
+	}
+	h("GET /control/realtime", func(w http.ResponseWriter, _ *http.Request) error {
+		writeJSON(w, http.StatusOK, s.RealtimeStats())
+		return nil
+	})
+	post("/control/realtime/offer", func(r *http.Request) error {
+		b, err := decodeAs[struct{ Pusher, Centrifugo bool }](r)
+		if err == nil {
+			s.SetRealtimeOffer(b.Pusher, b.Centrifugo)
+		}
+		return err
+	})
+	post("/control/realtime/retire-pusher", func(*http.Request) error { s.RetirePusher(); return nil })
+	post("/control/realtime/block", func(r *http.Request) error {
+		b, err := decodeAs[struct{ On bool }](r)
+		if err == nil {
+			s.BlockNegotiation(b.On)
+		}
+		return err
+	})
+	post("/control/realtime/refuse-tokens", func(r *http.Request) error {
+		b, err := decodeAs[struct{ On bool }](r)
+		if err == nil {
+			s.RefuseRealtimeTokens(b.On)
+		}
+		return err
+	})
+	post("/control/realtime/token-ttl", func(r *http.Request) error {
+		b, err := decodeAs[struct{ TTL string }](r)
+		if err != nil {
+			return err
+		}
+		d, err := time.ParseDuration(b.TTL)
+		if err != nil || d <= 0 {
+			return errors.New(`ttl must be a positive duration such as "5s"`)
+		}
+		s.SetRealtimeTokenTTL(d)
+		return nil
+	})
+	post("/control/realtime/expire-tokens", func(*http.Request) error { s.ExpireRealtimeTokens(); return nil })
+	post("/control/centrifugo/drop", func(*http.Request) error { s.DropCentrifugo(); return nil })
+	post("/control/realtime/origin", func(r *http.Request) error {
+		b, err := decodeAs[struct{ Origin string }](r)
+		if err == nil {
+			s.RequireOrigin(b.Origin)
+		}
+		return err
+	})
+	post("/control/realtime/data", func(r *http.Request) error {
+		b, err := decodeAs[struct{ Encoding string }](r)
+		if err != nil {
+			return err
+		}
+		e, err := ParseDataEncoding(b.Encoding)
+		if err != nil {
+			return err
+		}
+		s.SetCentrifugoData(e)
+		return nil
+	})
+	post("/control/centrifugo/close", func(r *http.Request) error {
+		b, err := decodeAs[struct {
+			Code   int
+			Reason string
+		}](r)
+		if err != nil {
+			return err
+		}
+		if b.Code < 3000 || b.Code > 4999 {
+			return errors.New("code must be a Centrifugo disconnect code (3000-4999)")
+		}
+		s.CloseCentrifugo(b.Code, b.Reason)
+		return nil
+	})
+}
+
 func loopback(remote string) bool {
 	host, _, err := net.SplitHostPort(remote)
 	if err != nil {
@@ -250,6 +352,12 @@ func pathID(r *http.Request) (int64, error) {
 		return 0, errors.New("user id must be an integer")
 	}
 	return id, nil
+}
+
+func decodeAs[T any](r *http.Request) (T, error) {
+	var v T
+	err := decodeBody(r, &v)
+	return v, err
 }
 
 func decodeBody(r *http.Request, v any) error {

@@ -15,24 +15,30 @@ type Endpoint int
 
 // Endpoints. Their String values are the names used by the control API.
 const (
-	EndpointToken            Endpoint = iota + 1 // POST /oauth/token
-	EndpointChannels                             // GET /public/v1/channels
-	EndpointLivestreams                          // GET /public/v1/livestreams
-	EndpointUsersLivestreams                     // GET /public/v1/users/livestreams
-	EndpointPublicKey                            // GET /public/v1/public-key
-	EndpointSubscriptions                        // /public/v1/events/subscriptions (all methods)
-	EndpointPusher                               // GET /app/{key} (the WebSocket handshake)
+	EndpointToken              Endpoint = iota + 1 // POST /oauth/token
+	EndpointChannels                               // GET /public/v1/channels
+	EndpointLivestreams                            // GET /public/v1/livestreams
+	EndpointUsersLivestreams                       // GET /public/v1/users/livestreams
+	EndpointPublicKey                              // GET /public/v1/public-key
+	EndpointSubscriptions                          // /public/v1/events/subscriptions (all methods)
+	EndpointPusher                                 // GET /app/{key} (the WebSocket handshake)
+	EndpointRealtimeConnection                     // POST /api/v1/realtime/connection (negotiation)
+	EndpointRealtimeToken                          // POST /api/v1/realtime/auth/connection
+	EndpointCentrifugo                             // GET /connection/websocket (the WebSocket handshake)
 	endpointCount
 )
 
 var endpointNames = [endpointCount]string{
-	EndpointToken:            "token",
-	EndpointChannels:         "channels",
-	EndpointLivestreams:      "livestreams",
-	EndpointUsersLivestreams: "users/livestreams",
-	EndpointPublicKey:        "public-key",
-	EndpointSubscriptions:    "subscriptions",
-	EndpointPusher:           "pusher",
+	EndpointToken:              "token",
+	EndpointChannels:           "channels",
+	EndpointLivestreams:        "livestreams",
+	EndpointUsersLivestreams:   "users/livestreams",
+	EndpointPublicKey:          "public-key",
+	EndpointSubscriptions:      "subscriptions",
+	EndpointPusher:             "pusher",
+	EndpointRealtimeConnection: "realtime/connection",
+	EndpointRealtimeToken:      "realtime/token",
+	EndpointCentrifugo:         "centrifugo",
 }
 
 func (e Endpoint) String() string {
@@ -261,4 +267,37 @@ func writeCloudflareChallenge(w http.ResponseWriter) {
 	h.Set("Cache-Control", "private, max-age=0, no-store, no-cache, must-revalidate, post-check=0, pre-check=0")
 	w.WriteHeader(http.StatusForbidden)
 	_, _ = w.Write([]byte(`<!DOCTYPE html><html lang="en-US"><head><title>Just a moment...</title><meta http-equiv="Content-Type" content="text/html; charset=UTF-8"><meta http-equiv="X-UA-Compatible" content="IE=Edge"><meta name="robots" content="noindex,nofollow"><meta name="viewport" content="width=device-width,initial-scale=1"></head><body class="no-js"><div class="main-wrapper" role="main"><div class="main-content"><noscript><div class="h2"><span id="challenge-error-text">Enable JavaScript and cookies to continue</span></div></noscript></div></div><script>(function(){window._cf_chl_opt={cvId: '3',cType: 'managed'};}());</script></body></html>`))
+}
+
+// writeCloudflareBlock writes Cloudflare's "Attention Required!" block page
+// (403 text/html with a cf-ray header), as web.kick.com answers a blocked
+// client.
+func writeCloudflareBlock(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=UTF-8")
+	h.Set("Cf-Ray", cfRay())
+	h.Set("Server", "cloudflare")
+	h.Set("Cache-Control", "private, max-age=0, no-store, no-cache, must-revalidate, post-check=0, pre-check=0")
+	w.WriteHeader(http.StatusForbidden)
+	_, _ = w.Write([]byte(`<!DOCTYPE html>
+<!--[if lt IE 7]> <html class="no-js ie6 oldie" lang="en-US"> <![endif]-->
+<!--[if gt IE 8]><!--> <html class="no-js" lang="en-US"> <!--<![endif]-->
+<head>
+<title>Attention Required! | Cloudflare</title>
+<meta charset="UTF-8" />
+<meta http-equiv="Content-Type" content="text/html; charset=UTF-8" />
+<meta name="robots" content="noindex, nofollow" />
+</head>
+<body>
+  <div id="cf-wrapper">
+    <div id="cf-error-details" class="cf-error-details-wrapper">
+      <div class="cf-wrapper cf-header cf-error-overview">
+        <h1 data-translate="block_headline">Sorry, you have been blocked</h1>
+        <h2 class="cf-subheadline"><span data-translate="unable_to_access">You are unable to access</span> kick.com</h2>
+      </div>
+    </div>
+  </div>
+</body>
+</html>
+`))
 }

@@ -124,6 +124,9 @@ func (s *Sim) handlePusher(w http.ResponseWriter, r *http.Request) {
 	key, proto := r.PathValue("key"), r.URL.Query().Get("protocol")
 	code, msg := 0, ""
 	switch {
+	case s.rt.pusherRetired.Load():
+		s.rt.pusherRetiredRefusals.Add(1)
+		code, msg = CloseAppNotFound, "App key "+key+" not in this cluster. Did you forget to specify the cluster?"
 	case key != s.o.appKey:
 		code, msg = CloseAppNotFound, "App key "+key+" not in this cluster. Did you forget to specify the cluster?"
 	case proto == "":
@@ -145,6 +148,16 @@ func (s *Sim) handlePusher(w http.ResponseWriter, r *http.Request) {
 	c.idleFrom.Store(now)
 	if !s.hub.add(c) {
 		_ = ws.Close()
+		return
+	}
+	if s.rt.pusherRetired.Load() { // retired while this socket was being added
+		s.rt.pusherRetiredRefusals.Add(1)
+		// No writer runs yet: refuse it as above, then let its loops end.
+		_ = ws.SetWriteDeadline(time.Now().Add(writeWait))
+		_ = ws.WriteMessage(websocket.TextMessage, errorFrame(CloseAppNotFound, s.appKeyGone()))
+		c.closeWith(CloseAppNotFound, s.appKeyGone())
+		go c.writeLoop()
+		go c.readLoop()
 		return
 	}
 	s.log.Debug("pusher connected", logSocket, c.id)
@@ -238,16 +251,16 @@ func (h *hub) closeAll() {
 	}
 }
 
-// publish sends an event to every socket subscribed to ch. data is built
-// only when someone listens.
-func (h *hub) publish(ch, event string, data func() any) {
+// publish sends an event to every socket subscribed to ch. data, the
+// event's JSON, is built only when someone listens.
+func (h *hub) publish(ch, event string, data func() []byte) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	m := h.subs[ch]
 	if len(m) == 0 {
 		return
 	}
-	msg := encodeFrame(event, ch, data())
+	msg := marshal(frame{Event: event, Data: string(data()), Channel: ch})
 	for c := range m {
 		c.send(msg)
 	}
@@ -528,30 +541,32 @@ func livestreamSlug(s Streamer) string {
 	return fmt.Sprintf("%08x-%s", uint32(splitmix(uint64(s.LivestreamID))), strings.Trim(b.String(), "-"))
 }
 
-// emit turns a world change into Pusher events on channel.{channel_id}.
-func (h *hub) emit(c change) {
+// channelEvent is the event a world change publishes on
+// channel.{channel_id}, the same on Pusher and Centrifugo; ok is false
+// when the change publishes nothing.
+func channelEvent(c change) (ch, event string, data func() any, ok bool) {
 	st := c.s
-	ch := "channel." + strconv.FormatInt(st.ChannelID, 10)
+	ch = "channel." + strconv.FormatInt(st.ChannelID, 10)
 	switch c.kind {
 	case changeLive:
-		h.publish(ch, EventStreamerIsLive, func() any {
+		return ch, EventStreamerIsLive, func() any {
 			var d isLiveData
 			d.Livestream.ID, d.Livestream.ChannelID, d.Livestream.SessionTitle = st.LivestreamID, st.ChannelID, st.Title
 			d.Livestream.CreatedAt = st.PusherCreatedAt.UTC().Format(pusherCreatedAtLayout)
 			return d
-		})
+		}, true
 	case changeOffline:
-		h.publish(ch, EventStopStreamBroadcast, func() any {
+		return ch, EventStopStreamBroadcast, func() any {
 			var d stopData
 			d.Livestream.ID = st.LivestreamID
 			d.Livestream.Channel.ID, d.Livestream.Channel.IsBanned = st.ChannelID, st.Banned
 			return d
-		})
+		}, true
 	case changeUpdate, changeMetadata:
 		if !st.Live {
-			return
+			return "", "", nil, false
 		}
-		h.publish(ch, EventLivestreamUpdated, func() any {
+		return ch, EventLivestreamUpdated, func() any {
 			cat, _ := categoryByID(st.CategoryID)
 			uc := updatedCategory{ID: cat.ID, CategoryID: cat.ParentID, Name: cat.Name, Slug: cat.Slug}
 			var d updatedData
@@ -562,18 +577,18 @@ func (h *hub) emit(c change) {
 			l.SessionTitle, l.IsLive, l.Language, l.IsMature, l.ViewerCount = st.Title, true, languageName(st.Language), st.Mature, st.Viewers
 			l.Category, l.Categories = uc, []updatedCategory{uc}
 			return d
-		})
+		}, true
 	case changeNoise:
 		if c.noise%2 == 1 {
-			h.publish(ch, EventFollowersUpdated, func() any {
+			return ch, EventFollowersUpdated, func() any {
 				return followersData{FollowersCount: 1000 + int64(c.noise%50000), ChannelID: st.ChannelID, CreatedAt: time.Now().Unix(), Followed: true}
-			})
-		} else {
-			h.publish(ch, EventChannelSubscription, func() any {
-				return subscriptionData{UserIDs: []int64{int64(20_000_000 + c.noise)}, Username: "viewer" + strconv.Itoa(c.noise), ChannelID: st.ChannelID}
-			})
+			}, true
 		}
+		return ch, EventChannelSubscription, func() any {
+			return subscriptionData{UserIDs: []int64{int64(20_000_000 + c.noise)}, Username: "viewer" + strconv.Itoa(c.noise), ChannelID: st.ChannelID}
+		}, true
 	}
+	return "", "", nil, false
 }
 
 // Sockets is the number of open Pusher sockets.
@@ -644,6 +659,13 @@ func (s *Sim) RefuseChannel(channel string, r Refusal) {
 		return
 	}
 	s.hub.refused[channel] = r
+}
+
+// isRefused reports whether subscriptions to ch are refused.
+func (h *hub) isRefused(ch string) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.refused[ch] != Accept
 }
 
 // refusal is the frame refusing a subscription to ch, nil when accepted.

@@ -82,6 +82,7 @@ func TestPusherJSConformance(t *testing.T) {
 		}
 	}()
 	var states []string
+	expectError := false
 	await := func(typ string, match func(map[string]any) bool) map[string]any {
 		t.Helper()
 		timer := time.NewTimer(5 * time.Second)
@@ -95,7 +96,7 @@ func TestPusherJSConformance(t *testing.T) {
 				if m["type"] == "state" {
 					states = append(states, m["current"].(string))
 				}
-				if m["type"] == "error" || m["type"] == "subscription_error" {
+				if (m["type"] == "error" || m["type"] == "subscription_error") && !expectError {
 					t.Errorf("pusher-js reported %v", m)
 				}
 				if m["type"] == typ && (match == nil || match(m)) {
@@ -141,5 +142,15 @@ func TestPusherJSConformance(t *testing.T) {
 	}
 	if got := sim.Subscriptions(ch); got != 1 {
 		t.Errorf("subscriptions %d", got)
+	}
+
+	// Pusher retired: the 4001 close is a refusal for pusher-js; it reports
+	// the error and stays disconnected instead of reconnecting.
+	expectError = true
+	sim.RetirePusher()
+	await("error", func(m map[string]any) bool { s, _ := m["error"].(string); return strings.Contains(s, "4001") })
+	await("state", func(m map[string]any) bool { return m["current"] == "disconnected" })
+	if n := sim.Sockets(); n != 0 {
+		t.Errorf("%d sockets after retirement, want 0", n)
 	}
 }

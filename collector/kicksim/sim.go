@@ -4,7 +4,9 @@
 // It owns: the OAuth client-credentials token endpoint of id.kick.com, the
 // official REST endpoints of api.kick.com (/public/v1/channels, livestreams,
 // users/livestreams, public-key, events/subscriptions), a Pusher protocol-7
-// WebSocket server like Kick's realtime feed, signed webhook deliveries, a
+// WebSocket server like Kick's old realtime feed, a Centrifugo server (built
+// on github.com/centrifugal/centrifuge) like its new one, the realtime
+// provider negotiation and token endpoints of web.kick.com, signed webhook deliveries, a
 // deterministic seeded world of streamers with an optional automatic
 // scenario and a ground-truth log of every transition, and fault injection
 // through the Go API and a loopback HTTP JSON control API. Payloads follow
@@ -16,6 +18,8 @@
 //	/oauth/token        (KICK_AUTH_URL)
 //	/public/v1/...      (KICK_API_URL)
 //	/app/{key}          (KICK_PUSHER_URL)
+//	/connection/websocket (KICK_CENTRIFUGO_URL)
+//	/api/v1/realtime/... (KICK_WEB_URL: provider negotiation, realtime tokens)
 //	/control/...        (KICKSIM_CONTROL_URL)
 package kicksim
 
@@ -75,6 +79,9 @@ type options struct {
 	socketBuffer     int
 	webhookQueue     int
 	webhookRetryBase time.Duration
+	realtime         Realtime
+	rtTokenTTL       time.Duration
+	cfPing, cfPong   time.Duration
 }
 
 // Option configures a Sim.
@@ -162,6 +169,8 @@ type Sim struct {
 	faults *faults
 	hub    *hub
 	hooks  *webhooks
+	rt     *realtime
+	cf     *cfServer
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -190,6 +199,7 @@ func New(opts ...Option) (*Sim, error) {
 		socketBuffer:     4096,
 		webhookQueue:     100_000,
 		webhookRetryBase: 200 * time.Millisecond,
+		rtTokenTTL:       DefaultRealtimeTokenTTL,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -209,6 +219,12 @@ func New(opts ...Option) (*Sim, error) {
 	}
 	if o.appKey == "" {
 		problems = append(problems, "app key must not be empty")
+	}
+	if _, ok := realtimeNames[o.realtime]; !ok {
+		problems = append(problems, "realtime must be one of RealtimeBoth, RealtimePusher, RealtimeCentrifugo, RealtimeNone")
+	}
+	if o.rtTokenTTL <= 0 || o.cfPing < 0 {
+		problems = append(problems, "realtime token TTL must be positive and the Centrifugo ping interval >= 0 (0: 25 s)")
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("kicksim: invalid options: %s", strings.Join(problems, "; "))
@@ -239,6 +255,13 @@ func New(opts ...Option) (*Sim, error) {
 	s.tokens = newTokens(o.tokenTTL, o.now)
 	s.faults = newFaults()
 	s.hub = newHub(s)
+	s.rt = newRealtime(&o)
+	cf, err := newCFServer(s)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s.cf = cf
 	s.hooks = newWebhooks(s)
 	s.world.emit = s.emit
 	s.hooks.start()
@@ -341,6 +364,11 @@ func (s *Sim) Close() error {
 		cancel()
 	}
 	s.hub.closeAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if e := s.cf.shutdown(ctx); e != nil && err == nil {
+		err = e
+	}
+	cancel()
 	s.hooks.stop()
 	s.wg.Wait()
 	return err
@@ -363,7 +391,21 @@ func (s *Sim) handler() http.Handler {
 	mux.HandleFunc("/public/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, envelope{Data: struct{}{}, Message: "Not Found"})
 	})
-	mux.HandleFunc("GET /app/{key}", s.handlePusher)
+	notServed := func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusNotFound, webError{"realtime provider not served (kicksim --realtime " + s.o.realtime.String() + ")"})
+	}
+	if s.o.realtime.pusher() {
+		mux.HandleFunc("GET /app/{key}", s.handlePusher)
+	} else {
+		mux.HandleFunc("/app/", notServed)
+	}
+	if s.o.realtime.centrifugo() {
+		mux.HandleFunc(centrifugoPath, s.handleCentrifugo)
+	} else {
+		mux.HandleFunc(centrifugoPath, notServed)
+	}
+	mux.HandleFunc("POST /api/v1/realtime/connection", s.handleNegotiation)
+	mux.HandleFunc("POST /api/v1/realtime/auth/connection", s.handleRealtimeToken)
 	s.controlRoutes(mux)
 	return mux
 }
@@ -416,6 +458,8 @@ func (s *Sim) Env() []string {
 		"KICK_AUTH_URL=" + s.AuthURL(),
 		"KICK_API_URL=" + s.APIURL(),
 		"KICK_PUSHER_URL=" + s.PusherURL(),
+		"KICK_WEB_URL=" + s.WebURL(),
+		"KICK_CENTRIFUGO_URL=" + s.CentrifugoURL(),
 		"KICK_CLIENT_ID=" + s.o.clientID,
 		"KICK_CLIENT_SECRET=" + s.o.clientSecret,
 		"KICKMON_ALLOW_INSECURE=true",
@@ -545,9 +589,19 @@ func (s *Sim) runScenario() {
 	}
 }
 
-// emit fans one change out to Pusher subscribers and webhook subscribers.
+// emit fans one change out to Pusher, Centrifugo and webhook subscribers.
 // It runs under the world lock, so events leave in the order of the changes.
 func (s *Sim) emit(c change) {
-	s.hub.emit(c)
+	if ch, event, data, ok := channelEvent(c); ok {
+		var raw []byte
+		once := func() []byte { // built once, only when someone listens
+			if raw == nil {
+				raw = marshal(data())
+			}
+			return raw
+		}
+		s.hub.publish(ch, event, once)
+		s.cf.publish(ch, event, once)
+	}
 	s.hooks.emit(c)
 }

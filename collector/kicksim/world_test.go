@@ -290,6 +290,8 @@ func TestEnv(t *testing.T) {
 		"KICK_AUTH_URL=" + base,
 		"KICK_API_URL=" + base,
 		"KICK_PUSHER_URL=ws" + strings.TrimPrefix(base, "http") + "/app/32cbd69e4b950bf97679?protocol=7&client=js&version=8.4.0&flash=false",
+		"KICK_WEB_URL=" + base,
+		"KICK_CENTRIFUGO_URL=ws" + strings.TrimPrefix(base, "http") + "/connection/websocket",
 		"KICK_CLIENT_ID=cid",
 		"KICK_CLIENT_SECRET=csecret",
 		"KICKMON_ALLOW_INSECURE=true",

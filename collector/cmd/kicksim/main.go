@@ -1,7 +1,7 @@
 // Command kicksim runs the Kick simulator on a loopback address and prints
 // the environment kickcollector needs to use it.
 //
-//	kicksim --streamers 50 --listen 127.0.0.1:8089 [--seed N] [--rate events/s]
+//	kicksim --streamers 50 --listen 127.0.0.1:8089 [--seed N] [--rate events/s] [--realtime both]
 package main
 
 import (
@@ -47,6 +47,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		webhookDup   = fs.Float64("webhook-duplicates", 0, "probability of delivering a webhook twice")
 		webhookDelay = fs.Duration("webhook-delay", 0, "webhooks are delayed by a random duration up to this")
 		logLevel     = fs.String("log-level", "info", "debug, info, warn or error (JSON logs on stderr)")
+		realtime     = fs.String("realtime", "both", "realtime providers served and offered by negotiation: pusher, centrifugo, both or none")
+		rtTokenTTL   = fs.Duration("realtime-token-ttl", kicksim.DefaultRealtimeTokenTTL, "lifetime of realtime (Centrifugo) tokens")
+		cfPing       = fs.Duration("centrifugo-ping", 25*time.Second, "Centrifugo server ping interval ({} every interval; a pong is due within 10s, or half an interval under 15s)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: kicksim [flags]\n\nThe client id and secret come from KICKSIM_CLIENT_ID and KICKSIM_CLIENT_SECRET\n(default: derived from --seed).\n\nflags:")
@@ -65,7 +68,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
+	rt, err := kicksim.ParseRealtime(*realtime)
+	if err != nil {
+		return fmt.Errorf("--realtime: %w", err)
+	}
+	if *cfPing <= 0 {
+		return errors.New("--centrifugo-ping must be positive")
+	}
 	opts := []kicksim.Option{
+		kicksim.WithRealtime(rt), kicksim.WithRealtimeTokenTTL(*rtTokenTTL), kicksim.WithCentrifugoPing(*cfPing),
 		kicksim.WithStreamers(*streamers), kicksim.WithSeed(*seed), kicksim.WithEventRate(*rate),
 		kicksim.WithLiveFraction(*liveFraction), kicksim.WithTokenTTL(*tokenTTL),
 		kicksim.WithActivityTimeout(*activity), kicksim.WithAppKey(*appKey),
@@ -102,7 +113,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	for _, line := range env {
 		fmt.Fprintln(stdout, shellQuote(line))
 	}
-	if len(env) == 7 {
+	if !strings.HasPrefix(env[len(env)-1], "KICKMON_STREAMERS=") {
 		// Still end with the line readers wait for (the demo, scripts).
 		fmt.Fprintln(stdout, "# the slugs do not fit in one environment variable: add streamers with kickctl")
 		fmt.Fprintln(stdout, "KICKMON_STREAMERS=")

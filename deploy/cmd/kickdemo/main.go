@@ -22,6 +22,7 @@ func main() {
 	fs.IntVar(&o.Streamers, "streamers", 40, "streamers in the simulated world")
 	fs.Float64Var(&o.Rate, "rate", 0.5, "simulated changes per second")
 	fs.BoolVar(&o.Headless, "headless", false, "do not open kickview; run until interrupted")
+	fs.StringVar(&o.Realtime, "realtime", "both", "realtime providers kicksim offers (pusher, centrifugo, both, none); the collector takes Centrifugo when offered")
 	_ = fs.Parse(os.Args[1:])
 	if err := demo.Run(ctx, o); err != nil {
 		fmt.Fprintf(os.Stderr, "kickdemo: %v\n", err)

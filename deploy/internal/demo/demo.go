@@ -30,9 +30,13 @@ type Options struct {
 	Streamers int     // size of the simulated world
 	Rate      float64 // simulated changes per second
 	Headless  bool    // no kickview: run until ctx ends
-	Stdin     io.Reader
-	Stdout    io.Writer
-	Stderr    io.Writer
+	// Realtime is what kicksim serves and offers: pusher, centrifugo, both
+	// or none ("" = both). The collector negotiates (KICK_REALTIME=auto),
+	// so it runs on Centrifugo whenever that is offered.
+	Realtime string
+	Stdin    io.Reader
+	Stdout   io.Writer
+	Stderr   io.Writer
 	// OnReady, if set, is called once everything serves.
 	OnReady func(Info)
 }
@@ -103,8 +107,13 @@ func Run(ctx context.Context, o Options) (err error) {
 	fmt.Fprintln(o.Stdout, "kickdemo: starting kicksim, kickcollector, kickwriter…")
 	simOut, simW := io.Pipe()
 	defer func() { _ = simOut.Close() }()
+	realtime := o.Realtime
+	if realtime == "" {
+		realtime = "both"
+	}
 	if _, err := start(proc.Spec{Name: "kicksim", Path: bin("kicksim"), Stdout: simW,
-		Args: []string{"--streamers", strconv.Itoa(o.Streamers), "--rate", strconv.FormatFloat(o.Rate, 'f', -1, 64), "--listen", "127.0.0.1:0"}}); err != nil {
+		Args: []string{"--streamers", strconv.Itoa(o.Streamers), "--rate", strconv.FormatFloat(o.Rate, 'f', -1, 64),
+			"--realtime", realtime, "--listen", "127.0.0.1:0"}}); err != nil {
 		return err
 	}
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -116,8 +125,11 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	socket := filepath.Join(dir, "kickmon.sock")
 	common := []string{"KICKMON_SOCKET=" + socket, "KICKMON_LOG_LEVEL=info"}
+	// simEnv has KICK_WEB_URL (negotiation) besides KICK_PUSHER_URL and
+	// KICK_CENTRIFUGO_URL (the fallbacks when negotiation fails).
 	collEnv := append(append(simEnv, common...),
-		"KICKMON_STATE_DIR="+filepath.Join(dir, "state"), "KICKMON_POLL_INTERVAL=5s", "KICKMON_OFFLINE_GRACE=10s")
+		"KICKMON_STATE_DIR="+filepath.Join(dir, "state"), "KICKMON_POLL_INTERVAL=5s", "KICKMON_OFFLINE_GRACE=10s",
+		"KICK_REALTIME=auto")
 	coll, err := start(proc.Spec{Name: "kickcollector", Path: bin("kickcollector"), Env: collEnv})
 	if err != nil {
 		return err
