@@ -22,9 +22,10 @@ import (
 )
 
 // A streamer going live and offline, with push and poll both on, becomes
-// exactly one session in PostgreSQL, opened and closed.
+// exactly one session in PostgreSQL, opened and closed. kicksim offers only
+// Pusher here (realtime_test.go covers Centrifugo and the negotiation).
 func TestLiveAndOfflineReachPostgreSQL(t *testing.T) {
-	s := startSystem(t, 6, "KICKMON_STREAMERS=")
+	s := startSystemSim(t, []string{"--realtime", "pusher"}, 6, "KICKMON_STREAMERS=")
 	st := s.streamers()
 	a, b := st[0], st[1]
 	// Give one streamer its channel id so Pusher covers it from the start.

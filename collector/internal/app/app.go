@@ -88,7 +88,7 @@ type collector struct {
 	realtime *realtime.Manager // nil when KICK_REALTIME=off
 	hooks    *webhook.Handler
 	repairer *webhook.Repairer // nil when webhooks are off
-	hookWake chan struct{} // asks the webhook repairer to subscribe new streamers now
+	hookWake chan struct{}     // asks the webhook repairer to subscribe new streamers now
 	engine   *engine.Engine
 	spool    *spool.Spool
 	server   *rpc.Server

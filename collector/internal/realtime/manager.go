@@ -91,6 +91,11 @@ type Manager struct {
 	o   Options
 	log *slog.Logger
 
+	// subMu orders the calls into the provider (Subscribe, Unsubscribe, the
+	// replay after a switch). It is never held with mu: a provider may call
+	// back into the Manager (token) from code that holds its own locks.
+	subMu sync.Mutex
+
 	mu           sync.Mutex
 	subs         map[int64]int64 // channel id → user id
 	cur          Provider        // nil while none runs
@@ -149,21 +154,27 @@ func (m *Manager) Subscribe(channelID, userID int64) {
 	if channelID <= 0 {
 		return
 	}
+	m.subMu.Lock()
+	defer m.subMu.Unlock()
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.subs[channelID] = userID
-	if m.cur != nil {
-		m.cur.Subscribe(channelID, userID)
+	cur := m.cur
+	m.mu.Unlock()
+	if cur != nil {
+		cur.Subscribe(channelID, userID)
 	}
 }
 
 // Unsubscribe stops watching channelID.
 func (m *Manager) Unsubscribe(channelID int64) {
+	m.subMu.Lock()
+	defer m.subMu.Unlock()
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	delete(m.subs, channelID)
-	if m.cur != nil {
-		m.cur.Unsubscribe(channelID)
+	cur := m.cur
+	m.mu.Unlock()
+	if cur != nil {
+		cur.Unsubscribe(channelID)
 	}
 }
 
@@ -373,13 +384,16 @@ func (m *Manager) serve(ctx context.Context, o Offer, replaces bool, note string
 		return 0, err
 	}
 	start := time.Now()
+	m.subMu.Lock()
 	m.mu.Lock()
 	m.cur, m.curOffer, m.curNote, m.since, m.blind = p, o, note, start, ""
 	m.stats.Switches++
-	for ch, uid := range m.subs {
+	subs := maps.Clone(m.subs)
+	m.mu.Unlock()
+	for ch, uid := range subs {
 		p.Subscribe(ch, uid)
 	}
-	m.mu.Unlock()
+	m.subMu.Unlock()
 	m.log.Info("realtime provider in use", logkeys.Provider, o.Provider, logkeys.URL, redact(o.URL), logkeys.Negotiated, o.Negotiated)
 
 	pctx, cancel := context.WithCancel(ctx)

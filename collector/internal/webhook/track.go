@@ -55,7 +55,7 @@ func (t *tracker) listed(have map[key]bool, watched []int64) []dropped {
 		if !have[k] {
 			delete(t.known, k)
 			if w[k.user] {
-				out = append(out, dropped{k.user, k.event})
+				out = append(out, dropped(k))
 			}
 		}
 	}
