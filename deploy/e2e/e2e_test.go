@@ -341,7 +341,7 @@ func TestKickviewInTmux(t *testing.T) {
 	}
 }
 
-// Official webhooks as the only fast source (Pusher off, a slow poll): the
+// Official webhooks as the only fast source (realtime off, a slow poll): the
 // collector subscribes a streamer as it is added, verifies kicksim's signed
 // deliveries, and the session reaches PostgreSQL detected by the webhook.
 func TestWebhooksEndToEnd(t *testing.T) {
@@ -351,7 +351,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
-	s := startSystem(t, 3, "KICKMON_STREAMERS=", "KICK_PUSHER_URL=", "KICKMON_POLL_INTERVAL=60s", "KICKMON_WEBHOOK_ADDR="+addr)
+	s := startSystem(t, 3, "KICKMON_STREAMERS=", "KICK_REALTIME=off", "KICKMON_POLL_INTERVAL=60s", "KICKMON_WEBHOOK_ADDR="+addr)
 	s.sim("POST", "/webhooks/url", map[string]string{"url": "http://" + addr + "/webhooks/kick"})
 	x := s.streamers()[0]
 	if out, err := s.ctl("streamers", "add", x.Slug); err != nil {

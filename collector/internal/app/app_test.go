@@ -645,7 +645,7 @@ func TestMetricsAndHealth(t *testing.T) {
 			env["KICKMON_METRICS_ADDR"] = "127.0.0.1:0"
 			env["KICKMON_STREAMERS"] = sim.Streamers()[0].Slug
 			if !tt.pusher {
-				env["KICK_PUSHER_URL"] = ""
+				env["KICK_REALTIME"] = "off"
 			}
 			d := startDaemon(t, env)
 			line, ok := d.stderr.logLine(func(m map[string]any) bool { return m["msg"] == "metrics listening" })
