@@ -12,9 +12,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kickmon/kickmon/proto/backoff"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
+	grpcbackoff "google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
@@ -55,14 +56,18 @@ func Dial(path string, opts ...grpc.DialOption) (*Conn, error) {
 	if path == "" {
 		path = DefaultSocketPath
 	}
+	local := backoff.For(backoff.Local, 0)
 	base := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff: backoff.Config{
-				BaseDelay:  100 * time.Millisecond,
-				Multiplier: 1.6,
-				Jitter:     0.2,
-				MaxDelay:   5 * time.Second,
+			// The shared policy for the collector's socket; gRPC's jitter
+			// of 1 draws each wait in [0, 2·step], its nearest to full
+			// jitter, so the steps stop at half the cap.
+			Backoff: grpcbackoff.Config{
+				BaseDelay:  local.Base / 2,
+				Multiplier: 2,
+				Jitter:     1,
+				MaxDelay:   local.Max / 2,
 			},
 			MinConnectTimeout: 2 * time.Second,
 		}),

@@ -28,6 +28,7 @@ import (
 	"github.com/kickmon/kickmon/collector/internal/sdnotify"
 	"github.com/kickmon/kickmon/collector/internal/spool"
 	"github.com/kickmon/kickmon/collector/internal/webhook"
+	"github.com/kickmon/kickmon/proto/backoff"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 )
 
@@ -146,6 +147,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 		if err != nil {
 			return err
 		}
+		c.metrics.WatchWebhooks(c.hooks.Stats)
 	}
 	eo.Committed = c.metrics.ObserveEvents
 	eo.Quarantined = c.metrics.Quarantined
@@ -191,7 +193,11 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 		goRun("realtime", c.realtime.Run)
 	}
 	if c.hooks != nil {
-		goRun("webhooks", func(ctx context.Context) error { return c.hooks.ListenAndServe(ctx, cfg.WebhookAddr) })
+		var tlsFiles *webhook.TLSFiles
+		if cfg.WebhookTLSCert != "" {
+			tlsFiles = &webhook.TLSFiles{Cert: cfg.WebhookTLSCert, Key: cfg.WebhookTLSKey}
+		}
+		goRun("webhooks", func(ctx context.Context) error { return c.hooks.ListenAndServe(ctx, cfg.WebhookAddr, tlsFiles) })
 		c.repairer = &webhook.Repairer{API: c.client, Watched: c.watchedIDs, Wake: c.hookWake, Logger: log}
 		goRun("webhook repair", c.repairer.Run)
 	}
@@ -285,7 +291,8 @@ func (c *collector) healthy() error {
 // reasons other than being invalid or unknown (Kick unreachable at start).
 func (c *collector) addInitial(ctx context.Context) error {
 	pending := c.cfg.Streamers
-	backoff := time.Second
+	// Kick unreachable at start: the shared policy for Kick's API.
+	b := backoff.Backoff{Policy: backoff.For(backoff.Transient, c.cfg.PollInterval)}
 	for len(pending) > 0 {
 		var ok []poller.Resolution
 		var retry []string
@@ -311,12 +318,9 @@ func (c *collector) addInitial(ctx context.Context) error {
 		if len(pending) == 0 {
 			break
 		}
-		select {
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx, b.Failed(time.Now())) {
 			return nil
-		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, time.Minute)
 	}
 	return nil
 }

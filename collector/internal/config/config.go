@@ -72,10 +72,13 @@ type Config struct {
 	APIBudget         int
 	ChannelsPerSocket int
 	WebhookAddr       string
-	SpoolMaxBytes     int64
-	AdminGroup        string
-	MetricsAddr       string
-	LogLevel          slog.Level
+	// WebhookTLSCert and WebhookTLSKey make the webhook receiver serve
+	// HTTPS itself (both or neither).
+	WebhookTLSCert, WebhookTLSKey string
+	SpoolMaxBytes                 int64
+	AdminGroup                    string
+	MetricsAddr                   string
+	LogLevel                      slog.Level
 
 	// secretInFile names a secret read from the env file (for a warning).
 	secretInFile string
@@ -148,6 +151,8 @@ func Load(env Lookup, envFile string) (*Config, error) {
 		APIBudget:         integer("KICKMON_API_BUDGET", DefaultAPIBudget),
 		ChannelsPerSocket: integer("KICKMON_PUSHER_CHANNELS_PER_SOCKET", DefaultChannelsPerSocket),
 		WebhookAddr:       str("KICKMON_WEBHOOK_ADDR", ""),
+		WebhookTLSCert:    str("KICKMON_WEBHOOK_TLS_CERT", ""),
+		WebhookTLSKey:     str("KICKMON_WEBHOOK_TLS_KEY", ""),
 		AdminGroup:        str("KICKMON_ADMIN_GROUP", DefaultAdminGroup),
 		MetricsAddr:       str("KICKMON_METRICS_ADDR", ""),
 		SpoolMaxBytes:     DefaultSpoolMaxBytes,
@@ -308,6 +313,17 @@ func (c *Config) validate() []string {
 	}
 	if !filepath.IsAbs(c.StateDir) {
 		p = append(p, fmt.Sprintf("KICKMON_STATE_DIR=%q: must be an absolute path", c.StateDir))
+	}
+	if (c.WebhookTLSCert == "") != (c.WebhookTLSKey == "") {
+		p = append(p, "KICKMON_WEBHOOK_TLS_CERT and KICKMON_WEBHOOK_TLS_KEY: set both or neither")
+	}
+	for _, f := range []struct{ name, path string }{{"KICKMON_WEBHOOK_TLS_CERT", c.WebhookTLSCert}, {"KICKMON_WEBHOOK_TLS_KEY", c.WebhookTLSKey}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			p = append(p, fmt.Sprintf("%s=%q: %v", f.name, f.path, errors.Unwrap(err)))
+		}
 	}
 	for _, a := range []struct{ name, addr string }{{"KICKMON_WEBHOOK_ADDR", c.WebhookAddr}, {"KICKMON_METRICS_ADDR", c.MetricsAddr}} {
 		if a.addr == "" {

@@ -233,3 +233,34 @@ func TestEnvFileSecrets(t *testing.T) {
 		})
 	}
 }
+
+func TestWebhookTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert := filepath.Join(dir, "cert.pem")
+	if err := os.WriteFile(cert, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+	}{
+		{"both", map[string]string{"KICKMON_WEBHOOK_TLS_CERT": cert, "KICKMON_WEBHOOK_TLS_KEY": cert}, ""},
+		{"cert only", map[string]string{"KICKMON_WEBHOOK_TLS_CERT": cert}, "set both or neither"},
+		{"missing file", map[string]string{"KICKMON_WEBHOOK_TLS_CERT": cert, "KICKMON_WEBHOOK_TLS_KEY": filepath.Join(dir, "nope.pem")}, "KICKMON_WEBHOOK_TLS_KEY="},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(env(with(tt.env)), "")
+			if tt.wantErr == "" {
+				if err != nil || c.WebhookTLSCert != cert || c.WebhookTLSKey != cert {
+					t.Errorf("Load = %+v, %v", c, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Load error %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}

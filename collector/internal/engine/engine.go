@@ -65,10 +65,14 @@ type Options struct {
 
 // Engine is the collector's main loop.
 type Engine struct {
-	o        Options
-	obs      chan observation.Observation
-	calls    chan func()
-	progress atomic.Int64 // unix nanos of the loop's last turn
+	o     Options
+	obs   chan observation.Observation
+	calls chan func()
+	// born and progress measure liveness on the monotonic clock (a wall
+	// clock step must neither fake a stall nor hide one): progress is the
+	// time since born of the loop's last turn.
+	born     time.Time
+	progress atomic.Int64
 	running  atomic.Bool
 	stopped  chan struct{} // closed when Run returns
 
@@ -91,7 +95,7 @@ func New(o Options) *Engine {
 	if o.In == nil {
 		o.In = make(chan observation.Observation, 8192)
 	}
-	return &Engine{o: o, obs: o.In, calls: make(chan func()), stopped: make(chan struct{})}
+	return &Engine{o: o, obs: o.In, calls: make(chan func()), stopped: make(chan struct{}), born: time.Now()}
 }
 
 // Observations is where sources send what they see.
@@ -118,7 +122,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		return err
 	}
 	e.o.Logger.Info("watch list restored", logkeys.Count, len(streamers))
-	e.progress.Store(now.UnixNano())
+	e.turned()
 	e.running.Store(true)
 	defer close(e.stopped)
 	defer e.running.Store(false)
@@ -146,9 +150,12 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		case <-heartbeat.C:
 		}
-		e.progress.Store(e.o.Now().UnixNano())
+		e.turned()
 	}
 }
+
+// turned records a turn of the loop, for Healthy.
+func (e *Engine) turned() { e.progress.Store(int64(time.Since(e.born))) }
 
 // drain commits what the sources queued before they stopped (the app stops
 // them before the engine), so a clean shutdown loses no observation.
@@ -297,7 +304,7 @@ func (e *Engine) Healthy(stall time.Duration) error {
 	if !e.running.Load() {
 		return errors.New("main loop not running")
 	}
-	if since := e.o.Now().Sub(time.Unix(0, e.progress.Load())); since > stall {
+	if since := time.Since(e.born) - time.Duration(e.progress.Load()); since > stall {
 		return fmt.Errorf("main loop stalled for %s", since.Round(time.Second))
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -372,4 +373,46 @@ func TestQuarantine(t *testing.T) {
 	if diff := cmp.Diff([]string{"bad"}, quarantined); diff != "" {
 		t.Errorf("quarantined (-want +got):\n%s", diff)
 	}
+}
+
+// TestHealthyIgnoresWallClockSteps: liveness is measured on the monotonic
+// clock. The engine's clock (for event times) steps back an hour while the
+// loop is blocked: the stall must still show; and a step forward while the
+// loop turns must not fake one.
+func TestHealthyIgnoresWallClockSteps(t *testing.T) {
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	var step atomic.Int64
+	e := New(Options{Monitor: monitor.New(monitor.Config{}), Spool: sp, Poller: newRecorder(),
+		Now: func() time.Time { return time.Now().Round(0).Add(time.Duration(step.Load())) }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	testwait.For(t, waitTimeout, "engine running", func() bool { return e.Healthy(time.Minute) == nil })
+
+	step.Store(int64(time.Hour))
+	if err := e.Healthy(time.Minute); err != nil {
+		t.Errorf("after the wall clock stepped forward an hour: %v", err)
+	}
+
+	step.Store(-int64(time.Hour))
+	release := make(chan struct{})
+	blocked := make(chan error, 1)
+	go func() { blocked <- e.do(ctx, func() error { <-release; return nil }) }()
+	defer func() { // before Run's defer: the loop must be free to stop
+		close(release)
+		if err := <-blocked; err != nil {
+			t.Error(err)
+		}
+	}()
+	testwait.For(t, waitTimeout, "the blocked loop reported stalled", func() bool { return e.Healthy(50*time.Millisecond) != nil })
 }

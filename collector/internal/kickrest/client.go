@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/kickmon/kickmon/collector/internal/logkeys"
+	"github.com/kickmon/kickmon/proto/backoff"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/time/rate"
@@ -338,6 +339,14 @@ func (c *Client) send(ctx context.Context, cl call, tok string) (response, error
 		return response{}, &Error{Kind: Network, Endpoint: cl.endpoint, Err: err}
 	}
 	resp, err := c.exchange(ctx, cl, tok)
+	switch kind := KindOf(err); {
+	case err == nil:
+		c.budget.answered()
+	case kind == RateLimited:
+		if per := c.budget.limited(); per > 0 {
+			c.log.Warn("Kick rate-limited the app: lowering the request rate", logkeys.Endpoint, cl.endpoint, logkeys.Rate, per)
+		}
+	}
 	if c.onRequest != nil {
 		outcome := "ok"
 		if err != nil {
@@ -402,8 +411,13 @@ func badResponse(endpoint string, body []byte, err error) error {
 // limit, with a burst of a tenth and a margin of a twentieth of the limit
 // (at least one each). A budget of 60/min allows bursts of 6 and a steady
 // 51/min.
+//
+// A 429 halves the rate and each answered request adds back a twentieth of
+// it (backoff.AIMD): Kick's limit is the app's, shared with anything else
+// using the same credentials, so the budget is a ceiling, not a promise.
 type budget struct {
 	limiter *rate.Limiter // nil: unlimited
+	aimd    *backoff.AIMD // requests per second; nil: unlimited
 	limit   int
 	window  time.Duration
 
@@ -417,8 +431,27 @@ func newBudget(limit int, window time.Duration) *budget {
 		burst := max(1, limit/10)
 		per := max(limit-burst-max(1, limit/20), 1)
 		b.limiter = rate.NewLimiter(rate.Limit(float64(per)/window.Seconds()), burst)
+		b.aimd = backoff.NewAIMD(float64(per) / window.Seconds())
 	}
 	return b
+}
+
+// limited lowers the rate after a 429 and returns the new rate in requests
+// per window (0 when unlimited).
+func (b *budget) limited() float64 {
+	if b.aimd == nil {
+		return 0
+	}
+	r := b.aimd.Decrease()
+	b.limiter.SetLimit(rate.Limit(r))
+	return r * b.window.Seconds()
+}
+
+// answered raises the rate back towards the budget after a success.
+func (b *budget) answered() {
+	if b.aimd != nil && b.aimd.Rate() < b.aimd.Full() {
+		b.limiter.SetLimit(rate.Limit(b.aimd.Increase()))
+	}
 }
 
 func (b *budget) wait(ctx context.Context) error {
@@ -450,6 +483,9 @@ type BudgetStatus struct {
 	Limit      int           // requests per window; negative: unlimited
 	Window     time.Duration // one minute unless a test changed it
 	UsedWindow int           // requests sent in the last window
+	// Steady and Current are the sustained request rate per window: what
+	// the budget allows, and what it allows now (lower after 429s).
+	Steady, Current float64
 }
 
 // Budget reports the request budget and how much of it the last window used.
@@ -458,5 +494,9 @@ func (c *Client) Budget() BudgetStatus {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.sent = b.prune(time.Now())
-	return BudgetStatus{Limit: b.limit, Window: b.window, UsedWindow: len(b.sent)}
+	st := BudgetStatus{Limit: b.limit, Window: b.window, UsedWindow: len(b.sent)}
+	if b.aimd != nil {
+		st.Steady, st.Current = b.aimd.Full()*b.window.Seconds(), b.aimd.Rate()*b.window.Seconds()
+	}
+	return st
 }

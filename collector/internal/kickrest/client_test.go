@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -488,5 +490,81 @@ func TestBudgetHolds(t *testing.T) {
 	}
 	if b := c.Budget(); b.Limit != limit || b.UsedWindow > limit {
 		t.Errorf("Budget() = %+v", b)
+	}
+}
+
+// TestRedirectsAreRefused: a redirect from the API or the token endpoint
+// is an error, and the place it points to never sees a request (the
+// bearer token or the client secret would go with it).
+func TestRedirectsAreRefused(t *testing.T) {
+	var hits atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"data":[],"access_token":"x","token_type":"bearer","expires_in":3600}`))
+	}))
+	t.Cleanup(elsewhere.Close)
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(redirector.Close)
+	sim := kicksim.Start(t, kicksim.WithStreamers(1))
+
+	tests := []struct {
+		name string
+		mod  func(*kickrest.Config)
+		want error
+	}{
+		{"API", func(c *kickrest.Config) { c.APIURL = redirector.URL }, kickrest.ErrBadResponse},
+		{"token endpoint", func(c *kickrest.Config) { c.AuthURL = redirector.URL }, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClient(t, sim, tt.mod)
+			_, err := c.Channels(testContext(t), userIDs(sim.Streamers()))
+			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) {
+				t.Fatalf("Channels through a redirect = %v, want an error (%v)", err, tt.want)
+			}
+			if n := hits.Load(); n != 0 {
+				t.Errorf("the redirect target got %d requests", n)
+			}
+			assertNoSecret(t, sim, err)
+		})
+	}
+}
+
+// TestRateLimitLowersTheRate: each 429 halves the request rate (not just
+// a pause), and answered requests bring it back, slowly, to the budget.
+func TestRateLimitLowersTheRate(t *testing.T) {
+	sim := kicksim.Start(t, kicksim.WithStreamers(1))
+	c := newClient(t, sim, func(c *kickrest.Config) { c.Budget, c.BudgetWindow = 600, time.Second })
+	ctx := testContext(t)
+	steady := c.Budget().Steady
+	if steady <= 0 || c.Budget().Current != steady {
+		t.Fatalf("budget at start %+v", c.Budget())
+	}
+	ids := userIDs(sim.Streamers())
+	sim.FailNext(kicksim.EndpointChannels, 3, kicksim.Fault429)
+	for range 3 {
+		if _, err := c.Channels(ctx, ids); !errors.Is(err, kickrest.ErrRateLimited) {
+			t.Fatalf("err = %v, want rate limited", err)
+		}
+	}
+	if got := c.Budget().Current; got != steady/8 {
+		t.Errorf("after three 429s the rate is %v, want %v", got, steady/8)
+	}
+	if _, err := c.Channels(ctx, ids); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Budget().Current, steady/8+steady/20; got != want {
+		t.Errorf("after one answer the rate is %v, want %v (a twentieth more)", got, want)
+	}
+	for range 20 {
+		if _, err := c.Channels(ctx, ids); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := c.Budget().Current; got != steady {
+		t.Errorf("after many answers the rate is %v, want the budget's %v", got, steady)
 	}
 }

@@ -22,6 +22,7 @@ const (
 	Reason     = "reason"     // why something was rejected
 	Count      = "count"      // a number of things
 	Addr       = "addr"       // a listen address
+	Scheme     = "scheme"     // http or https
 	Subscriber = "subscriber" // a webhook subscription id
 	Provider   = "provider"   // a realtime provider ("pusher", "centrifugo")
 	Negotiated = "negotiated" // whether a realtime provider came from negotiation
@@ -50,6 +51,7 @@ const (
 	Slug      = "slug"       // a Kick channel slug
 	Health    = "health"     // a source's health ("ok", "blocked", …)
 	Batch     = "batch"      // the number of ids in one request
+	Rate      = "rate"       // a request rate, per budget window
 )
 
 // Process keys.

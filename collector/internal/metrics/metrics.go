@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kickmon/kickmon/collector/internal/logkeys"
+	"github.com/kickmon/kickmon/collector/internal/webhook"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -185,7 +186,7 @@ func serve(ctx context.Context, ln net.Listener, m *Metrics, healthy func() erro
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := server(mux)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("metrics listening", logkeys.Addr, ln.Addr().String())
@@ -200,5 +201,47 @@ func serve(ctx context.Context, ln net.Listener, m *Metrics, healthy func() erro
 			return err
 		}
 		return nil
+	}
+}
+
+// idleTimeout is how long a kept-alive connection may sit unused (a var:
+// tests shorten it).
+var idleTimeout = 2 * time.Minute
+
+// server is the metrics HTTP server. A scrape is small and local, so a
+// client that dribbles its request, stalls reading the answer or parks
+// idle connections is cut off instead of holding them forever.
+func server(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       idleTimeout,
+	}
+}
+
+var descWebhook = prometheus.NewDesc("kickmon_collector_webhook_deliveries_total",
+	"Webhook deliveries by outcome: accepted, duplicate, ignored (other events), or rejected (bad_request, stale, bad_signature, too_large).",
+	[]string{"outcome"}, nil)
+
+// WatchWebhooks exports the webhook receiver's counters, read at each
+// scrape (rejections are logged at debug only, so these are what shows an
+// attack or a misconfiguration).
+func (m *Metrics) WatchWebhooks(stats func() webhook.Stats) {
+	m.reg.MustRegister(webhookCollector(stats))
+}
+
+type webhookCollector func() webhook.Stats
+
+func (webhookCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descWebhook }
+
+func (c webhookCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c()
+	for outcome, n := range map[string]int64{
+		"accepted": s.Accepted, "duplicate": s.Duplicates, "ignored": s.Ignored,
+		"bad_request": s.BadRequest, "stale": s.Stale, "bad_signature": s.BadSig, "too_large": s.TooLarge,
+	} {
+		ch <- prometheus.MustNewConstMetric(descWebhook, prometheus.CounterValue, float64(n), outcome)
 	}
 }

@@ -1,17 +1,21 @@
 package metrics
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/kickmon/kickmon/collector/internal/observation"
+	"github.com/kickmon/kickmon/collector/internal/webhook"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -53,6 +57,7 @@ func TestServeMetricsAndHealth(t *testing.T) {
 		KickTime: timestamppb.New(start), ObservedAt: timestamppb.New(start.Add(800 * time.Millisecond)),
 	}})
 	m.APIRequest("channels", "ok")
+	m.Quarantined(&kickmonv1.Event{Kind: kickmonv1.EventKind_EVENT_KIND_STREAM_UPDATED})
 
 	var sick atomic.Bool
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -77,6 +82,7 @@ func TestServeMetricsAndHealth(t *testing.T) {
 	}
 	for _, want := range []string{
 		`kickmon_collector_events_total{kind="STREAM_STARTED",source="pusher"} 1`,
+		`kickmon_collector_events_quarantined_total{kind="STREAM_UPDATED"} 1`,
 		`kickmon_collector_detection_latency_seconds_bucket{source="pusher",le="1"} 1`,
 		`kickmon_collector_api_requests_total{endpoint="channels",outcome="ok"} 1`,
 		`kickmon_collector_streamers 3`,
@@ -98,5 +104,100 @@ func TestServeMetricsAndHealth(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("serve: %v", err)
+	}
+}
+
+// TestIdleConnectionsAreClosed: a client that keeps a connection open
+// without using it is cut off (before, only ReadHeaderTimeout was set and
+// an idle connection stayed open forever).
+func TestIdleConnectionsAreClosed(t *testing.T) {
+	old := idleTimeout
+	idleTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { idleTimeout = old })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(ctx, addr, New(func() *kickmonv1.CollectorStatus { return &kickmonv1.CollectorStatus{} }), func() error { return nil }, slog.New(slog.DiscardHandler))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	var conn net.Conn
+	deadline := time.Now().Add(10 * time.Second)
+	for conn == nil {
+		if conn, err = net.Dial("tcp", addr); err != nil && time.Now().After(deadline) {
+			t.Fatalf("metrics server did not listen: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET /healthz HTTP/1.1\r\nHost: metrics\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	// Now idle: the server must close the connection (a generous deadline,
+	// not a timing assertion).
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := r.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Errorf("idle connection: read = %v, want the server to close it (EOF)", err)
+	}
+}
+
+// TestWebhookCountersScraped: the receiver's counters by outcome are on
+// /metrics (its rejections are logged at debug only).
+func TestWebhookCountersScraped(t *testing.T) {
+	h, err := webhook.NewHandler(webhook.Options{Out: make(chan observation.Observation, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // no headers: bad request
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, webhook.Path, strings.NewReader("{}")))
+		if rec.Code != http.StatusBadRequest {
+			t.Fatalf("status %d", rec.Code)
+		}
+	}
+	m := New(func() *kickmonv1.CollectorStatus { return &kickmonv1.CollectorStatus{} })
+	m.WatchWebhooks(h.Stats)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, ln, m, func() error { return nil }, slog.New(slog.DiscardHandler)) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	code, body := get(t, "http://"+ln.Addr().String()+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, want := range []string{
+		`kickmon_collector_webhook_deliveries_total{outcome="bad_request"} 3`,
+		`kickmon_collector_webhook_deliveries_total{outcome="accepted"} 0`,
+		`kickmon_collector_webhook_deliveries_total{outcome="bad_signature"} 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }

@@ -44,7 +44,7 @@ func observedAfter(users []int64, t time.Time) func([]observation.Observation, [
 }
 
 func TestBudgetHoldsDuringA429Storm(t *testing.T) {
-	const budget, window, storm = 20, time.Second, 40
+	const budget, window, storm = 20, time.Second, 10
 	h := newHarness(t, setup{
 		sim:    []kicksim.Option{kicksim.WithStreamers(200)},
 		client: func(c *kickrest.Config) { c.Budget, c.BudgetWindow = budget, window },
@@ -185,5 +185,48 @@ func TestTokenRevokedWhilePolling(t *testing.T) {
 	st := h.p.Status()
 	if st.Token.Renewals != 1 || st.LastErrorKind != "" || st.Health != HealthOK {
 		t.Errorf("status %+v: want one renewal and no failure", st)
+	}
+}
+
+// TestBackoffByClass: with the defaults, 5xx and network failures wait at
+// most the poll interval (at least 30 s), 403 blocks long, 429 briefly
+// (the client lowers its rate instead), and the breaker stays open no
+// longer than an interval (at most 30 s): the poller is back soon after
+// Kick. (Before, every class grew to 2 minutes, plus 30 s breaker windows.)
+func TestBackoffByClass(t *testing.T) {
+	sim := kicksim.Start(t, kicksim.WithStreamers(1))
+	c, err := kickrest.New(kickrest.Config{ClientID: sim.ClientID(), ClientSecret: sim.ClientSecret(), AuthURL: sim.AuthURL(), APIURL: sim.APIURL(), AllowInsecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		interval          time.Duration
+		kind              kickrest.Kind
+		wantMax, wantBase time.Duration
+		wantBreaker       time.Duration
+	}{
+		{2 * time.Second, kickrest.ServerError, 30 * time.Second, time.Second, 2 * time.Second},
+		{2 * time.Second, kickrest.Network, 30 * time.Second, time.Second, 2 * time.Second},
+		{time.Minute, kickrest.ServerError, time.Minute, time.Second, 30 * time.Second},
+		{time.Minute, kickrest.RateLimited, 30 * time.Second, time.Second, 30 * time.Second},
+		{2 * time.Second, kickrest.Blocked, 30 * time.Minute, 30 * time.Second, 2 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.interval.String()+"/"+tt.kind.String(), func(t *testing.T) {
+			p, err := New(c, Options{Interval: tt.interval, Out: make(chan observation.Observation)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pol := p.policy(classOf(tt.kind))
+			if pol.Max != tt.wantMax || pol.Base != tt.wantBase {
+				t.Errorf("policy %+v, want base %v max %v", pol, tt.wantBase, tt.wantMax)
+			}
+			if d := pol.Wait(100); d > tt.wantMax {
+				t.Errorf("wait after 100 failures %v, over the cap %v", d, tt.wantMax)
+			}
+			if p.o.BreakerTimeout != tt.wantBreaker {
+				t.Errorf("breaker timeout %v, want %v", p.o.BreakerTimeout, tt.wantBreaker)
+			}
+		})
 	}
 }

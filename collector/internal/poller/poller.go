@@ -6,9 +6,12 @@
 // For live streamers whose channel id is unknown it asks the deprecated v1
 // livestreams endpoint, the only official source of channel ids.
 //
-// Every request waits for the kickrest client's request budget; 429, 5xx,
-// 403 and Cloudflare pages back off exponentially with full jitter; each
-// endpoint has a circuit breaker. When the API cannot be reached for longer
+// Every request waits for the kickrest client's request budget. Failures
+// back off by class (proto/backoff): 5xx and network errors at most the
+// poll interval (at least 30 s), so the poller is back soon after Kick;
+// 429 briefly, while the client lowers its request rate; 403 and
+// Cloudflare pages long. Each endpoint has a circuit breaker, open no
+// longer than the poll interval (at most 30 s). When the API cannot be reached for longer
 // than BlindAfter, the poller reports itself blind with a Coverage
 // observation, and reports again when it sees again.
 //
@@ -25,10 +28,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kickmon/kickmon/collector/internal/backoff"
 	"github.com/kickmon/kickmon/collector/internal/kickrest"
 	"github.com/kickmon/kickmon/collector/internal/logkeys"
 	"github.com/kickmon/kickmon/collector/internal/observation"
+	"github.com/kickmon/kickmon/proto/backoff"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/sony/gobreaker/v2"
 )
@@ -38,12 +41,12 @@ const (
 	DefaultInterval = 60 * time.Second
 	// MinInterval is the shortest poll interval (KICKMON_POLL_INTERVAL; below
 	// 10 s is for tests and demos).
-	MinInterval        = time.Second
-	DefaultBackoffBase = time.Second
-	DefaultBackoffMax  = 2 * time.Minute
+	MinInterval = time.Second
 	// DefaultBreakerFailures consecutive failures open an endpoint's breaker.
 	DefaultBreakerFailures = 5
-	DefaultBreakerTimeout  = 30 * time.Second
+	// DefaultBreakerTimeout is how long an open breaker waits at most; it
+	// waits one poll interval when that is shorter.
+	DefaultBreakerTimeout = 30 * time.Second
 
 	batchSize = kickrest.MaxChannelIDs
 )
@@ -62,12 +65,13 @@ type Options struct {
 	// Out receives every observation. The poller blocks on it (backpressure).
 	Out    chan<- observation.Observation
 	Logger *slog.Logger
-	// BackoffBase and BackoffMax shape the exponential backoff with full
-	// jitter after a failure (defaults DefaultBackoffBase, DefaultBackoffMax).
+	// BackoffBase and BackoffMax, when set, replace the policy of every
+	// failure class (tests); by default the wait follows the class
+	// (backoff.For with the poll interval).
 	BackoffBase, BackoffMax time.Duration
 	// BreakerFailures consecutive failures open an endpoint's circuit
-	// breaker for BreakerTimeout (defaults DefaultBreakerFailures,
-	// DefaultBreakerTimeout).
+	// breaker for BreakerTimeout (defaults DefaultBreakerFailures, and
+	// the shorter of DefaultBreakerTimeout and Interval).
 	BreakerFailures uint32
 	BreakerTimeout  time.Duration
 	// BlindAfter: when no request has succeeded for this long, the poller
@@ -150,18 +154,14 @@ func New(client *kickrest.Client, o Options) (*Poller, error) {
 	if o.Interval < minIv {
 		return nil, fmt.Errorf("poller: interval %v is below the minimum %v", o.Interval, minIv)
 	}
-	if o.BackoffBase <= 0 {
-		o.BackoffBase = DefaultBackoffBase
+	if o.BackoffBase > 0 || o.BackoffMax > 0 {
+		o.BackoffMax = max(o.BackoffMax, o.BackoffBase)
 	}
-	if o.BackoffMax <= 0 {
-		o.BackoffMax = DefaultBackoffMax
-	}
-	o.BackoffMax = max(o.BackoffMax, o.BackoffBase)
 	if o.BreakerFailures == 0 {
 		o.BreakerFailures = DefaultBreakerFailures
 	}
 	if o.BreakerTimeout <= 0 {
-		o.BreakerTimeout = DefaultBreakerTimeout
+		o.BreakerTimeout = min(DefaultBreakerTimeout, o.Interval)
 	}
 	if o.BlindAfter <= 0 {
 		o.BlindAfter = 2 * o.Interval
@@ -560,8 +560,8 @@ func (p *Poller) succeeded() {
 	p.st.backoffUntil = time.Time{}
 }
 
-// failed records a failure and sets the backoff: exponential with full
-// jitter, never shorter than the server's Retry-After.
+// failed records a failure and sets the backoff by the failure's class,
+// never shorter than the server's Retry-After.
 func (p *Poller) failed(endpoint string, err error, n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -576,7 +576,7 @@ func (p *Poller) failed(endpoint string, err error, n int) {
 		return
 	}
 	p.st.failures++
-	d := backoff.Jitter(p.o.BackoffBase, p.o.BackoffMax, p.st.failures-1)
+	d := p.policy(classOf(kind)).Wait(p.st.failures - 1)
 	var ke *kickrest.Error
 	if errors.As(err, &ke) && ke.RetryAfter > d {
 		d = ke.RetryAfter
@@ -584,6 +584,25 @@ func (p *Poller) failed(endpoint string, err error, n int) {
 	p.st.backoffUntil = now.Add(d)
 	p.log.Warn("Kick API request failed", logkeys.Endpoint, endpoint, logkeys.ErrKind, reason(err),
 		logkeys.Batch, n, logkeys.Backoff, d, logkeys.Count, p.st.failures, logkeys.Err, err)
+}
+
+// policy is the backoff after a failure of class c.
+func (p *Poller) policy(c backoff.Class) backoff.Policy {
+	if p.o.BackoffMax > 0 {
+		return backoff.Policy{Base: p.o.BackoffBase, Max: p.o.BackoffMax}
+	}
+	return backoff.For(c, p.o.Interval)
+}
+
+// classOf is the backoff class of a kickrest error kind.
+func classOf(k kickrest.Kind) backoff.Class {
+	switch k {
+	case kickrest.RateLimited:
+		return backoff.RateLimited
+	case kickrest.Blocked:
+		return backoff.Blocked
+	}
+	return backoff.Transient
 }
 
 // reason names a failure for health and coverage: the kickrest kind, or

@@ -11,9 +11,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kickmon/kickmon/collector/internal/backoff"
 	"github.com/kickmon/kickmon/collector/internal/logkeys"
 	"github.com/kickmon/kickmon/collector/internal/observation"
+	"github.com/kickmon/kickmon/proto/backoff"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 )
 
@@ -187,7 +187,10 @@ func (m *Manager) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	attempt, replaces := 0, false
+	// One backoff for the whole feed: a provider that stayed up for
+	// stableAfter starts it over.
+	b := backoff.Backoff{Policy: backoff.Policy{Base: m.o.RetryBase, Max: m.o.RetryMax}, StableAfter: stableAfter}
+	replaces := false
 	for {
 		offers, negErr := m.offers(ctx)
 		if ctx.Err() != nil {
@@ -202,13 +205,13 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 		renegotiated := false
 		for _, o := range offers {
-			up, err := m.serve(ctx, o, replaces || negErr != nil, note)
+			started, err := m.serve(ctx, o, replaces || negErr != nil, note)
 			replaces = true
 			if ctx.Err() != nil {
 				return nil
 			}
-			if up >= stableAfter {
-				attempt = 0
+			if !started.IsZero() {
+				b.Succeeded(started)
 			}
 			if errors.Is(err, errRenegotiated) {
 				renegotiated = true
@@ -223,7 +226,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			m.coverage(ctx, SourceOf(o.Provider), why)
 		}
 		if renegotiated {
-			attempt = 0
+			b.Succeeded(time.Now())
 			continue
 		}
 		if len(reasons) == 0 {
@@ -233,8 +236,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		m.mu.Lock()
 		m.blind = why
 		m.mu.Unlock()
-		delay := max(backoff.Jitter(m.o.RetryBase, m.o.RetryMax, attempt), m.o.RetryBase/2)
-		attempt++
+		delay := max(b.Failed(time.Now()), m.o.RetryBase/2)
 		m.log.Warn("realtime blind; negotiating again", logkeys.Reason, why, logkeys.Backoff, delay)
 		if !sleep(ctx, delay) {
 			return nil
@@ -366,11 +368,12 @@ func (m *Manager) usable(offers []Offer, accepted []string) ([]Offer, string) {
 }
 
 // serve runs one provider until it fails, ctx ends, or (for a fallback)
-// negotiation works again. It returns how long the provider ran.
-func (m *Manager) serve(ctx context.Context, o Offer, replaces bool, note string) (time.Duration, error) {
+// negotiation works again. It returns when the provider started (zero when
+// it could not be built).
+func (m *Manager) serve(ctx context.Context, o Offer, replaces bool, note string) (time.Time, error) {
 	f := m.o.New[o.Provider]
 	if f == nil {
-		return 0, fmt.Errorf("%s: not available", o.Provider)
+		return time.Time{}, fmt.Errorf("%s: not available", o.Provider)
 	}
 	m.mu.Lock()
 	c := m.counters[o.Provider]
@@ -381,7 +384,7 @@ func (m *Manager) serve(ctx context.Context, o Offer, replaces bool, note string
 	m.mu.Unlock()
 	p, err := f(Start{Offer: o, Counters: c, Reconcile: replaces, Note: note, Token: m.token})
 	if err != nil {
-		return 0, err
+		return time.Time{}, err
 	}
 	start := time.Now()
 	m.subMu.Lock()
@@ -425,7 +428,7 @@ func (m *Manager) serve(ctx context.Context, o Offer, replaces bool, note string
 				m.stats.Refusals++
 				m.mu.Unlock()
 			}
-			return time.Since(start), err
+			return start, err
 		case <-recheck:
 			offers, err := m.offers(ctx)
 			if err == nil && len(offers) > 0 {
@@ -433,7 +436,7 @@ func (m *Manager) serve(ctx context.Context, o Offer, replaces bool, note string
 				cancel()
 				<-done
 				stop()
-				return time.Since(start), errRenegotiated
+				return start, errRenegotiated
 			}
 			t.Reset(m.o.Recheck)
 		}

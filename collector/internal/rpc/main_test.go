@@ -86,6 +86,8 @@ type env struct {
 type config struct {
 	spool      spool.Options
 	pageSize   int
+	pageBytes  int
+	watchers   int
 	adminGroup string
 }
 
@@ -105,7 +107,8 @@ func start(t *testing.T, opts ...func(*config)) *env {
 		t.Fatal(err)
 	}
 	e := &env{sp: sp, be: newFakeBackend(sp), dir: dir, path: filepath.Join(dir, "k.sock")}
-	e.srv, err = New(Options{Backend: e.be, Spool: sp, Logger: logtest.New(t), AdminGroup: cfg.adminGroup, PageSize: cfg.pageSize})
+	e.srv, err = New(Options{Backend: e.be, Spool: sp, Logger: logtest.New(t), AdminGroup: cfg.adminGroup, PageSize: cfg.pageSize,
+		PageBytes: cfg.pageBytes, MaxWatchers: cfg.watchers})
 	if err != nil {
 		t.Fatal(err)
 	}

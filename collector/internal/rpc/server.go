@@ -29,10 +29,24 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 )
 
-// DefaultPageSize is how many events one WatchEvents message carries at most.
-const DefaultPageSize = 256
+// Limits of the server, per client and in all.
+const (
+	// DefaultPageSize is how many events one WatchEvents message carries at most.
+	DefaultPageSize = 256
+	// DefaultPageBytes is how large one WatchEvents message may grow (one
+	// event alone may exceed it): a quarter of gRPC's default 4 MiB
+	// receive limit, so a page never nears it.
+	DefaultPageBytes = 1 << 20
+	// DefaultMaxWatchers caps open WatchEvents streams: each holds a
+	// goroutine and a flow-control window (writer, viewers, kickctl).
+	DefaultMaxWatchers = 64
+	// maxConcurrentStreams caps the calls in flight on one connection.
+	maxConcurrentStreams = 32
+)
 
 // ErrNotFound is wrapped by Backend errors for a streamer that is not
 // watched; the API answers NOT_FOUND.
@@ -86,6 +100,11 @@ type Options struct {
 	AdminGroup string
 	// PageSize bounds events per WatchEvents message (default DefaultPageSize).
 	PageSize int
+	// PageBytes bounds the encoded size of a WatchEvents message (default
+	// DefaultPageBytes).
+	PageBytes int
+	// MaxWatchers caps open WatchEvents streams (default DefaultMaxWatchers).
+	MaxWatchers int
 }
 
 // Server serves the API. Create it with New, run Serve, stop with Shutdown.
@@ -97,6 +116,7 @@ type Server struct {
 	log      *slog.Logger
 	auth     *Authorizer
 	pageSize int
+	limits   Options // PageBytes, MaxWatchers
 
 	grpc     *grpc.Server
 	health   *health.Server
@@ -131,12 +151,19 @@ func New(opts Options) (*Server, error) {
 	if opts.PageSize <= 0 {
 		opts.PageSize = DefaultPageSize
 	}
+	if opts.PageBytes <= 0 {
+		opts.PageBytes = DefaultPageBytes
+	}
+	if opts.MaxWatchers <= 0 {
+		opts.MaxWatchers = DefaultMaxWatchers
+	}
 	s := &Server{
 		backend:  opts.Backend,
 		spool:    opts.Spool,
 		log:      opts.Logger.With(logkeys.Component, "rpc"),
 		auth:     NewAuthorizer(opts.AdminGroup),
 		pageSize: opts.PageSize,
+		limits:   opts,
 		health:   health.NewServer(),
 		stopping: make(chan struct{}),
 	}
@@ -148,6 +175,7 @@ func New(opts Options) (*Server, error) {
 	s.health.SetServingStatus(kickmonv1.CollectorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 	s.grpc = grpc.NewServer(
 		grpc.Creds(peerCredentials{}),
+		grpc.MaxConcurrentStreams(maxConcurrentStreams),
 		grpc.ChainUnaryInterceptor(s.authorize),
 	)
 	kickmonv1.RegisterCollectorServiceServer(s.grpc, s)
@@ -330,7 +358,10 @@ func (s *Server) GetStatus(ctx context.Context, req *kickmonv1.GetStatusRequest)
 // behind the retained range later is RESOURCE_EXHAUSTED; Shutdown ends the
 // stream with UNAVAILABLE.
 func (s *Server) WatchEvents(req *kickmonv1.WatchEventsRequest, stream grpc.ServerStreamingServer[kickmonv1.WatchEventsResponse]) error {
-	s.watchers.Add(1)
+	if n := s.watchers.Add(1); int(n) > s.limits.MaxWatchers {
+		s.watchers.Add(-1)
+		return status.Errorf(codes.ResourceExhausted, "too many event watchers (%d open, the limit is %d): close one (kickview, kickctl events tail) and retry", n-1, s.limits.MaxWatchers)
+	}
 	defer s.watchers.Add(-1)
 	ctx := stream.Context()
 	next, started := req.GetFromSeq(), false
@@ -358,6 +389,7 @@ func (s *Server) WatchEvents(req *kickmonv1.WatchEventsRequest, stream grpc.Serv
 			return toStatus(err)
 		}
 		started = true
+		events = fitPage(events, s.limits.PageBytes)
 		if len(events) > 0 {
 			if err := stream.Send(&kickmonv1.WatchEventsResponse{Events: events}); err != nil {
 				return err
@@ -372,4 +404,21 @@ func (s *Server) WatchEvents(req *kickmonv1.WatchEventsRequest, stream grpc.Serv
 		case <-changed:
 		}
 	}
+}
+
+// fitPage cuts events to the longest prefix whose encoded size stays within
+// maxBytes, always keeping the first; the rest are read again for the
+// next page.
+func fitPage(events []*kickmonv1.Event, maxBytes int) []*kickmonv1.Event {
+	size := 0
+	for i, ev := range events {
+		// Each event is a length-delimited field of the response: its size
+		// plus a tag and a length prefix.
+		n := proto.Size(ev)
+		size += n + 1 + protowire.SizeVarint(uint64(n))
+		if size > maxBytes && i > 0 {
+			return events[:i]
+		}
+	}
+	return events
 }

@@ -270,3 +270,85 @@ func TestRepairStatus(t *testing.T) {
 		t.Errorf("status %+v; want 3 subscribed after the list shrank", st)
 	}
 }
+
+// TestRepairCapsCallsPerRound: a long watch list is subscribed over several
+// rounds, at most MaxPerRound calls each (they share the poller's budget).
+func TestRepairCapsCallsPerRound(t *testing.T) {
+	sim := kicksim.Start(t, kicksim.WithStreamers(25))
+	api := restClient(t, sim)
+	var watched []int64
+	for _, st := range sim.Streamers() {
+		watched = append(watched, st.UserID)
+	}
+	rep := &Repairer{API: api, Watched: func() []int64 { return watched }, MaxPerRound: 10, Logger: logtest.New(t)}
+	var perRound []int
+	for range 4 {
+		before := sim.Requests(kicksim.EndpointSubscriptions)
+		n, err := rep.RepairOnce(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		perRound = append(perRound, n)
+		if calls := sim.Requests(kicksim.EndpointSubscriptions) - before - 1; calls > 10 { // one list, then creates
+			t.Errorf("%d subscription calls in one round, want at most 10", calls)
+		}
+	}
+	if diff := cmp.Diff([]int{20, 20, 10, 0}, perRound); diff != "" {
+		t.Errorf("event subscriptions created per round (-want +got):\n%s", diff)
+	}
+}
+
+// TestRepairBacksOffPerStreamer: a streamer whose subscription failed is
+// not asked for again at once (every wake or add used to retry it); the
+// others are.
+func TestRepairBacksOffPerStreamer(t *testing.T) {
+	sim := kicksim.Start(t, kicksim.WithStreamers(2))
+	api := restClient(t, sim)
+	a, b := sim.Streamers()[0].UserID, sim.Streamers()[1].UserID
+	watched := []int64{a}
+	rep := &Repairer{API: api, Watched: func() []int64 { return watched }, Logger: logtest.New(t)}
+	if _, err := rep.RepairOnce(context.Background()); err != nil { // list, create a
+		t.Fatal(err)
+	}
+	sim.DropWebhookSubscriptions()
+	// The list answers, the create of a fails.
+	before := sim.Requests(kicksim.EndpointSubscriptions)
+	failCreate(t, sim, rep)
+	if got := sim.Requests(kicksim.EndpointSubscriptions) - before; got != 2 {
+		t.Fatalf("%d subscription requests in the failing round, want list + create", got)
+	}
+	watched = append(watched, b)
+	before = sim.Requests(kicksim.EndpointSubscriptions)
+	n, err := rep.RepairOnce(context.Background())
+	if err != nil || n != 2 {
+		t.Fatalf("RepairOnce = %d, %v; want b's 2 subscriptions", n, err)
+	}
+	if got := sim.Requests(kicksim.EndpointSubscriptions) - before; got != 2 {
+		t.Errorf("%d subscription requests, want list + create b (a is backing off)", got)
+	}
+	if got := countSubs(sim); got[a] != 0 || got[b] != 2 {
+		t.Errorf("subscriptions %v: a backs off, b is subscribed", got)
+	}
+}
+
+// failCreate runs one repair whose create call is answered 503.
+func failCreate(t *testing.T, sim *kicksim.Sim, rep *Repairer) {
+	t.Helper()
+	rep.API = &failSecond{SubscriptionAPI: rep.API, sim: sim}
+	defer func() { rep.API = rep.API.(*failSecond).SubscriptionAPI }()
+	if n, err := rep.RepairOnce(context.Background()); err == nil || n != 0 {
+		t.Fatalf("RepairOnce = %d, %v; want the create to fail", n, err)
+	}
+}
+
+// failSecond arms a 503 on kicksim just before the create call (kicksim
+// counts faults per endpoint, and the list goes first).
+type failSecond struct {
+	SubscriptionAPI
+	sim *kicksim.Sim
+}
+
+func (f *failSecond) CreateSubscription(ctx context.Context, userID int64, events []kickrest.EventSpec) ([]kickrest.SubscriptionResult, error) {
+	f.sim.FailNext(kicksim.EndpointSubscriptions, 1, kicksim.Fault503)
+	return f.SubscriptionAPI.CreateSubscription(ctx, userID, events)
+}

@@ -12,6 +12,7 @@ package webhook
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -151,10 +152,16 @@ func (h *Handler) Stats() Stats {
 	return st
 }
 
-// reject answers an error status with a short plain-text reason.
+// maxLoggedID bounds a message id in the logs: Kick's are 26-character
+// ULIDs; anyone can send 16 KiB of header.
+const maxLoggedID = 40
+
+// reject answers an error status with a short plain-text reason. Anyone
+// can post here, so a rejection is logged at debug only (with the message
+// id cut short) and counted; the counters are on /metrics.
 func (h *Handler) reject(w http.ResponseWriter, status int, counter *atomic.Int64, msgID, reason string) {
 	counter.Add(1)
-	h.log.Info("webhook rejected", logkeys.Status, status, logkeys.MessageID, msgID, logkeys.Reason, reason)
+	h.log.Debug("webhook rejected", logkeys.Status, status, logkeys.MessageID, observation.Clean(msgID, maxLoggedID), logkeys.Reason, reason)
 	http.Error(w, reason, status)
 }
 
@@ -196,7 +203,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !h.seen.claim(msgID, h.o.Now()) {
 		s.duplicates.Add(1)
-		h.log.Debug("duplicate webhook ignored", logkeys.MessageID, msgID)
+		h.log.Debug("duplicate webhook ignored", logkeys.MessageID, observation.Clean(msgID, maxLoggedID))
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -209,7 +216,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		s.ignored.Add(1)
-		h.log.Debug("webhook event ignored", logkeys.Event, event, logkeys.MessageID, msgID)
+		h.log.Debug("webhook event ignored", logkeys.Event, observation.Clean(event, maxLoggedID), logkeys.MessageID, observation.Clean(msgID, maxLoggedID))
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -340,11 +347,28 @@ func Decode(event string, body []byte) (o observation.Observation, ok bool, err 
 	return o, true, nil
 }
 
+// TLSFiles are KICKMON_WEBHOOK_TLS_CERT and _KEY: PEM files of a
+// certificate (chain) and its key, for a receiver with no proxy in front.
+type TLSFiles struct{ Cert, Key string }
+
 // Serve serves the handler on ln at POST /webhooks/kick (404 elsewhere)
 // until ctx ends, then shuts down gracefully within 5 s, after which it
-// closes the connections still open. It returns nil after a cancelled
-// context and a graceful shutdown.
-func (h *Handler) Serve(ctx context.Context, ln net.Listener) error {
+// closes the connections still open. It serves HTTPS when tlsFiles is set.
+// It returns nil after a cancelled context and a graceful shutdown.
+func (h *Handler) Serve(ctx context.Context, ln net.Listener, tlsFiles *TLSFiles) error {
+	scheme := "http"
+	if tlsFiles != nil {
+		cert, err := tls.LoadX509KeyPair(tlsFiles.Cert, tlsFiles.Key)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("webhook: TLS certificate %s and key %s: %w", tlsFiles.Cert, tlsFiles.Key, err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		scheme = "https"
+	} else if a, ok := ln.Addr().(*net.TCPAddr); ok && !a.IP.IsLoopback() {
+		h.log.Warn("webhook receiver listens on a non-loopback address without TLS: put a TLS proxy in front or set KICKMON_WEBHOOK_TLS_CERT and KICKMON_WEBHOOK_TLS_KEY",
+			logkeys.Addr, ln.Addr().String())
+	}
 	mux := http.NewServeMux()
 	mux.Handle(Path, h)
 	srv := &http.Server{
@@ -358,7 +382,7 @@ func (h *Handler) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }() // ends when srv shuts down below
-	h.log.Info("webhook receiver listening", logkeys.Addr, ln.Addr().String())
+	h.log.Info("webhook receiver listening", logkeys.Addr, ln.Addr().String(), logkeys.Scheme, scheme)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("webhook: serve %s: %w", ln.Addr(), err)
@@ -383,12 +407,12 @@ func (h *Handler) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // ListenAndServe listens on addr (KICKMON_WEBHOOK_ADDR) and serves until
-// ctx ends.
-func (h *Handler) ListenAndServe(ctx context.Context, addr string) error {
+// ctx ends, over TLS when tlsFiles is set.
+func (h *Handler) ListenAndServe(ctx context.Context, addr string, tlsFiles *TLSFiles) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("webhook: listen %s: %w", addr, err)
 	}
-	return h.Serve(ctx, ln)
+	return h.Serve(ctx, ln, tlsFiles)
 }

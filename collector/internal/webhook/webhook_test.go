@@ -74,7 +74,7 @@ func startReceiver(t *testing.T, o Options) *receiver {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- h.Serve(ctx, ln) }()
+	go func() { done <- h.Serve(ctx, ln, nil) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -412,7 +412,7 @@ func TestServeEndsBlockedHandler(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	served := make(chan error, 1)
-	go func() { served <- h.Serve(ctx, ln) }()
+	go func() { served <- h.Serve(ctx, ln, nil) }()
 
 	d := vector()
 	req, err := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+Path, bytes.NewReader(d.body))

@@ -13,11 +13,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/kickmon/kickmon/proto/backoff"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/proto/kickapi"
 	"github.com/kickmon/kickmon/viewer/internal/logkeys"
@@ -112,7 +112,8 @@ type Options struct {
 	// listing (default 15s): polls that confirm an unchanged state make no
 	// event, so WatchEvents alone would let "last confirmed" go stale.
 	ConfirmEvery time.Duration
-	// MinBackoff and MaxBackoff bound the resubscribe delay (default 250ms, 5s).
+	// MinBackoff and MaxBackoff bound the resubscribe delay (default the
+	// shared policy for the collector's socket, backoff.Local: 100ms, 5s).
 	MinBackoff, MaxBackoff time.Duration
 	// LogSize is how many event log entries are kept (default 500).
 	LogSize int
@@ -157,11 +158,12 @@ func New(client kickmonv1.CollectorServiceClient, opts Options) *Feed {
 	if opts.StatusEvery <= 0 {
 		opts.StatusEvery = 2 * time.Second
 	}
+	local := backoff.For(backoff.Local, 0)
 	if opts.MinBackoff <= 0 {
-		opts.MinBackoff = 250 * time.Millisecond
+		opts.MinBackoff = local.Base
 	}
 	if opts.MaxBackoff < opts.MinBackoff {
-		opts.MaxBackoff = max(5*time.Second, opts.MinBackoff)
+		opts.MaxBackoff = max(local.Max, opts.MinBackoff)
 	}
 	if opts.LogSize <= 0 {
 		opts.LogSize = 500
@@ -220,7 +222,7 @@ func (f *Feed) Run(ctx context.Context) error {
 	defer wg.Wait()
 	wg.Go(func() { f.pollStatus(ctx) })
 
-	backoff := f.opts.MinBackoff
+	b := backoff.Backoff{Policy: backoff.Policy{Base: f.opts.MinBackoff, Max: f.opts.MaxBackoff}}
 	for {
 		connected, err := f.session(ctx)
 		if ctx.Err() != nil {
@@ -228,20 +230,15 @@ func (f *Feed) Run(ctx context.Context) error {
 		}
 		f.setDisconnected(err)
 		if connected {
-			backoff = f.opts.MinBackoff
+			b.Succeeded(time.Now())
 		}
-		// Full jitter above half the step, so a restarted collector is not
-		// hit by every viewer at the same instant.
-		d := backoff/2 + rand.N(backoff/2+1)
+		// Full jitter, so a restarted collector is not hit by every viewer
+		// at the same instant.
+		d := b.Failed(time.Now())
 		f.log.Info("resubscribing", logkeys.Backoff, d.String(), logkeys.Err, err)
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !backoff.Sleep(ctx, d) {
 			return nil
-		case <-t.C:
 		}
-		backoff = min(2*backoff, f.opts.MaxBackoff)
 	}
 }
 

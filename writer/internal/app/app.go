@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kickmon/kickmon/proto/backoff"
 	"github.com/kickmon/kickmon/proto/kickapi"
 	"github.com/kickmon/kickmon/writer/internal/config"
 	"github.com/kickmon/kickmon/writer/internal/confirm"
@@ -201,7 +202,7 @@ func daemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 // is unreachable (it may still be starting). A schema newer than this
 // binary is fatal.
 func prepare(ctx context.Context, st *store.Store, notify *systemd.Notifier, log *slog.Logger) error {
-	wait := 100 * time.Millisecond
+	b := backoff.Backoff{Policy: backoff.For(backoff.Local, 0)} // PostgreSQL on this machine, often still starting
 	for {
 		notify.Status("connecting to PostgreSQL")
 		err := st.Ping(ctx)
@@ -222,13 +223,11 @@ func prepare(ctx context.Context, st *store.Store, notify *systemd.Notifier, log
 			return nil
 		}
 		notify.Status("waiting for PostgreSQL: " + err.Error())
+		wait := b.Failed(time.Now())
 		log.Warn("database not ready; retrying", logkeys.Err, err, logkeys.Backoff, wait)
-		select {
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx, wait) {
 			return nil
-		case <-time.After(wait):
 		}
-		wait = min(wait*2, 5*time.Second)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/kickmon/kickmon/proto/backoff"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/proto/kickapi"
 	"github.com/kickmon/kickmon/writer/internal/logkeys"
@@ -62,14 +63,15 @@ type Refresher struct {
 	list      *kickmonv1.ListStreamersResponse // a list waiting for the database to reach its seq
 	listUntil time.Time                        // when to give that list up
 	catchUp   time.Duration                    // next wait for it
-	backoff   time.Duration                    // next wait after a failure
+	retry     backoff.Backoff                  // waits after failures
 	failing   string                           // the failing outcome (metrics.Confirm*) of the current streak
 }
 
 // New returns a refresher reading from conn and writing to st; m may be nil.
 func New(conn *kickapi.Conn, st *store.Store, log *slog.Logger, m *metrics.Metrics, opts Options) *Refresher {
 	opts.defaults()
-	return &Refresher{conn: conn, st: st, log: log, m: m, opts: opts, backoff: opts.MinBackoff}
+	return &Refresher{conn: conn, st: st, log: log, m: m, opts: opts,
+		retry: backoff.Backoff{Policy: backoff.Policy{Base: opts.MinBackoff, Max: opts.Interval}}}
 }
 
 // Run refreshes at once, then every Interval, until ctx ends.
@@ -120,7 +122,8 @@ func (r *Refresher) step(ctx context.Context) time.Duration {
 	}
 	r.log.Debug("confirmation times refreshed", logkeys.Rows, res.Rows, logkeys.LastSeq, r.list.GetLastSeq())
 	r.m.ObserveConfirm(metrics.ConfirmOK, res.Rows)
-	r.list, r.failing, r.backoff = nil, "", r.opts.MinBackoff
+	r.list, r.failing = nil, ""
+	r.retry.Succeeded(time.Now())
 	return r.opts.Interval
 }
 
@@ -131,8 +134,7 @@ func (r *Refresher) failed(ctx context.Context, outcome string, err error) time.
 		return r.opts.Interval // shutting down: not a failure
 	}
 	r.m.ObserveConfirm(outcome, 0)
-	wait := r.backoff
-	r.backoff = min(2*r.backoff, r.opts.Interval)
+	wait := r.retry.Failed(time.Now())
 	msg := "cannot refresh confirmation times (the collector's list); retrying"
 	if outcome == metrics.ConfirmDatabase {
 		msg = "cannot refresh confirmation times (database); retrying"

@@ -11,11 +11,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/kickmon/kickmon/proto/backoff"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/proto/kickapi"
 	"github.com/kickmon/kickmon/writer/internal/batch"
@@ -32,8 +32,11 @@ type Options struct {
 	Interval     time.Duration // flush when the oldest pending event waited this long (100ms)
 	FlushTimeout time.Duration // per attempt (30s)
 	DrainTimeout time.Duration // on shutdown, to write what is held (10s)
-	MinBackoff   time.Duration // first retry delay (100ms)
-	MaxBackoff   time.Duration // longest retry delay (5s)
+	// MinBackoff and MaxBackoff, when set, replace the shared retry policy
+	// (tests); by default it follows the class: the collector's socket
+	// (backoff.Local: 100 ms to 5 s), the database (backoff.Transient:
+	// 1 s to 30 s).
+	MinBackoff, MaxBackoff time.Duration
 	// OnSubscribed is called once, the first time the event stream opens.
 	OnSubscribed func()
 }
@@ -53,8 +56,6 @@ func (o *Options) defaults() {
 	def(&o.Interval, 100*time.Millisecond)
 	def(&o.FlushTimeout, 30*time.Second)
 	def(&o.DrainTimeout, 10*time.Second)
-	def(&o.MinBackoff, 100*time.Millisecond)
-	def(&o.MaxBackoff, 5*time.Second)
 }
 
 // Status is a snapshot of the pipeline, for STATUS= lines, /healthz and logs.
@@ -79,7 +80,11 @@ type Consumer struct {
 	opts Options
 
 	subscribed sync.Once
-	heartbeat  atomic.Int64 // unix nanoseconds of the loop's last turn
+	// born and heartbeat measure liveness on the monotonic clock (a wall
+	// clock step must neither fake a stall nor hide one): heartbeat is the
+	// time since born of the loop's last turn.
+	born      time.Time
+	heartbeat atomic.Int64
 
 	mu     sync.Mutex
 	status Status
@@ -88,8 +93,7 @@ type Consumer struct {
 // New returns a pipeline reading from conn and writing to st; m may be nil.
 func New(conn *kickapi.Conn, st *store.Store, log *slog.Logger, m *metrics.Metrics, opts Options) *Consumer {
 	opts.defaults()
-	c := &Consumer{conn: conn, st: st, log: log, m: m, opts: opts}
-	c.heartbeat.Store(time.Now().UnixNano())
+	c := &Consumer{conn: conn, st: st, log: log, m: m, opts: opts, born: time.Now()}
 	return c
 }
 
@@ -104,7 +108,7 @@ func (c *Consumer) Status() Status {
 // collector outage does not make it unhealthy: the loop keeps running and
 // retrying, and a restart would not help.
 func (c *Consumer) Healthy() error {
-	age := time.Since(time.Unix(0, c.heartbeat.Load()))
+	age := time.Since(c.born) - time.Duration(c.heartbeat.Load())
 	if age > 10*time.Second {
 		return fmt.Errorf("writer loop stalled for %s", age.Round(time.Second))
 	}
@@ -153,7 +157,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 }
 
 func (c *Consumer) readCursor(ctx context.Context) (uint64, error) {
-	wait := c.opts.MinBackoff
+	b := c.backoff(backoff.Transient)
 	for {
 		cursor, err := c.st.Cursor(ctx)
 		if err == nil {
@@ -163,11 +167,11 @@ func (c *Consumer) readCursor(ctx context.Context) (uint64, error) {
 			return 0, fmt.Errorf("read cursor: %w", err)
 		}
 		c.dbFailed(err)
+		wait := b.Failed(time.Now())
 		c.log.Warn("cannot read the writer cursor; retrying", logkeys.Err, err, logkeys.Backoff, wait)
-		if !sleep(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			return 0, fmt.Errorf("read cursor: %w", err)
 		}
-		wait = c.nextBackoff(wait)
 	}
 }
 
@@ -195,7 +199,7 @@ func (c *Consumer) loop(ctx, flushCtx context.Context, cancelFlush context.Cance
 	open := true // items not yet closed by the watcher
 
 	for {
-		c.heartbeat.Store(time.Now().UnixNano())
+		c.heartbeat.Store(int64(time.Since(c.born)))
 		now := time.Now()
 		switch {
 		case !inflight && next != nil:
@@ -283,7 +287,7 @@ func firstSeq(p batch.Pending) uint64 {
 func (c *Consumer) flush(ctx context.Context, pp *store.Prepared) flushResult {
 	p := pp.Pending()
 	start := time.Now()
-	wait := c.opts.MinBackoff
+	b := c.backoff(backoff.Transient)
 	for {
 		actx, cancel := context.WithTimeout(ctx, c.opts.FlushTimeout)
 		res, err := c.st.WritePrepared(actx, pp)
@@ -296,12 +300,12 @@ func (c *Consumer) flush(ctx context.Context, pp *store.Prepared) flushResult {
 			return flushResult{p: p, err: err}
 		}
 		c.dbFailed(err)
+		wait := b.Failed(time.Now())
 		c.log.Warn("flush failed; retrying (the collector keeps the events meanwhile)",
 			logkeys.FirstSeq, firstSeq(p), logkeys.LastSeq, p.Last(), logkeys.Err, err, logkeys.Backoff, wait)
-		if !sleep(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			return flushResult{p: p, err: err}
 		}
-		wait = c.nextBackoff(wait)
 	}
 }
 
@@ -352,7 +356,7 @@ func (c *Consumer) ack(cursor uint64) {
 // closes out when ctx ends.
 func (c *Consumer) watch(ctx context.Context, next uint64, out chan<- item) {
 	defer close(out)
-	wait := c.opts.MinBackoff
+	b := c.backoff(backoff.Local)
 	for ctx.Err() == nil {
 		got, err := c.stream(ctx, &next, out)
 		c.m.SetConnected(false)
@@ -361,7 +365,7 @@ func (c *Consumer) watch(ctx context.Context, next uint64, out chan<- item) {
 			return
 		}
 		if got {
-			wait = c.opts.MinBackoff
+			b.Succeeded(time.Now())
 		}
 		if kickapi.IsOutOfRange(err) {
 			if first, ok := c.oldestRetained(ctx); ok && first > next {
@@ -378,11 +382,11 @@ func (c *Consumer) watch(ctx context.Context, next uint64, out chan<- item) {
 		}
 		msg := kickapi.Explain(c.conn.Path(), err).Error()
 		c.update(func(s *Status) { s.CollectorError = msg })
+		wait := b.Failed(time.Now())
 		c.log.Warn("event stream from the collector ended; reconnecting", logkeys.Err, msg, logkeys.Seq, next, logkeys.Backoff, wait)
-		if !sleep(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			return
 		}
-		wait = c.nextBackoff(wait)
 	}
 }
 
@@ -441,19 +445,11 @@ func (c *Consumer) stream(ctx context.Context, next *uint64, out chan<- item) (g
 	}
 }
 
-func (c *Consumer) nextBackoff(d time.Duration) time.Duration {
-	return min(d*2, c.opts.MaxBackoff)
-}
-
-// sleep waits d with ±20% jitter, or until ctx ends (false).
-func sleep(ctx context.Context, d time.Duration) bool {
-	d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
+// backoff is the retry state of one loop retrying failures of class cl.
+func (c *Consumer) backoff(cl backoff.Class) *backoff.Backoff {
+	p := backoff.For(cl, 0)
+	if c.opts.MaxBackoff > 0 {
+		p = backoff.Policy{Base: c.opts.MinBackoff, Max: c.opts.MaxBackoff}
 	}
+	return &backoff.Backoff{Policy: p}
 }

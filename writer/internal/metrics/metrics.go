@@ -198,7 +198,7 @@ func Serve(ctx context.Context, addr string, m *Metrics, healthy func() error, l
 		}
 		_, _ = fmt.Fprintln(w, "ok")
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := server(mux)
 	log.Info("serving metrics", logkeys.Addr, lis.Addr().String())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(lis) }()
@@ -213,5 +213,22 @@ func Serve(ctx context.Context, addr string, m *Metrics, healthy func() error, l
 			return fmt.Errorf("metrics server: %w", err)
 		}
 		return nil
+	}
+}
+
+// idleTimeout is how long a kept-alive connection may sit unused (a var:
+// tests shorten it).
+var idleTimeout = 2 * time.Minute
+
+// server is the metrics HTTP server. A scrape is small and local, so a
+// client that dribbles its request, stalls reading the answer or parks
+// idle connections is cut off instead of holding them forever.
+func server(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       idleTimeout,
 	}
 }

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -114,4 +115,53 @@ func TestNilMetricsIgnoresEverything(t *testing.T) {
 	m.SetLag(1)
 	m.SetConnected(true)
 	m.ObserveConfirm(ConfirmOK, 1)
+}
+
+// TestIdleConnectionsAreClosed: a client that keeps a connection open
+// without using it is cut off (before, only ReadHeaderTimeout was set and
+// an idle connection stayed open forever).
+func TestIdleConnectionsAreClosed(t *testing.T) {
+	old := idleTimeout
+	idleTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { idleTimeout = old })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, addr, New(), func() error { return nil }, slog.New(slog.DiscardHandler)) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	var conn net.Conn
+	deadline := time.Now().Add(10 * time.Second)
+	for conn == nil {
+		if conn, err = net.Dial("tcp", addr); err != nil && time.Now().After(deadline) {
+			t.Fatalf("metrics server did not listen: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET /healthz HTTP/1.1\r\nHost: metrics\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	// Now idle: the server must close the connection (a generous deadline,
+	// not a timing assertion).
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := r.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Errorf("idle connection: read = %v, want the server to close it (EOF)", err)
+	}
 }
