@@ -676,6 +676,9 @@ func TestMetricsAndHealth(t *testing.T) {
 					!strings.Contains(body, `kickmon_collector_api_requests_total{endpoint="channels",outcome="ok"}`) {
 					return fmt.Errorf("/metrics: %d %v, STREAMER_ADDED not counted", code, err)
 				}
+				if tt.pusher && !strings.Contains(body, `kickmon_collector_realtime_provider{provider="centrifugo"} 1`) {
+					return errors.New("/metrics does not name the realtime provider in use (Centrifugo, negotiated with kicksim)")
+				}
 				if code, body, err := get("/healthz"); err != nil || code != http.StatusOK {
 					return fmt.Errorf("/healthz: %d %v %s", code, err, body)
 				}

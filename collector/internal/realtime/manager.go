@@ -287,22 +287,24 @@ func (m *Manager) offers(ctx context.Context) ([]Offer, error) {
 	var negErr error
 	if n := m.o.Negotiator; n != nil {
 		offers, err := n.Offers(ctx, accepted)
+		var out []Offer
+		if err == nil {
+			var rejected string
+			if out, rejected = m.usable(offers, accepted); len(out) == 0 {
+				err = &NegotiationError{Op: "negotiation", Detail: cmpOr(rejected, "no accepted provider offered")}
+			}
+		}
 		m.mu.Lock()
 		m.lastNeg = time.Now()
 		m.stats.Negotiations++
+		m.lastNegErr = ""
 		if err != nil {
 			m.stats.NegotiationFailures++
 			m.lastNegErr = err.Error()
-		} else {
-			m.lastNegErr = ""
 		}
 		m.mu.Unlock()
 		if err == nil {
-			out, rejected := m.usable(offers, accepted)
-			if len(out) > 0 {
-				return out, nil
-			}
-			err = &NegotiationError{Op: "negotiation", Detail: cmpOr(rejected, "no accepted provider offered")}
+			return out, nil
 		}
 		if ctx.Err() != nil {
 			return nil, err

@@ -121,6 +121,7 @@ type setup struct {
 	centURL       string // KICK_CENTRIFUGO_URL
 	offer         string
 	tokens        *bool
+	secure        bool // KICKMON_ALLOW_INSECURE unset: negotiated ws:// URLs refused
 }
 
 func newEnv(t *testing.T, sim *kicksim.Sim, cent *centrifugotest.Server, s setup) *env {
@@ -155,7 +156,7 @@ func newEnv(t *testing.T, sim *kicksim.Sim, cent *centrifugotest.Server, s setup
 	}
 	log := logtest.New(t)
 	e.m, err = realtime.NewManager(realtime.Options{
-		Negotiator: neg, PusherURL: pusherURL, CentrifugoURL: s.centURL, AllowInsecure: true, Out: e.out, Logger: log,
+		Negotiator: neg, PusherURL: pusherURL, CentrifugoURL: s.centURL, AllowInsecure: !s.secure, Out: e.out, Logger: log,
 		RetryBase: 50 * time.Millisecond, RetryMax: 500 * time.Millisecond, Recheck: 300 * time.Millisecond,
 		New: map[string]realtime.Factory{
 			realtime.Pusher: func(s realtime.Start) (realtime.Provider, error) {
@@ -295,6 +296,9 @@ func TestFallback(t *testing.T) {
 		{"network: the Pusher fallback", setup{webURL: closed.URL}, using(realtime.Pusher, false, 1), "negotiation: dial tcp"},
 		// Centrifugo needs a token from KICK_WEB_URL: refused, then Pusher.
 		{"no KICK_WEB_URL: the fallbacks only", setup{noNegotiation: true, centURL: cent.URL}, using(realtime.Pusher, false, 1), ""},
+		// kicksim's and the test server's ws:// URLs are refused when negotiated
+		// without KICKMON_ALLOW_INSECURE (configured ones were checked at start).
+		{"insecure negotiated URLs refused", setup{secure: true}, using(realtime.Pusher, false, 1), "negotiation: negotiated centrifugo URL ws://"},
 		{"nothing works", setup{offer: "blocked", tokens: &no, centURL: cent.URL, pusherURL: strings.Replace(closed.URL, "http", "ws", 1) + "/app/k?protocol=7"},
 			func(st realtime.Status) bool {
 				return st.Health == realtime.HealthDown && st.Provider == "" && st.Running == realtime.Pusher &&
