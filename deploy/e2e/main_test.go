@@ -245,7 +245,7 @@ func tail(b []byte, n int) []byte {
 	return b
 }
 
-func countDSN(t *testing.T, dsn, sql string) int64 {
+func countDSN(t *testing.T, dsn, sql string, args ...any) int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -255,7 +255,7 @@ func countDSN(t *testing.T, dsn, sql string) int64 {
 	}
 	defer func() { _ = conn.Close(ctx) }()
 	var n int64
-	if err := conn.QueryRow(ctx, sql).Scan(&n); err != nil {
+	if err := conn.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
 		return -1
 	}
 	return n

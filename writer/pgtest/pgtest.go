@@ -42,6 +42,7 @@ type Cluster struct {
 	cred    *syscall.Credential
 	owner   string // OS user that runs postgres, the superuser's name
 	baseURL string // for EnvURL clusters, the given server
+	durable bool   // OpenCluster: data kept, fsync on, clean shutdown
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -140,18 +141,8 @@ func StartCluster() (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{bin: bin, templates: map[string]error{}}
-	if os.Geteuid() == 0 {
-		// initdb refuses to run as root; run the server as an unprivileged user.
-		c.cred, c.owner, err = unprivileged()
-		if err != nil {
-			return nil, err
-		}
-	} else {
-		u, err := user.Current()
-		if err != nil {
-			return nil, fmt.Errorf("current user: %w", err)
-		}
-		c.owner = u.Username
+	if err := c.setOwner(); err != nil {
+		return nil, err
 	}
 	root, err := os.MkdirTemp("", "pgtest")
 	if err != nil {
@@ -176,10 +167,67 @@ func StartCluster() (*Cluster, error) {
 	return c, nil
 }
 
+// OpenCluster starts a durable cluster whose files live in root (created and
+// initialised on first use, reused after): the data survives Close, writes
+// are fsynced, and Close shuts the server down cleanly. The same binaries and
+// user as StartCluster; as root, root must be reachable by that user.
+func OpenCluster(root string) (*Cluster, error) {
+	bin, err := findBinaries()
+	if err != nil {
+		return nil, err
+	}
+	root, err = filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{bin: bin, templates: map[string]error{}, durable: true, dir: filepath.Join(root, "data"), sockDir: root}
+	if err := c.setOwner(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, fmt.Errorf("postgresql directory: %w", err)
+	}
+	if c.cred != nil {
+		if err := os.Chown(root, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+			return nil, fmt.Errorf("chown %s: %w", root, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(c.dir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+		// A data directory left half-initialised by an interrupted initdb is not trusted.
+		_ = os.RemoveAll(c.dir)
+		initdb := c.command(filepath.Join(bin, "initdb"), "-D", c.dir, "-U", c.owner, "-A", "trust", "-E", "UTF8", "--locale=C")
+		if out, err := initdb.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("initdb %s: %w: %s", c.dir, err, strings.TrimSpace(string(out)))
+		}
+	}
+	if err := c.Start(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// setOwner picks the OS user that runs the server: the current one, or an
+// unprivileged one when running as root (initdb refuses root).
+func (c *Cluster) setOwner() error {
+	if os.Geteuid() == 0 {
+		var err error
+		c.cred, c.owner, err = unprivileged()
+		return err
+	}
+	u, err := user.Current()
+	if err != nil {
+		return fmt.Errorf("current user: %w", err)
+	}
+	c.owner = u.Username
+	return nil
+}
+
 func (c *Cluster) command(name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(name, args...)
 	cmd.Dir = os.TempDir()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Pdeathsig: syscall.SIGQUIT}
+	// A durable server gets its own process group: Ctrl-C in the terminal must not shut
+	// it down under the writer still draining into it; the owner stops it last.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Pdeathsig: syscall.SIGQUIT, Setpgid: c.durable}
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	return cmd
 }
@@ -194,10 +242,12 @@ func (c *Cluster) Start() error {
 	if c.cmd != nil {
 		return nil
 	}
-	cmd := c.command(filepath.Join(c.bin, "postgres"), "-D", c.dir, "-k", c.sockDir,
-		"-c", "listen_addresses=", "-c", "fsync=off",
-		"-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "log_min_messages=fatal")
-	logf, err := os.Create(filepath.Join(c.sockDir, "postgres.log"))
+	args := []string{"-D", c.dir, "-k", c.sockDir, "-c", "listen_addresses=", "-c", "max_connections=200", "-c", "log_min_messages=fatal"}
+	if !c.durable {
+		args = append(args, "-c", "fsync=off", "-c", "full_page_writes=off")
+	}
+	cmd := c.command(filepath.Join(c.bin, "postgres"), args...)
+	logf, err := os.OpenFile(filepath.Join(c.sockDir, "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("postgres log: %w", err)
 	}
@@ -232,31 +282,42 @@ func (c *Cluster) Start() error {
 	}
 }
 
-// Stop shuts the server down at once (immediate mode, as a crash would) and
-// waits for it to exit. Data survives; Start brings it back.
+// Stop shuts the server down at once (immediate mode, as a crash would; an
+// OpenCluster's cleanly, in fast mode) and waits for it to exit. Data
+// survives; Start brings it back.
 func (c *Cluster) Stop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cmd == nil {
 		return
 	}
-	_ = c.cmd.Process.Signal(syscall.SIGQUIT)
+	sig := syscall.SIGQUIT
+	if c.durable {
+		sig = syscall.SIGINT // fast shutdown: a checkpoint, nothing to recover next time
+	}
+	_ = c.cmd.Process.Signal(sig)
+	grace := 10 * time.Second
+	if c.durable {
+		grace = time.Minute // the shutdown checkpoint writes what is dirty
+	}
 	select {
 	case <-c.done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(grace):
 		_ = c.cmd.Process.Kill()
 		<-c.done
 	}
 	c.cmd = nil
 }
 
-// Close stops the server and removes its files.
+// Close stops the server and removes its files (an OpenCluster's stay).
 func (c *Cluster) Close() {
 	if c.baseURL != "" {
 		return
 	}
 	c.Stop()
-	_ = os.RemoveAll(c.sockDir)
+	if !c.durable {
+		_ = os.RemoveAll(c.sockDir)
+	}
 }
 
 // URL is a DSN for database db on this cluster.

@@ -3,6 +3,7 @@ package pgtest_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 
@@ -114,5 +115,44 @@ func TestClusterRestartKeepsData(t *testing.T) {
 	var v int
 	if err := conn.QueryRow(ctx, `SELECT v FROM k`).Scan(&v); err != nil || v != 42 {
 		t.Fatalf("after restart: v=%d err=%v", v, err)
+	}
+}
+
+// A durable cluster keeps its files after Close, and a second OpenCluster of
+// the same directory finds the data.
+func TestOpenClusterKeepsDataAcrossOpens(t *testing.T) {
+	if testing.Short() {
+		t.Skip("initialises a cluster")
+	}
+	ctx := context.Background()
+	root := t.TempDir()
+	if os.Geteuid() == 0 {
+		// The server runs as an unprivileged user, who must reach root.
+		for _, d := range []string{filepath.Dir(root), root} {
+			if err := os.Chmod(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i, sql := range []string{`CREATE TABLE k (v int); INSERT INTO k VALUES (42)`, `INSERT INTO k VALUES (43)`} {
+		c, err := pgtest.OpenCluster(root + "/pg")
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		conn := connect(t, c.URL("postgres"))
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		_ = conn.Close(ctx)
+		c.Close()
+	}
+	c, err := pgtest.OpenCluster(root + "/pg")
+	if err != nil {
+		t.Fatalf("third open: %v", err)
+	}
+	defer c.Close()
+	var n int
+	if err := connect(t, c.URL("postgres")).QueryRow(ctx, `SELECT count(*) FROM k`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("after two opens: %d rows, err=%v; want 2", n, err)
 	}
 }

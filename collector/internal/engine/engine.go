@@ -107,7 +107,8 @@ var ErrStopped = fmt.Errorf("%w: kickcollector is shutting down", rpc.ErrUnavail
 // Run restores the watch list from the spool, then runs the loop until ctx
 // ends, committing what is still queued before it returns. A spool write
 // failure stops it with an error: events that cannot be stored must not be
-// published, and a restart reconciles through the API.
+// published, and a restart reconciles through the API. An event protobuf
+// cannot encode is quarantined instead (a restart would meet it again).
 func (e *Engine) Run(ctx context.Context) error {
 	streamers, err := e.o.Spool.Streamers()
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -15,12 +16,16 @@ import (
 // BenchmarkRecoveryAfterOutage measures, with the production defaults and
 // kicksim, the time from Kick's first good answer after an outage of
 // 503s to the first full round (every streamer observed again), at 2 s and
-// 60 s poll intervals. It is slow (minutes): run it alone,
+// 60 s poll intervals. Each sample takes more than 3 minutes, so it runs
+// only when asked (it would add minutes to make bench):
 //
-//	go test -run '^$' -bench RecoveryAfterOutage -benchtime 1x ./collector/internal/poller/
+//	KICKMON_BENCH_RECOVERY=1 go test -run '^$' -bench RecoveryAfterOutage -benchtime 3x ./collector/internal/poller/
 //
 // The outage lasts long enough for the backoff to reach its cap.
 func BenchmarkRecoveryAfterOutage(b *testing.B) {
+	if os.Getenv("KICKMON_BENCH_RECOVERY") == "" {
+		b.Skip("takes minutes: set KICKMON_BENCH_RECOVERY=1 to run it")
+	}
 	for _, iv := range []time.Duration{2 * time.Second, 60 * time.Second} {
 		b.Run(fmt.Sprintf("interval=%s", iv), func(b *testing.B) {
 			var total time.Duration

@@ -7,21 +7,16 @@ package demo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/kickmon/kickmon/deploy/internal/proc"
-	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
-	"github.com/kickmon/kickmon/proto/kickapi"
+	"github.com/kickmon/kickmon/deploy/internal/stack"
 	"github.com/kickmon/kickmon/writer/pgtest"
-	"google.golang.org/grpc"
 )
 
 // Options configure a demo run.
@@ -51,16 +46,15 @@ type Info struct {
 
 // Run runs the demo until kickview quits (or, headless, until ctx ends).
 func Run(ctx context.Context, o Options) (err error) {
-	bin := func(name string) string { return filepath.Join(o.BinDir, name) }
-	for _, b := range []string{"kicksim", "kickcollector", "kickwriter", "kickview", "kickctl"} {
-		if _, err := os.Stat(bin(b)); err != nil {
-			return fmt.Errorf("%s: %w (run make build first)", bin(b), err)
-		}
+	st := &stack.Stack{BinDir: o.BinDir}
+	if err := st.CheckBinaries("kicksim", "kickcollector", "kickwriter", "kickview", "kickctl"); err != nil {
+		return err
 	}
 	dir, err := os.MkdirTemp("", "kickdemo")
 	if err != nil {
 		return err
 	}
+	st.LogDir = dir
 	defer func() {
 		if err == nil {
 			_ = os.RemoveAll(dir)
@@ -82,27 +76,15 @@ func Run(ctx context.Context, o Options) (err error) {
 		return fmt.Errorf("postgresql: %w", err)
 	}
 	defer pg.Close()
-	if err := createDatabase(ctx, pg.URL("postgres"), "kickmon"); err != nil {
+	if err := stack.EnsureDatabase(ctx, pg.URL("postgres"), "kickmon"); err != nil {
 		return err
 	}
 	dsn := pg.URL("kickmon")
-
-	var procs []*proc.Process
 	defer func() {
-		for i := len(procs) - 1; i >= 0; i-- {
-			if serr := procs[i].Stop(15 * time.Second); serr != nil && err == nil {
-				err = serr
-			}
+		if serr := st.Stop(15 * time.Second); serr != nil && err == nil {
+			err = serr
 		}
 	}()
-	start := func(s proc.Spec) (*proc.Process, error) {
-		s.LogDir = dir
-		p, err := proc.Start(s)
-		if err == nil {
-			procs = append(procs, p)
-		}
-		return p, err
-	}
 
 	fmt.Fprintln(o.Stdout, "kickdemo: starting kicksim, kickcollector, kickwriter…")
 	simOut, simW := io.Pipe()
@@ -111,7 +93,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if realtime == "" {
 		realtime = "both"
 	}
-	if _, err := start(proc.Spec{Name: "kicksim", Path: bin("kicksim"), Stdout: simW,
+	if _, err := st.Start(proc.Spec{Name: "kicksim", Stdout: simW,
 		Args: []string{"--streamers", strconv.Itoa(o.Streamers), "--rate", strconv.FormatFloat(o.Rate, 'f', -1, 64),
 			"--realtime", realtime, "--listen", "127.0.0.1:0"}}); err != nil {
 		return err
@@ -124,33 +106,25 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 
 	socket := filepath.Join(dir, "kickmon.sock")
-	common := []string{"KICKMON_SOCKET=" + socket, "KICKMON_LOG_LEVEL=info"}
 	// simEnv has KICK_WEB_URL (negotiation) besides KICK_PUSHER_URL and
 	// KICK_CENTRIFUGO_URL (the fallbacks when negotiation fails).
-	collEnv := append(append(simEnv, common...),
+	collEnv := append(simEnv, "KICKMON_LOG_LEVEL=info",
 		"KICKMON_STATE_DIR="+filepath.Join(dir, "state"), "KICKMON_POLL_INTERVAL=5s", "KICKMON_OFFLINE_GRACE=10s",
 		"KICK_REALTIME=auto")
-	coll, err := start(proc.Spec{Name: "kickcollector", Path: bin("kickcollector"), Env: collEnv})
-	if err != nil {
+	if _, err := st.StartCollector(ctx, collEnv, socket); err != nil {
 		return err
 	}
-	if err := waitCollector(ctx, coll, socket, 30*time.Second); err != nil {
-		return fmt.Errorf("kickcollector (see %s/kickcollector.log): %w", dir, err)
-	}
-	if _, err := start(proc.Spec{Name: "kickwriter", Path: bin("kickwriter"),
-		Env: append(common, "KICKMON_DATABASE_URL="+dsn)}); err != nil {
+	if _, err := st.Start(proc.Spec{Name: "kickwriter",
+		Env: []string{"KICKMON_SOCKET=" + socket, "KICKMON_LOG_LEVEL=info", "KICKMON_DATABASE_URL=" + dsn}}); err != nil {
 		return err
 	}
 
-	info := Info{Dir: dir, Socket: socket, DSN: dsn}
-	for _, p := range procs {
-		info.Pids = append(info.Pids, p.Pid())
-	}
+	info := Info{Dir: dir, Socket: socket, DSN: dsn, Pids: st.Pids()}
 	fmt.Fprintf(o.Stdout, `kickdemo: running. In another terminal:
   %s --socket %s streamers list
   psql "%s" -c 'SELECT slug, is_live, title, viewer_count FROM kickmon.streamers ORDER BY slug'
   logs: %s/*.log
-`, bin("kickctl"), socket, dsn, dir)
+`, st.Bin("kickctl"), socket, dsn, dir)
 	if o.OnReady != nil {
 		o.OnReady(info)
 	}
@@ -159,68 +133,5 @@ func Run(ctx context.Context, o Options) (err error) {
 		<-ctx.Done()
 		return nil
 	}
-	view, err := start(proc.Spec{Name: "kickview", Path: bin("kickview"),
-		Args: []string{"--socket", socket, "--log-file", filepath.Join(dir, "kickview.log")},
-		Process: func(c *exec.Cmd) {
-			c.Stdin, c.Stdout, c.Stderr = o.Stdin, o.Stdout, o.Stderr
-		}})
-	if err != nil {
-		return err
-	}
-	select {
-	case <-view.Done():
-		return view.Err()
-	case <-ctx.Done():
-		return nil
-	}
-}
-
-func createDatabase(ctx context.Context, adminURL, name string) error {
-	conn, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		return fmt.Errorf("connect to postgresql: %w", err)
-	}
-	defer func() { _ = conn.Close(context.Background()) }()
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return fmt.Errorf("create database %s: %w", name, err)
-	}
-	return nil
-}
-
-// waitCollector waits until the collector answers on its socket, and gives
-// up at once if it exits.
-func waitCollector(ctx context.Context, coll *proc.Process, socket string, timeout time.Duration) error {
-	c, err := kickapi.Dial(socket)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = c.Close() }()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	go func() {
-		select {
-		case <-coll.Done():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	_, err = c.GetStatus(ctx, &kickmonv1.GetStatusRequest{}, grpc.WaitForReady(true))
-	switch {
-	case err == nil:
-		return nil
-	case isDone(coll.Done()):
-		return fmt.Errorf("exited before serving: %v", coll.Err())
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return fmt.Errorf("no answer on %s within %s", socket, timeout)
-	}
-	return kickapi.Explain(socket, err)
-}
-
-func isDone(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
+	return st.View(ctx, socket, o.Stdin, o.Stdout, o.Stderr)
 }
