@@ -13,12 +13,12 @@ BUF     := $(TOOLS)/buf
 STATICCHECK := $(TOOLS)/staticcheck
 NFPM    := $(TOOLS)/nfpm
 CENTRIFUGO_STAMP := $(TOOLS)/.centrifugo-$(CENTRIFUGO_VERSION)
-BINARIES := kickcollector kicksim kickwriter kickview kickctl
+BINARIES := kickcollector kicksim kickwriter kickview kickctl kicknotify
 PUSHERJS := collector/kicksim/pusherjs
 GOTESTFLAGS ?= -count=1 -timeout 15m
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 M := github.com/kickmon/kickmon
-LDFLAGS := -X $(M)/collector/internal/app.Version=$(VERSION) -X $(M)/writer/internal/app.Version=$(VERSION) -X $(M)/ctl/internal/cli.version=$(VERSION)
+LDFLAGS := -X $(M)/collector/internal/app.Version=$(VERSION) -X $(M)/writer/internal/app.Version=$(VERSION) -X $(M)/notify/internal/app.Version=$(VERSION) -X $(M)/ctl/internal/cli.version=$(VERSION)
 
 .PHONY: help
 help: ## list the targets
@@ -27,7 +27,7 @@ help: ## list the targets
 .PHONY: build
 build: ## build every binary into bin/
 	@mkdir -p bin
-	go build -ldflags "$(LDFLAGS)" -o bin/ ./collector/cmd/kickcollector ./collector/cmd/kicksim ./writer/cmd/kickwriter ./viewer/cmd/kickview ./ctl/cmd/kickctl
+	go build -ldflags "$(LDFLAGS)" -o bin/ ./collector/cmd/kickcollector ./collector/cmd/kicksim ./writer/cmd/kickwriter ./viewer/cmd/kickview ./ctl/cmd/kickctl ./notify/cmd/kicknotify
 
 .PHONY: deps
 deps: centrifugo ## fetch Go modules, the pinned pusher-js (kicksim's conformance test) and Centrifugo
@@ -100,7 +100,7 @@ check-generate: generate ## fail if generated code differs from what is checked 
 
 .PHONY: check-modules
 check-modules: ## build every module on its own (GOWORK=off), through its replace line
-	@for m in proto collector writer viewer ctl deploy; do echo "GOWORK=off go build ./$$m/..."; (cd $$m && GOWORK=off go build ./... && GOWORK=off go vet ./...) || exit 1; done
+	@for m in proto collector writer viewer ctl deploy notify; do echo "GOWORK=off go build ./$$m/..."; (cd $$m && GOWORK=off go build ./... && GOWORK=off go vet ./...) || exit 1; done
 
 .PHONY: check
 check: lint check-generate check-modules breaking check-units test systemd-test ## everything CI runs

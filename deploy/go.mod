@@ -10,6 +10,7 @@ require (
 	github.com/kickmon/kickmon/proto v0.0.0-00010101000000-000000000000
 	github.com/kickmon/kickmon/writer v0.0.0
 	google.golang.org/grpc v1.85.0
+	google.golang.org/protobuf v1.36.12
 )
 
 require (
@@ -18,9 +19,8 @@ require (
 	github.com/joho/godotenv v1.5.1 // indirect
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
-	golang.org/x/text v0.42.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 replace github.com/kickmon/kickmon/writer => ../writer

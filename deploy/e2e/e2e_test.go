@@ -201,7 +201,7 @@ func TestDemoHeadless(t *testing.T) {
 	defer cancel()
 	infoc := make(chan demo.Info, 1)
 	done := make(chan error, 1)
-	var out bytes.Buffer
+	var out lockedBuffer // the webhook sink prints from its own goroutines
 	go func() {
 		done <- demo.Run(ctx, demo.Options{BinDir: bin, Streamers: 12, Rate: 4, Headless: true,
 			Stdout: &out, Stderr: &out, OnReady: func(i demo.Info) { infoc <- i }})
@@ -225,6 +225,9 @@ func TestDemoHeadless(t *testing.T) {
 	if !strings.Contains(out.String(), "kickctl") || !strings.Contains(out.String(), "psql") {
 		t.Errorf("demo did not print how to use kickctl and psql:\n%s", out.String())
 	}
+	waitFor(t, 90*time.Second, "a go-live notification at the demo's webhook sink", func() bool {
+		return strings.Contains(out.String(), "kickdemo: notification demo-sink:")
+	})
 	// The demo removes its directory when it stops; keep the writer's log open
 	// to read how it stopped.
 	wlog, err := os.Open(filepath.Join(info.Dir, "kickwriter.log"))
@@ -419,4 +422,92 @@ func TestSpoolOverflowBecomesAGap(t *testing.T) {
 		cursor := s.count(`SELECT last_seq FROM kickmon.writer_cursor`)
 		return stored >= 0 && lost > 0 && stored+lost == cursor
 	})
+}
+
+// The collector's state is deleted while both daemons run (the collector
+// restarts on an empty state directory, a new event log): the writer
+// records the replacement as a gap, follows the new log from its start,
+// and every seq up to its cursor is an event, a gap or a quarantined event
+// — nothing skipped silently. Streamers live across the loss keep one
+// session each.
+func TestCollectorStateLost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills the collector and deletes its state")
+	}
+	s := startSystem(t, 6)
+	st := s.streamers()
+	waitFor(t, 30*time.Second, "streamers in PostgreSQL", func() bool {
+		return s.count(`SELECT count(*) FROM kickmon.streamers`) == int64(len(st))
+	})
+	for _, x := range st[:3] {
+		s.sim("POST", fmt.Sprintf("/streamers/%d/live", x.UserID), nil)
+	}
+	openSessions := func(n int64) func() bool {
+		return func() bool {
+			return s.count(`SELECT count(*) FROM kickmon.stream_sessions WHERE ended_at IS NULL AND NOT started_at_provisional`) == n
+		}
+	}
+	waitFor(t, 40*time.Second, "three open sessions", openSessions(3))
+	caughtUp := func() (logID string, last int64) {
+		waitFor(t, 40*time.Second, "writer caught up with the collector", func() bool {
+			out, err := s.ctl("status", "-o", "json")
+			if err != nil {
+				return false
+			}
+			var acked int64
+			_, _ = fmt.Sscan(jsonField(out, "last_seq"), &last)
+			_, _ = fmt.Sscan(jsonField(out, "acked_seq"), &acked)
+			logID = strings.Trim(jsonField(out, "log_id"), `"`)
+			return last > 0 && last == acked && logID != ""
+		})
+		return logID, last
+	}
+	oldLog, _ := caughtUp()
+	oldCursor := s.count(`SELECT last_seq FROM kickmon.writer_cursor`)
+
+	s.coll.Kill()
+	if err := os.RemoveAll(filepath.Join(s.dir, "state")); err != nil {
+		t.Fatal(err)
+	}
+	s.startCollector()
+	// Two go offline, one more goes live: the new log has news to carry.
+	for _, x := range st[:2] {
+		s.sim("POST", fmt.Sprintf("/streamers/%d/offline", x.UserID), nil)
+	}
+	s.sim("POST", fmt.Sprintf("/streamers/%d/live", st[3].UserID), nil)
+	waitFor(t, 60*time.Second, "the new log's news in PostgreSQL", openSessions(2))
+	newLog, newLast := caughtUp()
+	if newLog == oldLog {
+		t.Fatalf("the collector kept log id %s on an empty state directory", newLog)
+	}
+
+	rows := s.query(`SELECT first_seq, last_seq, reason FROM kickmon.coverage_gaps WHERE source = 'spool'`)
+	if len(rows) != 1 || rows[0][0] != oldCursor+1 || !strings.HasPrefix(rows[0][2].(string), "event log replaced") {
+		t.Fatalf("spool gaps = %v; want one at seq %d, reason \"event log replaced…\"", rows, oldCursor+1)
+	}
+	rows = s.query(`SELECT log_id, seq_offset, last_seq FROM kickmon.writer_cursor`)
+	if len(rows) != 1 || rows[0][0] != newLog || rows[0][1] != oldCursor+1 || rows[0][2] != oldCursor+1+newLast {
+		t.Errorf("writer_cursor = %v; want log %s, offset %d, last_seq %d", rows, newLog, oldCursor+1, oldCursor+1+newLast)
+	}
+	// Every seq of the new log is stored (none skipped), and every seq up
+	// to the cursor is accounted for once.
+	if n := s.count(`SELECT count(*) FROM kickmon.status_events WHERE seq > $1`, oldCursor+1); n != newLast {
+		t.Errorf("%d events of the new log stored, it has %d", n, newLast)
+	}
+	stored := s.count(`SELECT count(*) FROM kickmon.status_events`)
+	gaps := s.count(`SELECT coalesce(sum(last_seq - first_seq + 1), 0)::bigint FROM kickmon.coverage_gaps WHERE source = 'spool'`)
+	quarantined := s.count(`SELECT count(*) FROM kickmon.quarantine`)
+	if cursor := oldCursor + 1 + newLast; stored+gaps+quarantined != cursor {
+		t.Errorf("stored %d + gaps %d + quarantined %d != cursor %d", stored, gaps, quarantined, cursor)
+	}
+	if quarantined != 0 {
+		t.Errorf("%d events quarantined after the log change:", quarantined)
+		for _, r := range s.query(`SELECT seq, kind, error FROM kickmon.quarantine`) {
+			t.Logf("  %v", r)
+		}
+	}
+	// The streamer still live across the loss has one session, not two.
+	if n := s.count(`SELECT count(*) FROM kickmon.stream_sessions WHERE broadcaster_user_id = $1`, st[2].UserID); n != 1 {
+		t.Errorf("%s, live across the loss: %d sessions, want 1", st[2].Slug, n)
+	}
 }

@@ -39,7 +39,7 @@ func run(m *testing.M) int {
 	// read the binaries, but the collector's child of a second uid might.
 	_ = os.Chmod(dir, 0o755)
 	cmd := exec.Command("go", "build", "-o", dir+"/",
-		"./collector/cmd/kickcollector", "./collector/cmd/kicksim", "./writer/cmd/kickwriter", "./viewer/cmd/kickview", "./ctl/cmd/kickctl")
+		"./collector/cmd/kickcollector", "./collector/cmd/kicksim", "./writer/cmd/kickwriter", "./viewer/cmd/kickview", "./ctl/cmd/kickctl", "./notify/cmd/kicknotify")
 	cmd.Dir = "../.."
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build binaries: %v\n%s", err, out)

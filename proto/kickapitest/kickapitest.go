@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -50,6 +51,7 @@ type Server struct {
 	refreshed []string
 	deny      bool
 	watchers  int32
+	logID     string
 }
 
 // NewServer starts a fake on a short temporary Unix socket; t.Cleanup stops it.
@@ -64,6 +66,7 @@ func NewServer(t testing.TB) *Server {
 		streamers: map[int64]*kickmonv1.Streamer{},
 		known:     map[string]*kickmonv1.Streamer{},
 		firstSeq:  1,
+		logID:     "kickapitest-log-1",
 		notify:    make(chan struct{}),
 		status:    &kickmonv1.CollectorStatus{Version: "kickapitest"},
 	}
@@ -175,6 +178,24 @@ func (s *Server) publishLocked(e *kickmonv1.Event) {
 		}
 	}
 	s.events = append(s.events, e)
+}
+
+// LogID is the fake's event log id (see SpoolStatus.log_id).
+func (s *Server) LogID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logID
+}
+
+// ReplaceLog starts a new, empty event log with id (as a collector whose
+// spool was moved aside): seqs start at 1 again, the watch list stays, and
+// the open WatchEvents streams end with UNAVAILABLE as at a restart.
+func (s *Server) ReplaceLog(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.logID = id
+	s.events, s.firstSeq, s.lastSeq, s.acked, s.ackedAt = nil, 1, 0, 0, time.Time{}
+	s.wakeLocked()
 }
 
 // DropBefore forgets events with seq < seq, as a full spool would;
@@ -392,6 +413,11 @@ func (s *Server) RefreshStreamers(ctx context.Context, req *kickmonv1.RefreshStr
 // WatchEvents implements the API: replay retained events, then follow.
 func (s *Server) WatchEvents(req *kickmonv1.WatchEventsRequest, stream grpc.ServerStreamingServer[kickmonv1.WatchEventsResponse]) error {
 	s.mu.Lock()
+	logID := s.logID
+	if want := req.GetLogId(); want != "" && want != logID {
+		s.mu.Unlock()
+		return kickapi.LogChangedError(want, logID)
+	}
 	next := req.GetFromSeq()
 	if next == 0 {
 		next = s.firstSeq
@@ -408,6 +434,9 @@ func (s *Server) WatchEvents(req *kickmonv1.WatchEventsRequest, stream grpc.Serv
 	}
 	s.watchers++
 	s.mu.Unlock()
+	if err := stream.SendHeader(metadata.Pairs(kickapi.HeaderLogID, logID)); err != nil {
+		return err
+	}
 	defer func() {
 		s.mu.Lock()
 		s.watchers--
@@ -416,6 +445,10 @@ func (s *Server) WatchEvents(req *kickmonv1.WatchEventsRequest, stream grpc.Serv
 	for {
 		s.mu.Lock()
 		var batch []*kickmonv1.Event
+		if s.logID != logID {
+			s.mu.Unlock()
+			return status.Error(codes.Unavailable, "kickcollector restarted")
+		}
 		if next < s.firstSeq {
 			s.mu.Unlock()
 			return status.Errorf(codes.ResourceExhausted, "watcher fell behind: seq %d was dropped", next)
@@ -429,7 +462,7 @@ func (s *Server) WatchEvents(req *kickmonv1.WatchEventsRequest, stream grpc.Serv
 		ch := s.notify
 		s.mu.Unlock()
 		if len(batch) > 0 {
-			if err := stream.Send(&kickmonv1.WatchEventsResponse{Events: batch}); err != nil {
+			if err := stream.Send(&kickmonv1.WatchEventsResponse{Events: batch, LogId: logID}); err != nil {
 				return err
 			}
 			next = batch[len(batch)-1].GetSeq() + 1
@@ -450,6 +483,9 @@ func (s *Server) AckEvents(ctx context.Context, req *kickmonv1.AckEventsRequest)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if want := req.GetLogId(); want != "" && want != s.logID {
+		return nil, kickapi.LogChangedError(want, s.logID)
+	}
 	if req.GetSeq() > s.lastSeq {
 		return nil, status.Errorf(codes.InvalidArgument, "ack of seq %d beyond last seq %d", req.GetSeq(), s.lastSeq)
 	}
@@ -468,7 +504,7 @@ func (s *Server) GetStatus(ctx context.Context, req *kickmonv1.GetStatusRequest)
 	if st.Spool == nil {
 		st.Spool = &kickmonv1.SpoolStatus{}
 	}
-	st.Spool.FirstSeq, st.Spool.LastSeq, st.Spool.AckedSeq = s.firstSeq, s.lastSeq, s.acked
+	st.Spool.FirstSeq, st.Spool.LastSeq, st.Spool.AckedSeq, st.Spool.LogId = s.firstSeq, s.lastSeq, s.acked, s.logID
 	if len(s.events) == 0 {
 		st.Spool.FirstSeq = 0
 	}

@@ -197,3 +197,34 @@ func TestDeniedMutationsAndExplain(t *testing.T) {
 		t.Errorf("Explain after stop = %q", msg)
 	}
 }
+
+func TestReplaceLogAnswersLogChanged(t *testing.T) {
+	s := kickapitest.NewServer(t)
+	c := s.Dial(t)
+	ctx := ctx(t)
+	old := s.LogID()
+	s.Publish(&kickmonv1.Event{}, &kickmonv1.Event{})
+	s.ReplaceLog("log-2")
+	stream, err := c.WatchEvents(ctx, &kickmonv1.WatchEventsRequest{FromSeq: 3, LogId: old})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if cur, ok := kickapi.LogChanged(err); !ok || cur != "log-2" {
+		t.Errorf("WatchEvents of the old log: %v; want LOG_CHANGED naming log-2 (got %q, %v)", err, cur, ok)
+	}
+	if _, err := c.AckEvents(ctx, &kickmonv1.AckEventsRequest{Seq: 0, LogId: old}); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("ack for the old log: %v, want FAILED_PRECONDITION", err)
+	}
+	s.Publish(&kickmonv1.Event{})
+	stream, err = c.WatchEvents(ctx, &kickmonv1.WatchEventsRequest{FromSeq: 1, LogId: "log-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil || resp.GetLogId() != "log-2" || resp.GetEvents()[0].GetSeq() != 1 {
+		t.Errorf("new log: %v, %v; want seq 1 of log-2", resp, err)
+	}
+	if _, ok := kickapi.LogChanged(status.Error(codes.FailedPrecondition, "beyond")); ok {
+		t.Error("a FAILED_PRECONDITION without ErrorInfo counts as LOG_CHANGED")
+	}
+}

@@ -37,6 +37,9 @@ const (
 	After    = "after_seq" // the last committed seq before something happened
 	Bytes    = "bytes"     // a size in bytes
 	MaxBytes = "max_bytes" // a configured size bound
+	BytesWas = "bytes_was" // a size in bytes before a change (compaction)
+	Took     = "took"      // how long an operation took
+	LogID    = "log_id"    // an event log's identity
 	Method   = "method"    // a gRPC method
 	PeerUID  = "peer_uid"  // a Unix socket peer's uid
 	Group    = "group"     // a Unix group name

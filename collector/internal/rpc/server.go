@@ -23,10 +23,12 @@ import (
 	"github.com/kickmon/kickmon/collector/internal/logkeys"
 	"github.com/kickmon/kickmon/collector/internal/spool"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"github.com/kickmon/kickmon/proto/kickapi"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -87,6 +89,7 @@ type EventLog interface {
 	Ack(seq uint64) (uint64, error)
 	Changed() <-chan struct{}
 	Status() *kickmonv1.SpoolStatus
+	LogID() string
 }
 
 var _ EventLog = (*spool.Spool)(nil)
@@ -260,6 +263,8 @@ func toStatus(err error) error {
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, spool.ErrOutOfRange):
 		return status.Error(codes.OutOfRange, err.Error())
+	case errors.Is(err, spool.ErrCorrupt):
+		return status.Error(codes.DataLoss, err.Error())
 	case errors.Is(err, spool.ErrClosed), errors.Is(err, ErrUnavailable):
 		return status.Error(codes.Unavailable, "kickcollector is shutting down")
 	}
@@ -327,8 +332,13 @@ func (s *Server) RefreshStreamers(ctx context.Context, req *kickmonv1.RefreshStr
 }
 
 // AckEvents implements the API: acks never move backwards; an ack beyond
-// the last seq is INVALID_ARGUMENT.
+// the last seq is INVALID_ARGUMENT; an ack for another log than this
+// spool's is FAILED_PRECONDITION (LOG_CHANGED), so an old cursor never
+// prunes a new log.
 func (s *Server) AckEvents(ctx context.Context, req *kickmonv1.AckEventsRequest) (*kickmonv1.AckEventsResponse, error) {
+	if want := req.GetLogId(); want != "" && want != s.spool.LogID() {
+		return nil, kickapi.LogChangedError(want, s.spool.LogID())
+	}
 	acked, err := s.spool.Ack(req.GetSeq())
 	if err != nil {
 		return nil, toStatus(err)
@@ -354,7 +364,8 @@ func (s *Server) GetStatus(ctx context.Context, req *kickmonv1.GetStatusRequest)
 // WatchEvents implements the API: replay from the spool in pages, then
 // follow it, waking on each committed change. from_seq 0 is the oldest
 // retained event; an older from_seq than that is OUT_OF_RANGE, one beyond
-// last_seq+1 FAILED_PRECONDITION; falling
+// last_seq+1 FAILED_PRECONDITION, and so is a log_id other than the
+// spool's (with the ErrorInfo reason LOG_CHANGED); falling
 // behind the retained range later is RESOURCE_EXHAUSTED; Shutdown ends the
 // stream with UNAVAILABLE.
 func (s *Server) WatchEvents(req *kickmonv1.WatchEventsRequest, stream grpc.ServerStreamingServer[kickmonv1.WatchEventsResponse]) error {
@@ -364,6 +375,10 @@ func (s *Server) WatchEvents(req *kickmonv1.WatchEventsRequest, stream grpc.Serv
 	}
 	defer s.watchers.Add(-1)
 	ctx := stream.Context()
+	logID := s.spool.LogID()
+	if want := req.GetLogId(); want != "" && want != logID {
+		return kickapi.LogChangedError(want, logID)
+	}
 	next, started := req.GetFromSeq(), false
 	for {
 		select {
@@ -388,10 +403,18 @@ func (s *Server) WatchEvents(req *kickmonv1.WatchEventsRequest, stream grpc.Serv
 		case err != nil:
 			return toStatus(err)
 		}
+		if !started {
+			// Accepted: say so now, so that a client of an idle log
+			// knows it is subscribed, and to which log.
+			if err := stream.SendHeader(metadata.Pairs(kickapi.HeaderLogID, logID)); err != nil {
+				return err
+			}
+		}
 		started = true
-		events = fitPage(events, s.limits.PageBytes)
+		// The page's log id counts against the limit too.
+		events = fitPage(events, s.limits.PageBytes-proto.Size(&kickmonv1.WatchEventsResponse{LogId: logID}))
 		if len(events) > 0 {
-			if err := stream.Send(&kickmonv1.WatchEventsResponse{Events: events}); err != nil {
+			if err := stream.Send(&kickmonv1.WatchEventsResponse{Events: events, LogId: logID}); err != nil {
 				return err
 			}
 			next = events[len(events)-1].GetSeq() + 1

@@ -170,7 +170,7 @@ func TestAckAndStatus(t *testing.T) {
 		Watchers: 1,
 		Spool: &kickmonv1.SpoolStatus{
 			Path: e.sp.Path(), SizeBytes: e.sp.Stats().LiveBytes, MaxBytes: spool.DefaultMaxBytes,
-			FirstSeq: 1, LastSeq: 3, AckedSeq: 3,
+			FirstSeq: 1, LastSeq: 3, AckedSeq: 3, LogId: e.sp.LogID(),
 		},
 	}
 	if st.GetSpool().GetAckedAt() == nil {
@@ -552,6 +552,68 @@ func TestToStatus(t *testing.T) {
 		t.Run(fmt.Sprint(tt.err), func(t *testing.T) {
 			if got := status.Code(toStatus(tt.err)); got != tt.want {
 				t.Errorf("toStatus(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLogID(t *testing.T) {
+	e := start(t)
+	c := e.dial(t)
+	e.publish(t, 3, 10)
+	id := e.sp.LogID()
+	st, err := c.GetStatus(testCtx(t), &kickmonv1.GetStatusRequest{})
+	if err != nil || st.GetStatus().GetSpool().GetLogId() != id {
+		t.Fatalf("GetStatus spool.log_id = %q, %v; want %q", st.GetStatus().GetSpool().GetLogId(), err, id)
+	}
+	watch := []struct {
+		name    string
+		logID   string
+		changed bool
+	}{
+		{"no log id: whatever log is there", "", false},
+		{"this log", id, false},
+		{"another log", "01OTHERLOG0000000000000000", true},
+	}
+	for _, tt := range watch {
+		t.Run("watch/"+tt.name, func(t *testing.T) {
+			w, err := c.WatchEvents(testCtx(t), &kickmonv1.WatchEventsRequest{FromSeq: 1, LogId: tt.logID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := w.Recv()
+			if tt.changed {
+				cur, ok := kickapi.LogChanged(err)
+				if !ok || cur != id || status.Code(err) != codes.FailedPrecondition {
+					t.Fatalf("Recv = %v; want FAILED_PRECONDITION LOG_CHANGED naming %s", err, id)
+				}
+				return
+			}
+			if err != nil || resp.GetLogId() != id || len(resp.GetEvents()) == 0 {
+				t.Fatalf("Recv = %v, %v; want events with log_id %s", resp, err, id)
+			}
+		})
+	}
+	ack := []struct {
+		name  string
+		logID string
+		code  codes.Code
+	}{
+		{"another log is refused and prunes nothing", "01OTHERLOG0000000000000000", codes.FailedPrecondition},
+		{"this log", id, codes.OK},
+	}
+	for _, tt := range ack {
+		t.Run("ack/"+tt.name, func(t *testing.T) {
+			_, err := c.AckEvents(testCtx(t), &kickmonv1.AckEventsRequest{Seq: 2, LogId: tt.logID})
+			if status.Code(err) != tt.code {
+				t.Fatalf("AckEvents = %v, want %v", err, tt.code)
+			}
+			want := uint64(0)
+			if tt.code == codes.OK {
+				want = 2
+			}
+			if got := e.sp.Stats().AckedSeq; got != want {
+				t.Errorf("acked seq = %d, want %d", got, want)
 			}
 		})
 	}

@@ -13,9 +13,25 @@
 // reports both). When the bound forces unacknowledged events out, the oldest
 // go first and the dropped range is recorded persistently (Lost) and logged.
 //
+// Identity: each spool file has a log id (a ULID) made when the file is
+// created, or on the first open of a file from before log ids, and kept
+// for the file's life. Seqs are meaningful only within one log id: a
+// consumer whose cursor belongs to another log id must not apply it here.
+//
+// Corruption: bbolt panics on some kinds of page corruption. Open turns
+// that into an error telling the operator to move the file aside, and so
+// does every later call that finds a corrupt page (ErrCorrupt).
+//
+// Compaction: bbolt never gives freed pages back to the file system, so
+// after an outage's backlog is acknowledged the file keeps its peak size.
+// When most of the file is free (and it is at least
+// Options.CompactMinBytes), the spool rewrites it into a new file and
+// renames that over the old one, in the background; appends and reads wait
+// for the rewrite (a few seconds per GiB).
+//
 // Bucket layout (format version 1):
 //
-//	meta       version, next_seq, acked_seq, acked_at (unix ns), live_bytes
+//	meta       version, next_seq, acked_seq, acked_at (unix ns), live_bytes, log_id
 //	events     8-byte big-endian seq → proto-encoded kickmonv1.Event
 //	streamers  8-byte big-endian broadcaster_user_id → proto-encoded kickmonv1.Streamer
 //	lost       8-byte big-endian first seq → 8-byte big-endian last seq
@@ -29,10 +45,12 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kickmon/kickmon/collector/internal/logkeys"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 	"google.golang.org/protobuf/proto"
@@ -49,6 +67,10 @@ const (
 	// pruneBatch bounds how many acknowledged events one Append or Ack
 	// deletes, so an ack of a long backlog never stalls a call.
 	pruneBatch = 1000
+	// DefaultCompactMinBytes is the smallest file worth compacting.
+	DefaultCompactMinBytes = 64 << 20
+	// compactTxBytes bounds one transaction of a compaction's copy.
+	compactTxBytes = 16 << 20
 )
 
 var (
@@ -59,6 +81,9 @@ var (
 	ErrAckBeyondLast = errors.New("ack beyond last seq")
 	// ErrClosed is returned by calls on a closed spool.
 	ErrClosed = errors.New("spool is closed")
+	// ErrCorrupt is matched (errors.Is) by the error of any call that found
+	// the file corrupt; the error says to move the file aside.
+	ErrCorrupt = errors.New("spool is corrupt")
 )
 
 // OutOfRangeError says which seq was asked for and which is the oldest
@@ -104,6 +129,7 @@ var (
 	keyAckedSeq  = []byte("acked_seq")
 	keyAckedAt   = []byte("acked_at")
 	keyLiveBytes = []byte("live_bytes")
+	keyLogID     = []byte("log_id")
 )
 
 // Options tune a spool; zero values take the defaults.
@@ -115,13 +141,17 @@ type Options struct {
 	KeepAcked int
 	// Logger receives warnings about dropped events (default: discard).
 	Logger *slog.Logger
+	// CompactMinBytes is the smallest file compacted when most of it is
+	// free (default DefaultCompactMinBytes; negative never compacts).
+	CompactMinBytes int64
 }
 
 // Stats describes the spool.
 type Stats struct {
 	Path      string
+	LogID     string
 	LiveBytes int64 // encoded size of retained events, compared with MaxBytes
-	FileBytes int64 // size of the bbolt file (never shrinks)
+	FileBytes int64 // size of the bbolt file (shrinks only by compaction)
 	MaxBytes  int64
 	FirstSeq  uint64 // oldest retained seq, 0 when nothing is retained
 	LastSeq   uint64 // newest seq written, 0 if none ever
@@ -133,13 +163,20 @@ type Stats struct {
 // Spool is the durable event log. It is safe for concurrent use; writes
 // (Append, Ack) are serialized, reads run concurrently with them.
 type Spool struct {
-	db        *bolt.DB
-	path      string
-	maxBytes  int64
-	keepAcked uint64
-	log       *slog.Logger
+	path       string
+	logID      string
+	maxBytes   int64
+	keepAcked  uint64
+	compactMin int64
+	log        *slog.Logger
 
-	writeMu sync.Mutex // serializes Append and Ack
+	writeMu sync.Mutex // serializes Append, Ack and compaction
+
+	dbMu sync.RWMutex // held for writing only while compaction swaps db
+	db   *bolt.DB
+
+	compacting atomic.Bool
+	bg         sync.WaitGroup // the compaction goroutine; Close waits
 
 	mu      sync.Mutex // guards the fields below, a copy of committed state
 	state   state
@@ -168,6 +205,9 @@ func Open(path string, opts Options) (sp *Spool, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.CompactMinBytes == 0 {
+		opts.CompactMinBytes = DefaultCompactMinBytes
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("spool %s: create directory: %w", path, err)
 	}
@@ -179,12 +219,13 @@ func Open(path string, opts Options) (sp *Spool, err error) {
 		return nil, corrupt(path, err)
 	}
 	s := &Spool{
-		db:        db,
-		path:      path,
-		maxBytes:  opts.MaxBytes,
-		keepAcked: uint64(max(opts.KeepAcked, 0)),
-		log:       opts.Logger.With(logkeys.Component, "spool", logkeys.Path, path),
-		changed:   make(chan struct{}),
+		db:         db,
+		path:       path,
+		maxBytes:   opts.MaxBytes,
+		keepAcked:  uint64(max(opts.KeepAcked, 0)),
+		compactMin: opts.CompactMinBytes,
+		log:        opts.Logger.With(logkeys.Component, "spool", logkeys.Path, path),
+		changed:    make(chan struct{}),
 	}
 	defer func() {
 		// bbolt panics on some kinds of page corruption; a spool that
@@ -199,11 +240,53 @@ func Open(path string, opts Options) (sp *Spool, err error) {
 	if err := db.Update(s.initTx); err != nil {
 		return nil, err
 	}
+	if s.shouldCompact() { // a safe point: nobody reads or writes yet
+		if err := s.compact(); err != nil {
+			s.log.Warn("spool compaction failed; continuing with the file as it is", logkeys.Err, err.Error())
+		}
+	}
 	return s, nil
 }
 
+// corruptError is a spool file bbolt cannot read.
+type corruptError struct {
+	path string
+	err  error
+}
+
+func (e *corruptError) Error() string {
+	return fmt.Sprintf("spool %s is unreadable: %v (if it is corrupt, move it aside to start an empty spool; unacknowledged events in it are lost)", e.path, e.err)
+}
+
+func (e *corruptError) Unwrap() []error { return []error{ErrCorrupt, e.err} }
+
 func corrupt(path string, err error) error {
-	return fmt.Errorf("spool %s is unreadable: %w (if it is corrupt, move it aside to start an empty spool; unacknowledged events in it are lost)", path, err)
+	if errors.Is(err, ErrCorrupt) {
+		return err
+	}
+	return &corruptError{path: path, err: err}
+}
+
+// view and update run fn in a read or write transaction of the current
+// file. bbolt panics on some page corruption found while reading (it rolls
+// the transaction back first); that becomes the same error Open gives, not
+// a crash.
+func (s *Spool) view(fn func(*bolt.Tx) error) error { return s.txn(false, fn) }
+
+func (s *Spool) update(fn func(*bolt.Tx) error) error { return s.txn(true, fn) }
+
+func (s *Spool) txn(write bool, fn func(*bolt.Tx) error) (err error) {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	defer func() {
+		if r := recover(); r != nil {
+			err = corrupt(s.path, fmt.Errorf("bbolt: %v", r))
+		}
+	}()
+	if write {
+		return s.db.Update(fn)
+	}
+	return s.db.View(fn)
 }
 
 // initTx creates a new spool's buckets, or checks an existing one and loads
@@ -227,6 +310,16 @@ func (s *Spool) initTx(tx *bolt.Tx) error {
 		}
 		if err := putU64(meta, keyNextSeq, 1); err != nil {
 			return fmt.Errorf("spool %s: %w", s.path, err)
+		}
+	}
+	// A spool from before log ids gets one now and keeps it: its seqs go
+	// on, so a consumer's cursor stays valid across the upgrade.
+	if id := meta.Get(keyLogID); len(id) > 0 {
+		s.logID = string(id)
+	} else {
+		s.logID = ulid.Make().String()
+		if err := meta.Put(keyLogID, []byte(s.logID)); err != nil {
+			return fmt.Errorf("spool %s: store log id: %w", s.path, err)
 		}
 	}
 	version, ok := getU64(meta, keyVersion)
@@ -291,8 +384,13 @@ func loadState(tx *bolt.Tx) (state, error) {
 // Path is the spool file.
 func (s *Spool) Path() string { return s.path }
 
-// Close closes the file and wakes every Changed channel.
+// LogID identifies this event log (see the package doc).
+func (s *Spool) LogID() string { return s.logID }
+
+// Close closes the file and wakes every Changed channel; it waits for a
+// compaction in progress.
 func (s *Spool) Close() error {
+	defer s.bg.Wait()
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	s.mu.Lock()
@@ -303,6 +401,8 @@ func (s *Spool) Close() error {
 	s.closed = true
 	close(s.changed)
 	s.mu.Unlock()
+	s.dbMu.Lock()
+	defer s.dbMu.Unlock()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close spool %s: %w", s.path, err)
 	}
@@ -354,7 +454,7 @@ func (s *Spool) Append(events []*kickmonv1.Event) error {
 		old[i] = e.GetSeq()
 	}
 	var dropped *kickmonv1.SeqRange
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		evb, stb := tx.Bucket(bucketEvents), tx.Bucket(bucketStreamers)
 		for _, e := range events {
 			st.last++
@@ -388,6 +488,9 @@ func (s *Spool) Append(events []*kickmonv1.Event) error {
 	if err != nil {
 		for i, e := range events {
 			e.Seq = old[i]
+		}
+		if errors.Is(err, ErrCorrupt) {
+			return err
 		}
 		return fmt.Errorf("spool %s: append %d events: %w", s.path, len(events), err)
 	}
@@ -516,7 +619,7 @@ func (s *Spool) Read(from uint64, max int) ([]*kickmonv1.Event, error) {
 		max = 1
 	}
 	var out []*kickmonv1.Event
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		st, err := loadState(tx)
 		if err != nil {
 			return err
@@ -543,7 +646,7 @@ func (s *Spool) Read(from uint64, max int) ([]*kickmonv1.Event, error) {
 	switch {
 	case errors.Is(err, bolterrors.ErrDatabaseNotOpen):
 		return nil, ErrClosed
-	case errors.Is(err, ErrOutOfRange), errors.Is(err, ErrBeyondLast):
+	case errors.Is(err, ErrOutOfRange), errors.Is(err, ErrBeyondLast), errors.Is(err, ErrCorrupt):
 		return nil, err
 	case err != nil:
 		return nil, fmt.Errorf("spool %s: read from %d: %w", s.path, from, err)
@@ -571,16 +674,20 @@ func (s *Spool) Ack(seq uint64) (uint64, error) {
 	if seq > st.acked {
 		st.acked, st.ackedAt = seq, time.Now()
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		if err := s.pruneAcked(tx, &st); err != nil {
 			return err
 		}
 		return putState(tx, st)
 	})
+	if errors.Is(err, ErrCorrupt) {
+		return 0, err
+	}
 	if err != nil {
 		return 0, fmt.Errorf("spool %s: ack %d: %w", s.path, seq, err)
 	}
 	s.commit(st, lost)
+	s.compactInBackground()
 	return st.acked, nil
 }
 
@@ -588,7 +695,7 @@ func (s *Spool) Ack(seq uint64) (uint64, error) {
 // the Streamer of the latest event of every streamer not removed.
 func (s *Spool) Streamers() ([]*kickmonv1.Streamer, error) {
 	var out []*kickmonv1.Streamer
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketStreamers).ForEach(func(k, v []byte) error {
 			st := &kickmonv1.Streamer{}
 			if err := proto.Unmarshal(v, st); err != nil {
@@ -600,6 +707,9 @@ func (s *Spool) Streamers() ([]*kickmonv1.Streamer, error) {
 	})
 	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		return nil, ErrClosed
+	}
+	if errors.Is(err, ErrCorrupt) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("spool %s: read streamers: %w", s.path, err)
@@ -635,6 +745,7 @@ func (s *Spool) Stats() Stats {
 	st, _, _ := s.snapshot()
 	out := Stats{
 		Path:      s.path,
+		LogID:     s.logID,
 		LiveBytes: st.live,
 		MaxBytes:  s.maxBytes,
 		LastSeq:   st.last,
@@ -663,11 +774,30 @@ func (s *Spool) Status() *kickmonv1.SpoolStatus {
 		LastSeq:   st.LastSeq,
 		AckedSeq:  st.AckedSeq,
 		Lost:      st.Lost,
+		LogId:     st.LogID,
 	}
 	if !st.AckedAt.IsZero() {
 		out.AckedAt = timestamppb.New(st.AckedAt)
 	}
+	if at, ok := s.oldestUnacked(); ok {
+		out.OldestUnackedAt = timestamppb.New(at)
+	}
 	return out
+}
+
+// oldestUnacked is when the oldest retained unacknowledged event was
+// observed; false when every retained event is acknowledged.
+func (s *Spool) oldestUnacked() (time.Time, bool) {
+	st, _, _ := s.snapshot()
+	from := max(st.acked+1, st.first)
+	if from > st.last {
+		return time.Time{}, false
+	}
+	evs, err := s.Read(from, 1)
+	if err != nil || len(evs) == 0 {
+		return time.Time{}, false
+	}
+	return evs[0].GetObservedAt().AsTime(), evs[0].GetObservedAt() != nil
 }
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }

@@ -14,12 +14,14 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	bolt "go.etcd.io/bbolt"
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // childEnv makes the test binary act as a collector that appends, acks and
@@ -596,4 +598,181 @@ func BenchmarkRead(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+}
+
+func TestLogID(t *testing.T) {
+	dir := t.TempDir()
+	t.Run("made with the file and kept", func(t *testing.T) {
+		path := filepath.Join(dir, "new.db")
+		s, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := s.LogID()
+		if len(id) != 26 {
+			t.Errorf("LogID() = %q, want a ULID", id)
+		}
+		if got := s.Status().GetLogId(); got != id {
+			t.Errorf("Status().LogId = %q, want %q", got, id)
+		}
+		_ = s.Close()
+		s = open(t, path, Options{})
+		if s.LogID() != id {
+			t.Errorf("after reopen LogID() = %q, want %q", s.LogID(), id)
+		}
+		other := open(t, filepath.Join(dir, "other.db"), Options{})
+		if other.LogID() == id {
+			t.Errorf("two spool files share log id %q", id)
+		}
+	})
+	t.Run("given to a spool from before log ids, seqs kept", func(t *testing.T) {
+		path := filepath.Join(dir, "old.db")
+		s := open(t, path, Options{})
+		mustAppend(t, s, events(1, 3))
+		_ = s.Close()
+		boltUpdate(t, path, func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete(keyLogID) })
+		s = open(t, path, Options{})
+		id := s.LogID()
+		if id == "" || s.LastSeq() != 3 {
+			t.Fatalf("LogID() = %q, LastSeq() = %d; want an id and 3", id, s.LastSeq())
+		}
+		_ = s.Close()
+		s = open(t, path, Options{})
+		if s.LogID() != id {
+			t.Errorf("log id given on upgrade changed on reopen: %q then %q", id, s.LogID())
+		}
+	})
+}
+
+func TestOldestUnackedAt(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "spool.db"), Options{})
+	if s.Status().GetOldestUnackedAt() != nil {
+		t.Error("empty spool has oldest_unacked_at")
+	}
+	evs := events(1, 3)
+	for i, e := range evs {
+		e.ObservedAt = timestamppb.New(time.Unix(1000+int64(i), 0))
+	}
+	mustAppend(t, s, evs)
+	if _, err := s.Ack(1); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Status().GetOldestUnackedAt().AsTime(); !got.Equal(time.Unix(1001, 0)) {
+		t.Errorf("oldest_unacked_at = %v, want the observed_at of seq 2", got)
+	}
+	if _, err := s.Ack(3); err != nil {
+		t.Fatal(err)
+	}
+	if s.Status().GetOldestUnackedAt() != nil {
+		t.Error("everything acknowledged, yet oldest_unacked_at is set")
+	}
+}
+
+// corruptPages overwrites the page id of every page after the two meta
+// pages, as a disk would that lost writes: bbolt's page check panics on
+// the first such page a transaction reads.
+func corruptPages(t *testing.T, s *Spool) {
+	t.Helper()
+	pageSize := int64(s.db.Info().PageSize)
+	f, err := os.OpenFile(s.path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := 2 * pageSize; off < fi.Size(); off += pageSize {
+		if _, err := f.WriteAt([]byte{0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe, 0xef}, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestCorruptionAfterOpen(t *testing.T) {
+	calls := []struct {
+		name string
+		call func(s *Spool) error
+	}{
+		{"Read", func(s *Spool) error { _, err := s.Read(1, 10); return err }},
+		{"Append", func(s *Spool) error { return s.Append(events(1, 1)) }},
+		{"Streamers", func(s *Spool) error { _, err := s.Streamers(); return err }},
+	}
+	for _, tt := range calls {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "spool.db")
+			s := open(t, path, Options{})
+			for range 20 { // enough events for pages of their own
+				mustAppend(t, s, events(int64(1+len(tt.name)), 50))
+			}
+			corruptPages(t, s)
+			err := tt.call(s)
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("%s on a corrupt file: err = %v, want ErrCorrupt", tt.name, err)
+			}
+			for _, want := range []string{path, "move it aside"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestCompactionShrinksFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spool.db")
+	var logs syncBuffer
+	s := open(t, path, Options{KeepAcked: -1, CompactMinBytes: 1 << 20,
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	// An outage: a backlog of ~20 MB the writer could not take.
+	for range 40 {
+		evs := events(1, 500)
+		for _, e := range evs {
+			e.Streamer.Title = strings.Repeat("x", 1000)
+		}
+		mustAppend(t, s, evs)
+	}
+	mustAppend(t, s, events(2, 1)) // a streamer in the snapshot
+	grown := s.Stats().FileBytes
+	if grown < 20<<20 {
+		t.Fatalf("file is %d bytes after the backlog, want at least 20 MiB", grown)
+	}
+	// The writer catches up: acks prune (a bounded number per call) and
+	// the last ones leave the file mostly free.
+	for s.FirstSeq() <= s.LastSeq()-1 {
+		if _, err := s.Ack(s.LastSeq() - 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.bg.Wait() // the compaction started by an ack
+	st := s.Stats()
+	if st.FileBytes*4 > grown {
+		t.Fatalf("file is %d bytes after compaction, was %d: want under a quarter\nlogs:\n%s", st.FileBytes, grown, logs.String())
+	}
+	t.Logf("file %d bytes after the backlog, %d after compaction; %s", grown, st.FileBytes, logs.String())
+	if !strings.Contains(logs.String(), "spool compacted") {
+		t.Errorf("no compaction logged:\n%s", logs.String())
+	}
+	// Everything is still there and the spool goes on, also after reopening.
+	want := s.LastSeq()
+	if got := seqs(mustRead(t, s, want, 10)); !cmp.Equal(got, []uint64{want}) {
+		t.Errorf("after compaction Read = %v, want [%d]", got, want)
+	}
+	mustAppend(t, s, events(3, 1))
+	id := s.LogID()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path, Options{})
+	if s.LogID() != id || s.LastSeq() != want+1 || s.Stats().AckedSeq != want-1 {
+		t.Errorf("after reopen: log id %q last %d acked %d, want %q %d %d", s.LogID(), s.LastSeq(), s.Stats().AckedSeq, id, want+1, want-1)
+	}
+	sts, err := s.Streamers()
+	if err != nil || len(sts) != 3 {
+		t.Errorf("streamers after compaction: %d, %v; want 3", len(sts), err)
+	}
+	if _, err := os.Stat(path + ".compact"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("compaction left %s.compact behind: %v", path, err)
+	}
 }

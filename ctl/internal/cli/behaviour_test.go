@@ -313,7 +313,8 @@ func TestCompletes(t *testing.T) {
 		words []string // typed words, the last one being completed
 		want  string
 	}{
-		{[]string{""}, "streamers events status doctor version completion help"},
+		{[]string{""}, "streamers events notify status doctor version completion help"},
+		{[]string{"notify", ""}, "status test"},
 		{[]string{"st"}, "streamers status"},
 		{[]string{"streamers", ""}, "list show add remove refresh export import"},
 		{[]string{"--socket", "$SOCKET", "streamers", "re"}, "remove refresh"},

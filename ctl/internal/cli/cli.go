@@ -1,7 +1,8 @@
 // Package cli implements kickctl, the control CLI of kickmon: nouns then verbs
 // (kickctl streamers list|show|add|remove|refresh|export|import, kickctl
-// status, kickctl doctor, kickctl events tail, kickctl version, kickctl
-// completion), talking gRPC to kickcollector on its Unix socket.
+// status, kickctl doctor, kickctl events tail, kickctl notify status|test,
+// kickctl version, kickctl completion), talking gRPC to kickcollector on its
+// Unix socket (and to kicknotify on its own for notify and status).
 //
 // Run is the whole program; main only adapts the process. The command tree,
 // help, flags and shell completion come from cobra; each subcommand file
@@ -36,6 +37,7 @@
 //	streamers import   AddStreamersResponse   {"results": [StreamerResult…]}
 //	streamers export   ListStreamersResponse  {"streamers": [{"broadcaster_user_id", "slug", "channel_id"}…]}, unset fields left out
 //	status             CollectorStatus        {"version": …, "sources": […], "spool": {…}, …}
+//	notify status      GetNotifierStatusResponse {"events_pending": "N", "targets": [TargetStatus…], …}
 //	doctor             {"ok": bool, "checks": [{"name", "state": "ok"|"warn"|"fail", "summary", "fix"}…]}
 //	events tail        Event, one compact object per line (NDJSON)
 //	version            {"client": {"version": "…"}, "collector": {"version": "…"}}
@@ -69,15 +71,16 @@ const callTimeout = 10 * time.Second
 // process exit code. getenv reads the environment (KICKMON_SOCKET).
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	e := &env{
-		stdin:      os.Stdin,
-		stdout:     stdout,
-		stderr:     stderr,
-		socket:     kickapi.SocketPath(getenv),
-		now:        time.Now,
-		loc:        time.Local,
-		timeout:    callTimeout,
-		version:    Version(),
-		isTerminal: isTerminal,
+		stdin:        os.Stdin,
+		stdout:       stdout,
+		stderr:       stderr,
+		socket:       kickapi.SocketPath(getenv),
+		notifySocket: notifySocketPath(getenv),
+		now:          time.Now,
+		loc:          time.Local,
+		timeout:      callTimeout,
+		version:      Version(),
+		isTerminal:   isTerminal,
 	}
 	return e.run(ctx, args)
 }
@@ -87,6 +90,7 @@ type env struct {
 	stdin          io.Reader // streamers import -
 	stdout, stderr io.Writer
 	socket         string
+	notifySocket   string // kicknotify's; empty: kickctl status leaves it out
 	now            func() time.Time
 	loc            *time.Location
 	timeout        time.Duration

@@ -38,6 +38,7 @@ Read commands take -o table|json. Exit codes: 0 ok, 1 error, 2 usage.`,
 		return &usageError{cmd: c, msg: err.Error()}
 	})
 	root.PersistentFlags().StringVar(&e.socket, "socket", e.socket, "collector socket `path` (env KICKMON_SOCKET)")
+	root.PersistentFlags().StringVar(&e.notifySocket, "notify-socket", e.notifySocket, "kicknotify socket `path` (env KICKMON_NOTIFY_SOCKET)")
 
 	streamers := nounCommand("streamers", "List, inspect, add, remove, refresh, export and import watched streamers")
 	streamers.AddCommand(
@@ -51,7 +52,7 @@ Read commands take -o table|json. Exit codes: 0 ok, 1 error, 2 usage.`,
 	)
 	events := nounCommand("events", "Print the collector's event log")
 	events.AddCommand(e.eventsTailCommand())
-	root.AddCommand(streamers, events, e.statusCommand(), e.doctorCommand(), e.versionCommand())
+	root.AddCommand(streamers, events, e.notifyCommand(), e.statusCommand(), e.doctorCommand(), e.versionCommand())
 	root.SetHelpCommand(helpCommand(root))
 	// cobra's "completion" (bash, zsh, fish, powershell); like the nouns, an
 	// unknown shell is a usage error rather than its help with exit 0.

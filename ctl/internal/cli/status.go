@@ -34,9 +34,12 @@ func (e *env) status(ctx context.Context, out outputFormat) error {
 		return err
 	}
 	if out == formatJSON {
-		return writeJSON(e.stdout, st)
+		return writeJSON(e.stdout, st) // the notifier's is kickctl notify status -o json
 	}
-	return e.printStatus(e.stdout, st)
+	if err := e.printStatus(e.stdout, st); err != nil {
+		return err
+	}
+	return e.printNotifier(ctx, e.stdout)
 }
 
 // collectorStatus asks the collector for its status; op names the command

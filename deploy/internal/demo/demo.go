@@ -1,6 +1,7 @@
 // Package demo runs the whole kickmon system on one machine against the Kick
-// simulator: a throwaway PostgreSQL, kicksim, kickcollector, kickwriter and
-// (unless headless) kickview in the foreground. Everything it starts is
+// simulator: a throwaway PostgreSQL, kicksim, kickcollector, kickwriter,
+// kicknotify delivering to a local webhook sink whose notifications it
+// prints, and (unless headless) kickview in the foreground. Everything it starts is
 // stopped when it returns; its directory (logs, state) is removed unless it
 // failed.
 package demo
@@ -47,7 +48,7 @@ type Info struct {
 // Run runs the demo until kickview quits (or, headless, until ctx ends).
 func Run(ctx context.Context, o Options) (err error) {
 	st := &stack.Stack{BinDir: o.BinDir}
-	if err := st.CheckBinaries("kicksim", "kickcollector", "kickwriter", "kickview", "kickctl"); err != nil {
+	if err := st.CheckBinaries("kicksim", "kickcollector", "kickwriter", "kicknotify", "kickview", "kickctl"); err != nil {
 		return err
 	}
 	dir, err := os.MkdirTemp("", "kickdemo")
@@ -86,7 +87,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 	}()
 
-	fmt.Fprintln(o.Stdout, "kickdemo: starting kicksim, kickcollector, kickwriter…")
+	fmt.Fprintln(o.Stdout, "kickdemo: starting kicksim, kickcollector, kickwriter, kicknotify…")
 	simOut, simW := io.Pipe()
 	defer func() { _ = simOut.Close() }()
 	realtime := o.Realtime
@@ -119,12 +120,31 @@ func Run(ctx context.Context, o Options) (err error) {
 		return err
 	}
 
+	// kicknotify delivers to a local webhook sink that prints what arrives
+	// (into notifications.log while kickview owns the terminal).
+	sk, err := startSink(o.Stdout)
+	if err != nil {
+		return err
+	}
+	defer sk.close()
+	notifyConfig, err := sk.config(dir)
+	if err != nil {
+		return err
+	}
+	notifySocket := filepath.Join(dir, "notify.sock")
+	if _, err := st.Start(proc.Spec{Name: "kicknotify", Env: []string{"KICKMON_LOG_LEVEL=info", "KICKMON_DATABASE_URL=" + dsn,
+		"KICKMON_NOTIFY_CONFIG=" + notifyConfig, "KICKMON_NOTIFY_SOCKET=" + notifySocket}}); err != nil {
+		return err
+	}
+
 	info := Info{Dir: dir, Socket: socket, DSN: dsn, Pids: st.Pids()}
 	fmt.Fprintf(o.Stdout, `kickdemo: running. In another terminal:
   %s --socket %s streamers list
+  %s --notify-socket %s notify status
   psql "%s" -c 'SELECT slug, is_live, title, viewer_count FROM kickmon.streamers ORDER BY slug'
+  tail -f %s/notifications.log   # what kicknotify delivers to the local webhook sink
   logs: %s/*.log
-`, st.Bin("kickctl"), socket, dsn, dir)
+`, st.Bin("kickctl"), socket, st.Bin("kickctl"), notifySocket, dsn, dir, dir)
 	if o.OnReady != nil {
 		o.OnReady(info)
 	}
@@ -133,5 +153,24 @@ func Run(ctx context.Context, o Options) (err error) {
 		<-ctx.Done()
 		return nil
 	}
+	// kickview owns the terminal: notifications go to a file meanwhile, and
+	// a summary follows when it quits.
+	nlog, err := os.Create(filepath.Join(dir, "notifications.log"))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = nlog.Close() }()
+	sk.setOutput(nlog)
+	defer func() {
+		got := sk.received()
+		fmt.Fprintf(o.Stdout, "kickdemo: %d notifications arrived at the local webhook sink", len(got))
+		if len(got) > 0 {
+			fmt.Fprint(o.Stdout, "; the last ones:")
+		}
+		fmt.Fprintln(o.Stdout)
+		for _, l := range got[max(0, len(got)-10):] {
+			fmt.Fprintln(o.Stdout, l)
+		}
+	}()
 	return st.View(ctx, socket, o.Stdin, o.Stdout, o.Stderr)
 }

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -19,9 +18,6 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "kickwriter: %v\n", err)
-		if errors.Is(err, app.ErrUsage) {
-			os.Exit(2)
-		}
-		os.Exit(1)
+		os.Exit(app.ExitCode(err))
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/kickmon/kickmon/writer/internal/consumer"
 	"github.com/kickmon/kickmon/writer/internal/logkeys"
 	"github.com/kickmon/kickmon/writer/internal/metrics"
+	"github.com/kickmon/kickmon/writer/internal/retention"
 	"github.com/kickmon/kickmon/writer/internal/store"
 	"github.com/kickmon/kickmon/writer/internal/systemd"
 )
@@ -31,6 +32,27 @@ var Version = "dev"
 
 // ErrUsage marks command-line mistakes (exit status 2).
 var ErrUsage = errors.New("usage")
+
+// Exit statuses besides 0 and 1 (any other error).
+const (
+	ExitUsage = 2
+	// ExitLogChanged: the collector's event log changed and
+	// KICKMON_ON_LOG_CHANGE=stop (the unit does not restart on it).
+	ExitLogChanged = 3
+)
+
+// ExitCode is the exit status for Run's error.
+func ExitCode(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, ErrUsage):
+		return ExitUsage
+	case errors.Is(err, consumer.ErrLogChanged):
+		return ExitLogChanged
+	}
+	return 1
+}
 
 const usage = `Usage: kickwriter [run|migrate|version] [--env-file FILE]
 
@@ -78,7 +100,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	if cfg.AllowInsecure {
-		log.Warn("KICKMON_ALLOW_INSECURE=true: a remote database without TLS is accepted")
+		log.Warn("KICKMON_ALLOW_INSECURE=true: a remote database without verified TLS is accepted")
+		weak, _ := config.InsecureDatabaseHosts(cfg.DatabaseURL) // parsed by Load already
+		for _, w := range weak {
+			log.Warn("INSECURE DATABASE CONNECTION: " + w + "; anyone on the path can impersonate the server and read the password (use sslmode=verify-full)")
+		}
 	}
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
@@ -118,6 +144,10 @@ func daemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
+	if cfg.NoOutbox {
+		st.DisableOutbox()
+		log.Info("KICKMON_NOTIFY_OUTBOX=false: no notification jobs are enqueued")
+	}
 	if err := prepare(ctx, st, notify, log); err != nil || ctx.Err() != nil {
 		return err
 	}
@@ -132,9 +162,10 @@ func daemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 
 	ready := make(chan struct{}) // closed once, by OnSubscribed
 	c := consumer.New(conn, st, log.With(logkeys.Component, "consumer"), m, consumer.Options{
-		BatchSize: cfg.BatchSize,
-		MaxBatch:  cfg.MaxBatch,
-		Interval:  cfg.BatchInterval,
+		BatchSize:       cfg.BatchSize,
+		MaxBatch:        cfg.MaxBatch,
+		Interval:        cfg.BatchInterval,
+		StopOnLogChange: cfg.OnLogChange == config.OnLogChangeStop,
 		OnSubscribed: func() {
 			notify.Ready()
 			close(ready)
@@ -151,6 +182,9 @@ func daemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	var auxErr error
 	// Beside the consumer, never holding it up: not part of READY or the watchdog.
 	wg.Go(func() { refresher.Run(aux) })
+	wg.Go(func() {
+		retention.Run(aux, st, log.With(logkeys.Component, "retention"), retention.Options{Retention: cfg.EventsRetention})
+	})
 	if cfg.MetricsAddr != "" {
 		wg.Go(func() {
 			if err := metrics.Serve(aux, cfg.MetricsAddr, m, c.Healthy, log.With(logkeys.Component, "metrics")); err != nil {
@@ -192,6 +226,9 @@ func daemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	err = c.Run(aux)
 	stopAux()
 	wg.Wait()
+	if errors.Is(err, consumer.ErrLogChanged) {
+		notify.Status("stopped (exit status 3): " + err.Error())
+	}
 	if err != nil {
 		return err
 	}

@@ -36,9 +36,8 @@ func TestMain(m *testing.M) {
 		stop()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "kickwriter: %v\n", err)
-			os.Exit(1)
 		}
-		os.Exit(0)
+		os.Exit(app.ExitCode(err))
 	}
 	os.Exit(writertest.Main(m))
 }
@@ -55,7 +54,7 @@ func TestConfigErrorsListedAtOnce(t *testing.T) {
 	if err == nil {
 		t.Fatal("Run succeeded with a bad configuration")
 	}
-	for _, want := range []string{"3 problems", "KICKMON_BATCH_SIZE", "KICKMON_BATCH_INTERVAL", "without mandatory TLS"} {
+	for _, want := range []string{"3 problems", "KICKMON_BATCH_SIZE", "KICKMON_BATCH_INTERVAL", "is reached without TLS"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
@@ -135,7 +134,9 @@ func (s *syncBuffer) String() string {
 func startChild(t *testing.T, env ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), append([]string{childEnv + "=1", "KICKMON_LOG_LEVEL=debug"}, env...)...)
+	// The test events are dated writertest.T0, months ago: the default
+	// retention would drop them as the daemon starts.
+	cmd.Env = append(os.Environ(), append([]string{childEnv + "=1", "KICKMON_LOG_LEVEL=debug", "KICKMON_EVENTS_RETENTION=0"}, env...)...)
 	c := &child{cmd: cmd, out: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = c.out, c.out
 	if err := cmd.Start(); err != nil {
@@ -385,5 +386,32 @@ func TestKilledMidStreamLosesNothing(t *testing.T) {
   (SELECT max(seq) FROM kickmon.status_events e WHERE e.broadcaster_user_id = s.broadcaster_user_id)`, &stale)
 	if stale != 0 {
 		t.Errorf("%d streamers rows do not reflect their newest event", stale)
+	}
+}
+
+// With KICKMON_ON_LOG_CHANGE=stop, a replaced event log stops the daemon
+// with exit status 3 and a STATUS line saying why.
+func TestLogChangedStopExitStatus(t *testing.T) {
+	db := writertest.NewDB(t)
+	fake := kickapitest.NewServer(t)
+	notify, dgrams := notifySocket(t)
+	c := startChild(t, "KICKMON_DATABASE_URL="+db.URL, "KICKMON_SOCKET="+fake.Path(), "NOTIFY_SOCKET="+notify,
+		"KICKMON_ON_LOG_CHANGE=stop")
+	fake.Publish(writertest.Updates(0, 3, 1)...)
+	waitAcked(t, fake, 3)
+	fake.ReplaceLog("another-log")
+	await(t, c, dgrams, "a STATUS saying why it stopped", func(m string) bool {
+		return strings.HasPrefix(m, "STATUS=stopped (exit status 3)") && strings.Contains(m, "KICKMON_ON_LOG_CHANGE=stop")
+	})
+	err := <-c.done
+	c.done <- err
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != app.ExitLogChanged {
+		t.Fatalf("kickwriter exited with %v, want exit status %d", err, app.ExitLogChanged)
+	}
+	var cursor int64
+	query1(t, db.URL, `SELECT last_seq FROM kickmon.writer_cursor`, &cursor)
+	if cursor != 3 {
+		t.Errorf("cursor %d after the stop, want 3 (the old log's events stored)", cursor)
 	}
 }

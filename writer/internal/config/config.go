@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/kickmon/kickmon/proto/envfile"
 )
 
@@ -31,6 +30,15 @@ const (
 	DefaultMaxBatch = 5000
 	// Credential is the systemd credential file holding the database URL.
 	Credential = "database-url"
+	// DefaultEventsRetention is how long status_events rows are kept.
+	DefaultEventsRetention = 180 * 24 * time.Hour
+)
+
+// KICKMON_ON_LOG_CHANGE values: what the writer does when the collector's
+// event log is not the one its cursor belongs to.
+const (
+	OnLogChangeResync = "resync" // record a gap, follow the new log (default)
+	OnLogChangeStop   = "stop"   // stop with exit status 3
 )
 
 // Config is kickwriter's whole configuration.
@@ -45,6 +53,12 @@ type Config struct {
 	MetricsAddr     string
 	LogLevel        slog.Level
 	AllowInsecure   bool
+	// OnLogChange is OnLogChangeResync or OnLogChangeStop.
+	OnLogChange string
+	// EventsRetention is KICKMON_EVENTS_RETENTION; 0 keeps every event.
+	EventsRetention time.Duration
+	// NoOutbox turns off the notification outbox (KICKMON_NOTIFY_OUTBOX=false).
+	NoOutbox bool
 
 	warnings []string // see Warnings
 }
@@ -113,6 +127,8 @@ func Load(env Lookup, envFile string) (*Config, error) {
 		MaxBatch:        DefaultMaxBatch,
 		ConfirmInterval: DefaultConfirmInterval,
 		MetricsAddr:     get("KICKMON_METRICS_ADDR"),
+		OnLogChange:     str("KICKMON_ON_LOG_CHANGE", OnLogChangeResync),
+		EventsRetention: DefaultEventsRetention,
 	}
 	duration := func(k string, dst *time.Duration) {
 		if v := get(k); v != "" {
@@ -126,6 +142,14 @@ func Load(env Lookup, envFile string) (*Config, error) {
 	}
 	duration("KICKMON_BATCH_INTERVAL", &c.BatchInterval)
 	duration("KICKMON_CONFIRM_INTERVAL", &c.ConfirmInterval)
+	if v := get("KICKMON_EVENTS_RETENTION"); v != "" {
+		d, err := ParseRetention(v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("KICKMON_EVENTS_RETENTION=%q: %v", v, err))
+		} else {
+			c.EventsRetention = d
+		}
+	}
 	if v := get("KICKMON_BATCH_SIZE"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -140,6 +164,13 @@ func Load(env Lookup, envFile string) (*Config, error) {
 			problems = append(problems, fmt.Sprintf("KICKMON_ALLOW_INSECURE=%q: want true or false", v))
 		}
 		c.AllowInsecure = b
+	}
+	if v := get("KICKMON_NOTIFY_OUTBOX"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("KICKMON_NOTIFY_OUTBOX=%q: want true or false", v))
+		}
+		c.NoOutbox = err == nil && !b
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(str("KICKMON_LOG_LEVEL", "info"))); err != nil {
 		problems = append(problems, fmt.Sprintf("KICKMON_LOG_LEVEL=%q: want debug, info, warn or error", get("KICKMON_LOG_LEVEL")))
@@ -205,6 +236,12 @@ func (c *Config) Validate() error {
 	if c.BatchSize < 1 || c.BatchSize > c.MaxBatch {
 		p = append(p, fmt.Sprintf("KICKMON_BATCH_SIZE=%d: must be between 1 and %d", c.BatchSize, c.MaxBatch))
 	}
+	if c.OnLogChange != OnLogChangeResync && c.OnLogChange != OnLogChangeStop {
+		p = append(p, fmt.Sprintf("KICKMON_ON_LOG_CHANGE=%q: want %s or %s", c.OnLogChange, OnLogChangeResync, OnLogChangeStop))
+	}
+	if c.EventsRetention != 0 && c.EventsRetention < 24*time.Hour {
+		p = append(p, fmt.Sprintf("KICKMON_EVENTS_RETENTION=%s: must be 0 (keep all) or at least 1d", c.EventsRetention))
+	}
 	if c.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
 			p = append(p, fmt.Sprintf("KICKMON_METRICS_ADDR=%q: want host:port", c.MetricsAddr))
@@ -216,38 +253,22 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// CheckDatabaseURL parses a pgx DSN (URL or key=value) and refuses a remote
-// server reached without TLS unless allowInsecure. Local means a Unix socket
-// directory or a loopback host. Errors never include the password.
-func CheckDatabaseURL(dsn string, allowInsecure bool) error {
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		return fmt.Errorf("cannot parse %s: %s", Redact(dsn), stripDSN(err.Error(), dsn))
+// ParseRetention reads KICKMON_EVENTS_RETENTION: "0" (keep all), whole
+// days ("180d") or a Go duration ("4320h").
+func ParseRetention(v string) (time.Duration, error) {
+	if v == "0" {
+		return 0, nil
 	}
-	if allowInsecure {
-		return nil
-	}
-	plain := cfg.TLSConfig == nil
-	for _, fb := range cfg.Fallbacks {
-		if fb.TLSConfig == nil {
-			plain = true
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 100*365 {
+			return 0, errors.New("want 0, whole days (180d) or a duration (4320h)")
 		}
+		return time.Duration(n) * 24 * time.Hour, nil
 	}
-	if plain && !isLocal(cfg.Host) {
-		return fmt.Errorf("%s reaches remote host %q without mandatory TLS: use sslmode=require (or verify-full), a Unix socket, or set KICKMON_ALLOW_INSECURE=true", Redact(dsn), cfg.Host)
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, errors.New("want 0, whole days (180d) or a duration (4320h)")
 	}
-	return nil
-}
-
-func isLocal(host string) bool {
-	if strings.HasPrefix(host, "/") || host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// stripDSN removes the DSN itself from a message, in case a parser quotes it.
-func stripDSN(msg, dsn string) string {
-	return strings.ReplaceAll(msg, dsn, Redact(dsn))
+	return d, nil
 }

@@ -28,6 +28,8 @@ func TestLoadDefaults(t *testing.T) {
 		BatchSize:       10,
 		MaxBatch:        DefaultMaxBatch,
 		ConfirmInterval: 30 * time.Second,
+		OnLogChange:     "resync",
+		EventsRetention: 180 * 24 * time.Hour,
 	}
 	if d := cmp.Diff(want, c, cmpopts.IgnoreUnexported(Config{})); d != "" {
 		t.Errorf("config (-want +got):\n%s", d)
@@ -40,6 +42,7 @@ func TestLoadListsEveryProblem(t *testing.T) {
 		"KICKMON_BATCH_SIZE":       "0",
 		"KICKMON_CONFIRM_INTERVAL": "often",
 		"KICKMON_ALLOW_INSECURE":   "maybe",
+		"KICKMON_NOTIFY_OUTBOX":    "sometimes",
 		"KICKMON_LOG_LEVEL":        "loud",
 		"KICKMON_SOCKET":           "relative.sock",
 		"KICKMON_METRICS_ADDR":     "9100",
@@ -48,13 +51,13 @@ func TestLoadListsEveryProblem(t *testing.T) {
 	if !errors.As(err, &ce) {
 		t.Fatalf("err = %v, want *Error", err)
 	}
-	for _, want := range []string{"KICKMON_BATCH_INTERVAL", "KICKMON_BATCH_SIZE", "KICKMON_CONFIRM_INTERVAL", "KICKMON_ALLOW_INSECURE", "KICKMON_LOG_LEVEL", "KICKMON_SOCKET", "KICKMON_METRICS_ADDR", "KICKMON_DATABASE_URL is required"} {
+	for _, want := range []string{"KICKMON_BATCH_INTERVAL", "KICKMON_BATCH_SIZE", "KICKMON_CONFIRM_INTERVAL", "KICKMON_ALLOW_INSECURE", "KICKMON_NOTIFY_OUTBOX", "KICKMON_LOG_LEVEL", "KICKMON_SOCKET", "KICKMON_METRICS_ADDR", "KICKMON_DATABASE_URL is required"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}
 	}
-	if len(ce.Problems) != 8 {
-		t.Errorf("%d problems, want 8:\n%v", len(ce.Problems), err)
+	if len(ce.Problems) != 9 {
+		t.Errorf("%d problems, want 9:\n%v", len(ce.Problems), err)
 	}
 }
 
@@ -123,21 +126,31 @@ func TestDatabaseURLSources(t *testing.T) {
 
 func TestCheckDatabaseURL(t *testing.T) {
 	tests := []struct {
+		name     string
 		dsn      string
 		insecure bool
-		wantErr  string
+		wantErr  string // "" for none
 	}{
-		{"host=/run/postgresql dbname=kickmon", false, ""},
-		{"postgres://kickmon:s3cret@localhost/kickmon", false, ""},
-		{"postgres://kickmon:s3cret@127.0.0.1:5432/kickmon?sslmode=disable", false, ""},
-		{"postgres://kickmon:s3cret@db.example.com/kickmon?sslmode=require", false, ""},
-		{"postgres://kickmon:s3cret@db.example.com/kickmon", false, "without mandatory TLS"},
-		{"host=db.example.com password=s3cret sslmode=disable", false, "without mandatory TLS"},
-		{"host=db.example.com password=s3cret sslmode=disable", true, ""},
-		{"postgres://kickmon:s3cret@db.example.com:notaport/kickmon", false, "cannot parse"},
+		{"unix socket", "host=/run/postgresql dbname=kickmon", false, ""},
+		{"localhost", "postgres://kickmon:s3cret@localhost/kickmon", false, ""},
+		{"loopback without TLS", "postgres://kickmon:s3cret@127.0.0.1:5432/kickmon?sslmode=disable", false, ""},
+		{"ipv6 loopback", "postgres://kickmon:s3cret@[::1]:5432/kickmon?sslmode=disable", false, ""},
+		{"remote verify-full", "postgres://kickmon:s3cret@db.example.com/kickmon?sslmode=verify-full", false, ""},
+		{"remote verify-full keyword/value", "host=db.example.com password=s3cret sslmode=verify-full", false, ""},
+		{"remote require", "postgres://kickmon:s3cret@db.example.com/kickmon?sslmode=require", false, `"db.example.com" is reached with TLS that checks no certificate`},
+		{"remote verify-ca", "postgres://kickmon:s3cret@db.example.com/kickmon?sslmode=verify-ca", false, "not its host name"},
+		{"remote default (prefer)", "postgres://kickmon:s3cret@db.example.com/kickmon", false, `"db.example.com" is reached without TLS`},
+		{"remote disable keyword/value", "host=db.example.com password=s3cret sslmode=disable", false, "without TLS"},
+		{"remote disable allowed", "host=db.example.com password=s3cret sslmode=disable", true, ""},
+		{"local first, remote fallback", "postgres://kickmon:s3cret@localhost,db.example.com/kickmon?sslmode=disable", false, `"db.example.com" is reached without TLS`},
+		{"fallback keyword/value", "host=/run/postgresql,db.example.com password=s3cret sslmode=require", false, `"db.example.com"`},
+		{"fallbacks all verify-full", "host=localhost,db1.example.com,db2.example.com sslmode=verify-full password=s3cret", false, ""},
+		{"sslpassword not leaked", "postgres://kickmon:s3cret@db.example.com/kickmon?sslmode=require&sslpassword=s3cret", false, "sslpassword=xxxxx"},
+		{"unparsable", "postgres://kickmon:s3cret@db.example.com:notaport/kickmon", false, "cannot parse"},
+		{"unparsable with sslpassword", "host=db.example.com port=x sslpassword=s3cret password=s3cret", false, "cannot parse"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.dsn, func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			err := CheckDatabaseURL(tt.dsn, tt.insecure)
 			switch {
 			case tt.wantErr == "" && err != nil:
@@ -145,9 +158,18 @@ func TestCheckDatabaseURL(t *testing.T) {
 			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 				t.Fatalf("err = %v, want %q", err, tt.wantErr)
 			case err != nil && strings.Contains(err.Error(), "s3cret"):
-				t.Fatalf("error leaks the password: %v", err)
+				t.Fatalf("error leaks a password: %v", err)
+			case err != nil && !strings.Contains(err.Error(), "cannot parse") && !strings.Contains(err.Error(), "sslmode=verify-full"):
+				t.Errorf("error %q does not say what to do", err)
 			}
 		})
+	}
+}
+
+func TestInsecureDatabaseHostsWarns(t *testing.T) {
+	weak, err := InsecureDatabaseHosts("host=localhost,db.example.com sslmode=require")
+	if err != nil || len(weak) != 1 || !strings.Contains(weak[0], "db.example.com") {
+		t.Fatalf("InsecureDatabaseHosts = %q, %v; want one warning about db.example.com", weak, err)
 	}
 }
 
@@ -159,11 +181,58 @@ func TestRedact(t *testing.T) {
 		{"host=db password=s3cret dbname=k", "host=db password=xxxxx dbname=k"},
 		{"host=db password='s 3\\'cret' dbname=k", "host=db password=xxxxx dbname=k"},
 		{"host=/run/postgresql", "host=/run/postgresql"},
+		{"postgres://u:s3cret@h1:5432,h2:5433/k?sslmode=verify-full&sslpassword=k3y", "postgres://u:xxxxx@h1:5432,h2:5433/k?sslmode=verify-full&sslpassword=xxxxx"},
+		{"postgres://u:p%40ss@db/k?SSLPassword=k3y&x=1", "postgres://u:xxxxx@db/k?SSLPassword=xxxxx&x=1"},
+		{"postgres://u:p@ss@db/k", "postgres://u:xxxxx@db/k"},
+		{"host=db sslpassword=k3y password = s3cret", "host=db sslpassword=xxxxx password = xxxxx"},
+		{"host=db sslpassword='k 3y'", "host=db sslpassword=xxxxx"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
 			if got := Redact(tt.in); got != tt.want {
 				t.Errorf("Redact = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLogChangeAndRetention(t *testing.T) {
+	tests := []struct {
+		name          string
+		env           map[string]string
+		wantOn        string
+		wantRetention time.Duration
+		wantErr       string
+	}{
+		{"defaults", nil, "resync", 180 * 24 * time.Hour, ""},
+		{"stop", map[string]string{"KICKMON_ON_LOG_CHANGE": "stop"}, "stop", 180 * 24 * time.Hour, ""},
+		{"bad policy", map[string]string{"KICKMON_ON_LOG_CHANGE": "ignore"}, "", 0, `KICKMON_ON_LOG_CHANGE="ignore": want resync or stop`},
+		{"days", map[string]string{"KICKMON_EVENTS_RETENTION": "30d"}, "resync", 30 * 24 * time.Hour, ""},
+		{"hours", map[string]string{"KICKMON_EVENTS_RETENTION": "4320h"}, "resync", 180 * 24 * time.Hour, ""},
+		{"keep all", map[string]string{"KICKMON_EVENTS_RETENTION": "0"}, "resync", 0, ""},
+		{"not a duration", map[string]string{"KICKMON_EVENTS_RETENTION": "six months"}, "", 0, "KICKMON_EVENTS_RETENTION=\"six months\": want 0, whole days"},
+		{"fractional days", map[string]string{"KICKMON_EVENTS_RETENTION": "1.5d"}, "", 0, "whole days"},
+		{"negative", map[string]string{"KICKMON_EVENTS_RETENTION": "-5h"}, "", 0, "want 0"},
+		{"too short", map[string]string{"KICKMON_EVENTS_RETENTION": "2h"}, "", 0, "at least 1d"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := map[string]string{"KICKMON_DATABASE_URL": "host=/run/postgresql"}
+			for k, v := range tt.env {
+				m[k] = v
+			}
+			c, err := Load(env(m), "")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.OnLogChange != tt.wantOn || c.EventsRetention != tt.wantRetention {
+				t.Errorf("OnLogChange %q retention %s, want %q %s", c.OnLogChange, c.EventsRetention, tt.wantOn, tt.wantRetention)
 			}
 		})
 	}

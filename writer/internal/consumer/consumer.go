@@ -5,10 +5,19 @@
 // restarts, turns OUT_OF_RANGE into a recorded gap, keeps retrying while
 // PostgreSQL is down (holding back the stream so the collector's spool keeps
 // the events), and drains what it holds on shutdown.
+//
+// The collector's event log has an id; the cursor keeps the id it belongs
+// to. When the collector answers with another log (its spool was lost and
+// started anew), the pipeline first commits everything it received from
+// the old log, then records the replacement as a gap and follows the new
+// log from its start (store.SwitchLog), or, with Options.StopOnLogChange,
+// stops with an error wrapping ErrLogChanged.
 package consumer
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -23,7 +32,13 @@ import (
 	"github.com/kickmon/kickmon/writer/internal/metrics"
 	"github.com/kickmon/kickmon/writer/internal/store"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
+
+// ErrLogChanged is wrapped by Run's error when the collector's event log
+// is not the one the cursor belongs to and Options.StopOnLogChange is set.
+var ErrLogChanged = errors.New("the collector's event log changed")
 
 // Options tune the pipeline. Zero values take the defaults noted.
 type Options struct {
@@ -32,13 +47,16 @@ type Options struct {
 	Interval     time.Duration // flush when the oldest pending event waited this long (100ms)
 	FlushTimeout time.Duration // per attempt (30s)
 	DrainTimeout time.Duration // on shutdown, to write what is held (10s)
-	// MinBackoff and MaxBackoff, when set, replace the shared retry policy
-	// (tests); by default it follows the class: the collector's socket
+	// MinBackoff and MaxBackoff, each when set, replace that bound of the
+	// shared retry policy (tests); by default it follows the class: the collector's socket
 	// (backoff.Local: 100 ms to 5 s), the database (backoff.Transient:
 	// 1 s to 30 s).
 	MinBackoff, MaxBackoff time.Duration
 	// OnSubscribed is called once, the first time the event stream opens.
 	OnSubscribed func()
+	// StopOnLogChange makes a replaced event log stop the pipeline
+	// (KICKMON_ON_LOG_CHANGE=stop) instead of resyncing to the new log.
+	StopOnLogChange bool
 }
 
 func (o *Options) defaults() {
@@ -69,6 +87,8 @@ type Status struct {
 	Lag            time.Duration // newest event's observation to its commit, at the last flush
 	DBError        string        // last flush error while the database is failing
 	DBErrorSince   time.Time
+	LogID          string // the collector's event log the cursor belongs to
+	Offset         uint64 // added to LogID's seqs to store them
 }
 
 // Consumer is one writer pipeline.
@@ -85,6 +105,7 @@ type Consumer struct {
 	// time since born of the loop's last turn.
 	born      time.Time
 	heartbeat atomic.Int64
+	fatal     error // set by the watcher before it closes its channel
 
 	mu     sync.Mutex
 	status Status
@@ -136,41 +157,53 @@ type flushResult struct {
 
 // Run follows the collector and writes until ctx ends, then drains: it
 // stops reading, writes what it holds within DrainTimeout, and returns nil.
-// It returns an error only if it cannot start (the cursor cannot be read
-// before ctx ends).
+// It returns an error if it cannot start (the cursor cannot be read before
+// ctx ends), or, after draining, one wrapping ErrLogChanged (see
+// Options.StopOnLogChange).
 func (c *Consumer) Run(ctx context.Context) error {
-	cursor, err := c.readCursor(ctx)
+	pos, err := c.readCursor(ctx)
 	if err != nil {
 		return err
 	}
-	c.update(func(s *Status) { s.Committed, s.Received = cursor, cursor })
-	c.log.Info("following the collector's events", logkeys.Socket, c.conn.Path(), logkeys.Seq, cursor+1)
+	c.setPosition(pos)
+	c.update(func(s *Status) { s.Received = pos.Seq })
+	c.log.Info("following the collector's events", logkeys.Socket, c.conn.Path(), logkeys.Seq, pos.LogSeq()+1, logkeys.LogID, pos.LogID)
 
 	items := make(chan item, 16)
 	var wg sync.WaitGroup
-	wg.Go(func() { c.watch(ctx, cursor+1, items) })
+	wg.Go(func() { c.watch(ctx, pos, items) })
 	defer wg.Wait()
 
 	flushCtx, cancelFlush := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelFlush()
-	return c.loop(ctx, flushCtx, cancelFlush, items, &wg)
+	err = c.loop(ctx, flushCtx, cancelFlush, items, &wg)
+	wg.Wait()
+	if err == nil {
+		err = c.fatal
+	}
+	return err
 }
 
-func (c *Consumer) readCursor(ctx context.Context) (uint64, error) {
+// setPosition publishes the cursor's log, for acks and status.
+func (c *Consumer) setPosition(p store.Position) {
+	c.update(func(s *Status) { s.Committed, s.LogID, s.Offset = p.Seq, p.LogID, p.Offset })
+}
+
+func (c *Consumer) readCursor(ctx context.Context) (store.Position, error) {
 	b := c.backoff(backoff.Transient)
 	for {
-		cursor, err := c.st.Cursor(ctx)
+		pos, err := c.st.Position(ctx)
 		if err == nil {
-			return cursor, nil
+			return pos, nil
 		}
 		if ctx.Err() != nil {
-			return 0, fmt.Errorf("read cursor: %w", err)
+			return store.Position{}, fmt.Errorf("read cursor: %w", err)
 		}
 		c.dbFailed(err)
 		wait := b.Failed(time.Now())
 		c.log.Warn("cannot read the writer cursor; retrying", logkeys.Err, err, logkeys.Backoff, wait)
 		if !backoff.Sleep(ctx, wait) {
-			return 0, fmt.Errorf("read cursor: %w", err)
+			return store.Position{}, fmt.Errorf("read cursor: %w", err)
 		}
 	}
 }
@@ -240,6 +273,10 @@ func (c *Consumer) loop(ctx, flushCtx context.Context, cancelFlush context.Cance
 		case it, ok := <-in:
 			if !ok {
 				open = false
+				if !draining { // the watcher stopped for good: write what is held, then return
+					draining = true
+					drainDeadline = time.After(c.opts.DrainTimeout)
+				}
 				continue
 			}
 			if it.skipTo > 0 {
@@ -336,29 +373,34 @@ func (c *Consumer) committed(p batch.Pending, res store.Result, took time.Durati
 		Lost: res.Lost, Rows: res.Rows, Duration: took, Cursor: res.Cursor, Lag: lag})
 	c.log.Debug("flushed", logkeys.FirstSeq, firstSeq(p), logkeys.LastSeq, p.Last(), logkeys.Events, len(p.Events),
 		logkeys.Rows, res.Rows, logkeys.Duration, took)
-	c.ack(res.Cursor)
+	c.ack()
 }
 
-// ack tells the collector that everything up to cursor is stored. A failure
-// is harmless: the next ack covers it; the collector only keeps more.
-func (c *Consumer) ack(cursor uint64) {
-	if cursor == 0 {
-		return
+// ack tells the collector that everything up to the cursor is stored, in
+// its log's numbering and naming the log, so an old cursor never prunes a
+// new log. A failure is harmless: the next ack covers it; the collector
+// only keeps more.
+func (c *Consumer) ack() {
+	st := c.Status()
+	if st.Committed <= st.Offset {
+		return // nothing of this log stored yet
 	}
+	seq := st.Committed - st.Offset
 	actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := c.conn.AckEvents(actx, &kickmonv1.AckEventsRequest{Seq: cursor}); err != nil {
-		c.log.Warn("acknowledging to the collector failed", logkeys.Seq, cursor, logkeys.Err, kickapi.Explain(c.conn.Path(), err))
+	if _, err := c.conn.AckEvents(actx, &kickmonv1.AckEventsRequest{Seq: seq, LogId: st.LogID}); err != nil {
+		c.log.Warn("acknowledging to the collector failed", logkeys.Seq, seq, logkeys.Err, kickapi.Explain(c.conn.Path(), err))
 	}
 }
 
-// watch follows WatchEvents from next, reconnecting with backoff, and
-// closes out when ctx ends.
-func (c *Consumer) watch(ctx context.Context, next uint64, out chan<- item) {
+// watch follows WatchEvents from pos, reconnecting with backoff, and
+// closes out when ctx ends or the pipeline must stop (c.fatal).
+func (c *Consumer) watch(ctx context.Context, pos store.Position, out chan<- item) {
 	defer close(out)
+	w := &watcher{c: c, pos: pos, sent: pos.Seq, out: out}
 	b := c.backoff(backoff.Local)
 	for ctx.Err() == nil {
-		got, err := c.stream(ctx, &next, out)
+		got, err := w.stream(ctx)
 		c.m.SetConnected(false)
 		c.update(func(s *Status) { s.Subscribed = false })
 		if ctx.Err() != nil {
@@ -368,59 +410,193 @@ func (c *Consumer) watch(ctx context.Context, next uint64, out chan<- item) {
 			b.Succeeded(time.Now())
 		}
 		if kickapi.IsOutOfRange(err) {
-			if first, ok := c.oldestRetained(ctx); ok && first > next {
+			if first, ok := c.oldestRetained(ctx); ok && first > w.next() {
 				c.log.Warn("the collector no longer holds events the writer needs; recording them as lost",
-					logkeys.FirstSeq, next, logkeys.LastSeq, first-1)
-				select {
-				case out <- item{skipTo: first - 1}:
-				case <-ctx.Done():
+					logkeys.FirstSeq, w.next(), logkeys.LastSeq, first-1)
+				if !w.send(ctx, item{skipTo: first - 1 + w.pos.Offset}) {
 					return
 				}
-				next = first
 				continue
 			}
 		}
+		if id, changed := w.logChanged(ctx, err); changed {
+			if err := w.changeLog(ctx, id); err != nil {
+				c.fatal = err
+				return
+			}
+			b.Succeeded(time.Now())
+			continue
+		}
 		msg := kickapi.Explain(c.conn.Path(), err).Error()
-		c.update(func(s *Status) { s.CollectorError = msg })
 		wait := b.Failed(time.Now())
-		c.log.Warn("event stream from the collector ended; reconnecting", logkeys.Err, msg, logkeys.Seq, next, logkeys.Backoff, wait)
+		if status.Code(err) == codes.FailedPrecondition {
+			// Not a log change we can follow (the same log id, rewound:
+			// a spool restored from a backup; or a collector without log
+			// ids): waiting cannot fix it, an operator must. Say so, and
+			// retry slowly in case the collector is fixed meanwhile.
+			msg = "the collector's event log is behind the writer cursor (was its spool restored from a backup?); " +
+				"move the collector's spool aside to start a new log, which the writer then follows: " + msg
+			wait = b.Max // the long way: never at the quick reconnect pace
+			c.log.Error("cannot follow the collector's event log", logkeys.Err, msg, logkeys.Seq, w.next(), logkeys.LogID, w.pos.LogID, logkeys.Backoff, wait)
+		} else {
+			c.log.Warn("event stream from the collector ended; reconnecting", logkeys.Err, msg, logkeys.Seq, w.next(), logkeys.Backoff, wait)
+		}
+		c.update(func(s *Status) { s.CollectorError = msg })
 		if !backoff.Sleep(ctx, wait) {
 			return
 		}
 	}
 }
 
+// watcher is the state of watch: where it is in which log.
+type watcher struct {
+	c    *Consumer
+	pos  store.Position // the log followed and its offset; pos.Seq is not kept current
+	sent uint64         // the last seq handed to the loop, as stored
+	out  chan<- item
+}
+
+// next is the next seq wanted, in the log's numbering.
+func (w *watcher) next() uint64 { return w.sent - min(w.pos.Offset, w.sent) + 1 }
+
+func (w *watcher) send(ctx context.Context, it item) bool {
+	select {
+	case w.out <- it:
+	case <-ctx.Done():
+		return false
+	}
+	if it.skipTo > 0 {
+		w.sent = max(w.sent, it.skipTo)
+	} else {
+		w.sent = max(w.sent, it.events[len(it.events)-1].GetSeq())
+	}
+	return true
+}
+
+// logChanged tells whether err means the collector follows another log
+// than the cursor, and which: a LOG_CHANGED answer, or a cursor without a
+// log id beyond the end of the collector's log.
+func (w *watcher) logChanged(ctx context.Context, err error) (string, bool) {
+	if id, ok := kickapi.LogChanged(err); ok {
+		if id == "" {
+			id, _ = w.c.collectorLog(ctx)
+		}
+		return id, id != ""
+	}
+	if status.Code(err) == codes.FailedPrecondition && w.pos.LogID == "" {
+		id, _ := w.c.collectorLog(ctx)
+		return id, id != ""
+	}
+	return "", false
+}
+
+// changeLog follows the collector's new log id: it waits until everything
+// received from the old log is committed, then moves the cursor (recording
+// the gap), or returns an error wrapping ErrLogChanged when told to stop.
+func (w *watcher) changeLog(ctx context.Context, id string) error {
+	c := w.c
+	if c.opts.StopOnLogChange {
+		err := fmt.Errorf("%w from %s to %s (its spool was replaced) and KICKMON_ON_LOG_CHANGE=stop: "+
+			"the writer stopped at seq %d of the old log; to follow the new log, run with KICKMON_ON_LOG_CHANGE=resync (the default), which records the replacement as a gap",
+			ErrLogChanged, orUnknown(w.pos.LogID), id, w.next()-1)
+		c.log.Error("the collector's event log changed; stopping as KICKMON_ON_LOG_CHANGE=stop says", logkeys.OldLogID, w.pos.LogID, logkeys.LogID, id)
+		return err
+	}
+	c.log.Warn("the collector's event log changed; storing what was received from the old log, then following the new one",
+		logkeys.OldLogID, w.pos.LogID, logkeys.LogID, id, logkeys.Seq, w.next()-1)
+	for c.Status().Committed < w.sent {
+		if !backoff.Sleep(ctx, 20*time.Millisecond) {
+			return nil
+		}
+	}
+	b := c.backoff(backoff.Transient)
+	for {
+		pos, err := c.st.SwitchLog(ctx, w.pos.LogID, id)
+		if err == nil {
+			w.pos, w.sent = pos, pos.Seq
+			c.setPosition(pos)
+			c.update(func(s *Status) { s.Received = max(s.Received, pos.Seq) })
+			return nil
+		}
+		if errors.Is(err, store.ErrPositionMoved) {
+			return fmt.Errorf("follow the collector's new event log: %w", err)
+		}
+		c.dbFailed(err)
+		wait := b.Failed(time.Now())
+		c.log.Warn("cannot record the event log change; retrying", logkeys.Err, err, logkeys.Backoff, wait)
+		if !backoff.Sleep(ctx, wait) {
+			return nil
+		}
+	}
+}
+
+func orUnknown(id string) string {
+	if id == "" {
+		return "(unknown)"
+	}
+	return id
+}
+
+// collectorLog asks the collector for its log id.
+func (c *Consumer) collectorLog(ctx context.Context) (string, bool) {
+	sp, ok := c.spoolStatus(ctx)
+	return sp.GetLogId(), ok && sp.GetLogId() != ""
+}
+
 // oldestRetained asks the collector for the first seq it still holds (the
 // seq after its last one when its log is empty).
 func (c *Consumer) oldestRetained(ctx context.Context) (uint64, bool) {
-	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	resp, err := c.conn.GetStatus(actx, &kickmonv1.GetStatusRequest{})
-	if err != nil {
-		c.log.Warn("cannot ask the collector for its oldest event", logkeys.Err, kickapi.Explain(c.conn.Path(), err))
+	sp, ok := c.spoolStatus(ctx)
+	if !ok {
 		return 0, false
 	}
-	sp := resp.GetStatus().GetSpool()
 	if sp.GetFirstSeq() != 0 {
 		return sp.GetFirstSeq(), true
 	}
 	return sp.GetLastSeq() + 1, true
 }
 
-// stream runs one WatchEvents call, advancing *next; got reports whether
-// the stream opened.
-func (c *Consumer) stream(ctx context.Context, next *uint64, out chan<- item) (got bool, err error) {
+func (c *Consumer) spoolStatus(ctx context.Context) (*kickmonv1.SpoolStatus, bool) {
+	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err := c.conn.GetStatus(actx, &kickmonv1.GetStatusRequest{})
+	if err != nil {
+		c.log.Warn("cannot ask the collector about its event log", logkeys.Err, kickapi.Explain(c.conn.Path(), err))
+		return nil, false
+	}
+	return resp.GetStatus().GetSpool(), true
+}
+
+// stream runs one WatchEvents call; got reports whether the stream opened.
+// Events are handed on with their seqs as stored (the log's + offset).
+func (w *watcher) stream(ctx context.Context) (got bool, err error) {
+	c := w.c
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s, err := c.conn.WatchEvents(sctx, &kickmonv1.WatchEventsRequest{FromSeq: *next}, grpc.WaitForReady(true))
+	s, err := c.conn.WatchEvents(sctx, &kickmonv1.WatchEventsRequest{FromSeq: w.next(), LogId: w.pos.LogID}, grpc.WaitForReady(true))
 	if err != nil {
+		return false, err
+	}
+	// The collector sends its header when it accepts the stream; a stream
+	// refused at once (OUT_OF_RANGE, FAILED_PRECONDITION…) has none.
+	md, err := s.Header()
+	if err != nil {
+		return false, err
+	}
+	if md == nil {
+		_, err := s.Recv()
 		return false, err
 	}
 	c.m.SetConnected(true)
 	c.update(func(s *Status) { s.Subscribed, s.CollectorError = true, "" })
+	if ids := md.Get(kickapi.HeaderLogID); len(ids) > 0 {
+		if err := w.checkLog(ctx, ids[0]); err != nil {
+			return true, err
+		}
+	}
 	// A collector killed before our last ack reached it (or restarted)
 	// would otherwise think the writer behind until the next event.
-	c.ack(c.Status().Committed)
+	c.ack()
 	if c.opts.OnSubscribed != nil {
 		c.subscribed.Do(c.opts.OnSubscribed)
 	}
@@ -429,18 +605,56 @@ func (c *Consumer) stream(ctx context.Context, next *uint64, out chan<- item) (g
 		if err != nil {
 			return true, err
 		}
+		if err := w.checkLog(ctx, resp.GetLogId()); err != nil {
+			return true, err
+		}
 		evs := resp.GetEvents()
-		for len(evs) > 0 && evs[0].GetSeq() < *next {
+		for len(evs) > 0 && evs[0].GetSeq() < w.next() {
 			evs = evs[1:] // already received
 		}
 		if len(evs) == 0 {
 			continue
 		}
-		*next = evs[len(evs)-1].GetSeq() + 1
-		select {
-		case out <- item{events: evs}:
-		case <-ctx.Done():
+		for _, e := range evs {
+			e.Seq += w.pos.Offset
+		}
+		if !w.send(ctx, item{events: evs}) {
 			return true, ctx.Err()
+		}
+	}
+}
+
+// checkLog compares the log id the collector sent (if any) with the
+// cursor's: a cursor without one adopts it; another one is LOG_CHANGED.
+func (w *watcher) checkLog(ctx context.Context, id string) error {
+	switch {
+	case id == "" || id == w.pos.LogID:
+		return nil
+	case w.pos.LogID != "":
+		return kickapi.LogChangedError(w.pos.LogID, id) // a collector that ignored our log id
+	}
+	return w.adopt(ctx, id)
+}
+
+// adopt records that the cursor, which had no log id, belongs to log id.
+func (w *watcher) adopt(ctx context.Context, id string) error {
+	b := w.c.backoff(backoff.Transient)
+	for {
+		pos, err := w.c.st.AdoptLog(ctx, id)
+		if err == nil {
+			w.pos.LogID = pos.LogID
+			w.c.update(func(s *Status) { s.LogID = pos.LogID })
+			w.c.log.Info("the writer cursor now follows the collector's event log", logkeys.LogID, id)
+			return nil
+		}
+		if errors.Is(err, store.ErrPositionMoved) || ctx.Err() != nil {
+			return fmt.Errorf("adopt the collector's event log %s: %w", id, err)
+		}
+		w.c.dbFailed(err)
+		wait := b.Failed(time.Now())
+		w.c.log.Warn("cannot record the writer cursor's event log; retrying", logkeys.Err, err, logkeys.Backoff, wait)
+		if !backoff.Sleep(ctx, wait) {
+			return ctx.Err()
 		}
 	}
 }
@@ -448,8 +662,9 @@ func (c *Consumer) stream(ctx context.Context, next *uint64, out chan<- item) (g
 // backoff is the retry state of one loop retrying failures of class cl.
 func (c *Consumer) backoff(cl backoff.Class) *backoff.Backoff {
 	p := backoff.For(cl, 0)
-	if c.opts.MaxBackoff > 0 {
-		p = backoff.Policy{Base: c.opts.MinBackoff, Max: c.opts.MaxBackoff}
-	}
+	// Either override alone keeps the class's other bound (a zero Base
+	// would make every wait zero: a busy retry loop).
+	p.Max = cmp.Or(c.opts.MaxBackoff, p.Max)
+	p.Base = min(cmp.Or(c.opts.MinBackoff, p.Base), p.Max)
 	return &backoff.Backoff{Policy: p}
 }

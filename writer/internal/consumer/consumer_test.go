@@ -2,12 +2,15 @@ package consumer_test
 
 import (
 	"context"
+	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/jackc/pgx/v5"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/proto/kickapitest"
 	"github.com/kickmon/kickmon/writer/internal/batch"
@@ -76,9 +79,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// reference writes events straight through the store into a fresh
-// database and returns its dump.
-func reference(t *testing.T, evs []*kickmonv1.Event) string {
+// reference writes events of logID straight through the store into a
+// fresh database and returns its dump.
+func reference(t *testing.T, logID string, evs []*kickmonv1.Event) string {
 	t.Helper()
 	db := writertest.NewDB(t)
 	st, err := store.Open(context.Background(), db.URL, writertest.Logger(t))
@@ -86,6 +89,9 @@ func reference(t *testing.T, evs []*kickmonv1.Event) string {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	if _, err := st.AdoptLog(context.Background(), logID); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := st.Write(context.Background(), batch.Pending{Events: evs}); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +131,7 @@ func TestEventsLandAndReplayChangesNothing(t *testing.T) {
 	evs := writertest.Scenario()
 	seqs := fake.Publish(evs...)
 	writertest.Number(1, evs)
-	want := reference(t, evs)
+	want := reference(t, fake.LogID(), evs)
 
 	db := writertest.NewDB(t)
 	r := start(t, fake, db.URL, consumer.Options{})
@@ -154,7 +160,7 @@ func TestPipelinedBatchesCommitInOrder(t *testing.T) {
 	evs := writertest.Updates(0, 400, 7)
 	seqs := fake.Publish(evs...)
 	writertest.Number(1, evs)
-	want := reference(t, evs)
+	want := reference(t, fake.LogID(), evs)
 
 	db := writertest.NewDB(t)
 	r := start(t, fake, db.URL, consumer.Options{BatchSize: 4, MaxBatch: 4})
@@ -308,5 +314,160 @@ func TestDatabaseRestart(t *testing.T) {
 	}
 	if d := cmp.Diff(upTo(500), seqsOf(t, r)); d != "" {
 		t.Errorf("seqs (-want +got):\n%s", d)
+	}
+}
+
+// gapRow is a coverage_gaps row of source spool.
+type gapRow struct {
+	First, Last int64
+	Reason      string
+}
+
+func spoolGaps(t *testing.T, r *running) []gapRow {
+	t.Helper()
+	rows, err := r.st.Pool().Query(context.Background(),
+		`SELECT first_seq, last_seq, reason FROM kickmon.coverage_gaps WHERE source = 'spool' ORDER BY first_seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[gapRow])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func seqRange(first, last int64) []int64 {
+	var out []int64
+	for s := first; s <= last; s++ {
+		out = append(out, s)
+	}
+	return out
+}
+
+// A replaced event log (the collector lost its state) is recorded as a gap
+// and its events are stored after it: while the writer runs, and when the
+// new log has already passed the old cursor by the time the writer comes
+// back (the case where seqs would otherwise be skipped silently).
+func TestLogReplacedResyncs(t *testing.T) {
+	tests := []struct {
+		name        string
+		whileActive bool // replace the log while the writer follows it
+		newEvents   int
+	}{
+		{"while following", true, 3},
+		{"while the writer is down, new log past the old cursor", false, 12},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := kickapitest.NewServer(t)
+			db := writertest.NewDB(t)
+			fake.Publish(writertest.Updates(0, 5, 2)...)
+			r := start(t, fake, db.URL, consumer.Options{})
+			waitAcked(t, fake, 5)
+			old := fake.LogID()
+			if !tt.whileActive {
+				r.shutdown(t)
+			}
+			fake.ReplaceLog("log-2")
+			fake.Publish(writertest.Updates(0, tt.newEvents, 2)...)
+			if !tt.whileActive {
+				r = start(t, fake, db.URL, consumer.Options{})
+			}
+			waitAcked(t, fake, uint64(tt.newEvents))
+			eventually(t, "the new log's events stored", func() bool {
+				return r.c.Status().Committed == uint64(6+tt.newEvents)
+			})
+			want := append(seqRange(1, 5), seqRange(7, int64(6+tt.newEvents))...)
+			if d := cmp.Diff(want, seqsOf(t, r)); d != "" {
+				t.Errorf("stored seqs (-want +got):\n%s", d)
+			}
+			gaps := spoolGaps(t, r)
+			if len(gaps) != 1 || gaps[0].First != 6 || gaps[0].Last != 6 ||
+				!strings.HasPrefix(gaps[0].Reason, store.ReasonLogReplaced) || !strings.Contains(gaps[0].Reason, old) {
+				t.Errorf("spool gaps = %+v; want one at seq 6, reason %q… naming %s", gaps, store.ReasonLogReplaced, old)
+			}
+			pos, err := r.st.Position(context.Background())
+			if err != nil || pos != (store.Position{Seq: uint64(6 + tt.newEvents), LogID: "log-2", Offset: 6}) {
+				t.Errorf("Position = %+v, %v; want log-2 at offset 6", pos, err)
+			}
+		})
+	}
+}
+
+// A cursor from before log ids that is beyond the collector's log (its
+// spool was lost during the upgrade) is a log change too, not a wedge.
+func TestLegacyCursorBeyondTheLog(t *testing.T) {
+	fake := kickapitest.NewServer(t)
+	db := writertest.NewDB(t)
+	conn, err := pgx.Connect(context.Background(), db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), `UPDATE kickmon.writer_cursor SET last_seq = 100, log_id = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	fake.Publish(writertest.Updates(0, 3, 1)...)
+	r := start(t, fake, db.URL, consumer.Options{})
+	waitAcked(t, fake, 3)
+	eventually(t, "the new log stored", func() bool { return r.c.Status().Committed == 104 })
+	if d := cmp.Diff(seqRange(102, 104), seqsOf(t, r)); d != "" {
+		t.Errorf("stored seqs (-want +got):\n%s", d)
+	}
+	if gaps := spoolGaps(t, r); len(gaps) != 1 || gaps[0].First != 101 {
+		t.Errorf("spool gaps = %+v, want one at seq 101", gaps)
+	}
+}
+
+// With KICKMON_ON_LOG_CHANGE=stop the writer stores what it received from
+// the old log, then stops with ErrLogChanged and leaves the cursor alone.
+func TestLogChangedStop(t *testing.T) {
+	fake := kickapitest.NewServer(t)
+	db := writertest.NewDB(t)
+	fake.Publish(writertest.Updates(0, 4, 2)...)
+	log := writertest.Logger(t)
+	st, err := store.Open(context.Background(), db.URL, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := consumer.New(fake.Dial(t), st, log, nil, consumer.Options{StopOnLogChange: true, MaxBackoff: 200 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	waitAcked(t, fake, 4)
+	fake.ReplaceLog("log-2")
+	fake.Publish(writertest.Updates(0, 2, 2)...)
+	err = <-done
+	if !errors.Is(err, consumer.ErrLogChanged) || !strings.Contains(err.Error(), "KICKMON_ON_LOG_CHANGE") {
+		t.Fatalf("Run = %v; want ErrLogChanged naming KICKMON_ON_LOG_CHANGE", err)
+	}
+	pos, err := st.Position(ctx)
+	if err != nil || pos.Seq != 4 || pos.LogID != "kickapitest-log-1" {
+		t.Errorf("Position = %+v, %v; want seq 4 of the old log", pos, err)
+	}
+}
+
+// A log with the cursor's id that is behind the cursor (a spool restored
+// from a backup) cannot be followed: the writer says why and keeps
+// retrying slowly instead of spinning silently.
+func TestRewoundLogIsReported(t *testing.T) {
+	fake := kickapitest.NewServer(t)
+	db := writertest.NewDB(t)
+	fake.Publish(writertest.Updates(0, 2, 1)...)
+	r := start(t, fake, db.URL, consumer.Options{})
+	waitAcked(t, fake, 2)
+	r.shutdown(t)
+	if _, err := r.st.Pool().Exec(context.Background(), `UPDATE kickmon.writer_cursor SET last_seq = 50`); err != nil {
+		t.Fatal(err)
+	}
+	r = start(t, fake, db.URL, consumer.Options{})
+	eventually(t, "the problem reported", func() bool {
+		return strings.Contains(r.c.Status().CollectorError, "restored from a backup")
+	})
+	if gaps := spoolGaps(t, r); len(gaps) != 0 {
+		t.Errorf("a rewound log was recorded as gaps %+v", gaps)
 	}
 }

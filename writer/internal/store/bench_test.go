@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"testing"
+	"time"
 
+	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/writer/internal/batch"
 	"github.com/kickmon/kickmon/writer/internal/store"
 	"github.com/kickmon/kickmon/writer/internal/writertest"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // BenchmarkStoreWrite measures Store.Write alone (no gRPC; encoding
@@ -38,5 +42,180 @@ func BenchmarkStoreWrite(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
 		})
+	}
+}
+
+// BenchmarkDatabaseSizePerStreamerDay writes streamer-days at the churn
+// Kick really has: while live, viewer counts change about once a minute,
+// so one STREAM_UPDATED a minute (the collector emits nothing for an
+// unchanged state), plus the start and the end; the rest of the day
+// nothing. One iteration is one streamer-day. It reports the bytes the
+// day adds to kickmon (tables, TOAST and indexes; status_events is nearly
+// all of it) per streamer-day and per event. Measured (2-core x86_64,
+// PG 15): see /work/notes/data.md and README's database section.
+func BenchmarkDatabaseSizePerStreamerDay(b *testing.B) {
+	for _, live := range []time.Duration{4 * time.Hour, 8 * time.Hour, 24 * time.Hour} {
+		b.Run(fmt.Sprintf("live=%s", live), func(b *testing.B) {
+			ctx := context.Background()
+			db := writertest.NewDB(b)
+			st, err := store.Open(ctx, db.URL, slog.New(slog.DiscardHandler))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			size := func() int64 {
+				var n int64
+				if err := st.Pool().QueryRow(ctx, `
+SELECT sum(pg_total_relation_size(c.oid))::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'kickmon' AND c.relkind IN ('r', 'p')`).Scan(&n); err != nil {
+					b.Fatal(err)
+				}
+				return n
+			}
+			day := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+			// Every month partition the days will touch exists: the size
+			// of empty partitions is not the day's.
+			if err := st.EnsurePartitions(ctx, day, 1); err != nil {
+				b.Fatal(err)
+			}
+			before := size()
+			next, events := uint64(1), 0
+			b.ResetTimer()
+			for i := range b.N {
+				evs := streamerDay(int64(i+1), day, live, &next)
+				events += len(evs)
+				for len(evs) > 0 { // the writer's batches: a minute of one streamer is one event anyway
+					n := min(len(evs), 100)
+					if _, err := st.Write(ctx, batch.Pending{Events: evs[:n]}); err != nil {
+						b.Fatal(err)
+					}
+					evs = evs[n:]
+				}
+			}
+			b.StopTimer()
+			if _, err := st.Pool().Exec(ctx, `VACUUM ANALYZE`); err != nil { // what autovacuum reaches soon
+				b.Fatal(err)
+			}
+			grown := size() - before
+			b.ReportMetric(float64(grown)/float64(b.N), "bytes/streamer-day")
+			b.ReportMetric(float64(grown)/float64(events), "bytes/event")
+		})
+	}
+}
+
+// streamerDay is one streamer's day: live from 18:00 for live, with a
+// realistic state (title, category, two sources' coverage) and viewer
+// counts that change every minute.
+func streamerDay(uid int64, day time.Time, live time.Duration, next *uint64) []*kickmonv1.Event {
+	start := day.Add(18 * time.Hour)
+	if live > 6*time.Hour {
+		start = day
+	}
+	st := writertest.Streamer(uid, fmt.Sprintf("streamer-%06d", uid))
+	st.State, st.LiveSince = kickmonv1.LiveState_LIVE_STATE_LIVE, timestamppb.New(start)
+	st.Title = "ranked grind to top 500 | !discord !socials | day 43 of the subathon"
+	st.CategoryId, st.CategoryName = 15, "Just Chatting"
+	st.Session = &kickmonv1.Session{SessionId: fmt.Sprintf("01JSESSION%016d", uid), StartedAt: timestamppb.New(start),
+		Title: st.Title, CategoryName: st.CategoryName, DetectedBy: kickmonv1.Source_SOURCE_PUSHER}
+	st.Coverage = []*kickmonv1.Coverage{
+		{Source: kickmonv1.Source_SOURCE_POLL, Since: timestamppb.New(day), LastConfirmedAt: timestamppb.New(start)},
+		{Source: kickmonv1.Source_SOURCE_PUSHER, Since: timestamppb.New(day), LastConfirmedAt: timestamppb.New(start)},
+	}
+	var out []*kickmonv1.Event
+	add := func(kind kickmonv1.EventKind, at time.Time) {
+		s := proto.Clone(st).(*kickmonv1.Streamer)
+		s.LastConfirmedAt = timestamppb.New(at)
+		out = append(out, &kickmonv1.Event{Seq: *next, Kind: kind, Streamer: s, Source: kickmonv1.Source_SOURCE_POLL,
+			KickTime: timestamppb.New(at), ObservedAt: timestamppb.New(at)})
+		*next++
+	}
+	add(kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED, start)
+	minutes := int(live / time.Minute)
+	for m := 1; m < minutes; m++ {
+		st.ViewerCount = 1000 + int64(m*37%500)
+		st.Session.PeakViewers = max(st.Session.PeakViewers, st.ViewerCount)
+		add(kickmonv1.EventKind_EVENT_KIND_STREAM_UPDATED, start.Add(time.Duration(m)*time.Minute))
+	}
+	end := start.Add(live)
+	st.State, st.LiveSince, st.ViewerCount = kickmonv1.LiveState_LIVE_STATE_OFFLINE, nil, 0
+	st.Session.EndedAt = timestamppb.New(end)
+	add(kickmonv1.EventKind_EVENT_KIND_STREAM_ENDED, end)
+	return out
+}
+
+// BenchmarkOutbox measures Store.Write with the notification outbox on and
+// off, interleaved batch by batch on two databases (so the shared
+// machine's load drift hits both alike), by events per transaction, on two
+// loads: "every" (every event a title change while live, the worst case)
+// and "realistic" (viewer updates, one event in 100 a title change). It
+// reports events/s of each, their ratio and the jobs enqueued per second.
+//
+//	go test -run '^$' -bench BenchmarkOutbox -benchtime 20x ./internal/store/
+//
+// On the shared 2-core machine (load 8-11), on/off: realistic 5000-event
+// flushes 1.00, 0.89, 0.99; 100-event flushes 0.86, 0.78, 0.45 (noise:
+// a flush with a job costs ~1.1 ms more); every event a title change:
+// 5000 → 0.15-0.26 (~1.2k jobs/s), 100 → 0.26-0.33. River's InsertManyTx
+// costs ~0.9 ms a flush for one job and ~180 µs a job in bulk (GIN
+// indexes on args, which hold the whole event).
+func BenchmarkOutbox(b *testing.B) {
+	for _, load := range []string{"every", "realistic"} {
+		for _, size := range []int{100, 5000} {
+			b.Run(fmt.Sprintf("load=%s/events=%d", load, size), func(b *testing.B) {
+				open := func(outbox bool) *store.Store {
+					db := writertest.NewDB(b)
+					st, err := store.Open(context.Background(), db.URL, slog.New(slog.DiscardHandler))
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.Cleanup(st.Close)
+					if !outbox {
+						st.DisableOutbox()
+					}
+					first := writertest.Updates(1, 1000, 1000) // title changes then compare with stored rows
+					for _, e := range first {
+						e.Streamer.Title = "steady"
+					}
+					if _, err := st.Write(context.Background(), batch.Pending{Events: first}); err != nil {
+						b.Fatal(err)
+					}
+					return st
+				}
+				stores := []*store.Store{open(false), open(true)}
+				var took [2]time.Duration
+				next := uint64(1001)
+				b.ResetTimer()
+				for n := range b.N {
+					evs := writertest.Updates(next, size, 1000)
+					for _, e := range evs {
+						e.Streamer.Title = fmt.Sprint("title ", e.GetSeq()) // every event a new title…
+						if load == "realistic" && e.GetSeq()%100 != 0 {
+							e.Streamer.Title = "steady" // …or one in 100
+						}
+					}
+					next += uint64(size)
+					for k := range stores {
+						i := (k + n) % 2 // alternate which goes first
+						st := stores[i]
+						start := time.Now()
+						if _, err := st.Write(context.Background(), batch.Pending{Events: evs}); err != nil {
+							b.Fatal(err)
+						}
+						took[i] += time.Since(start)
+					}
+				}
+				b.StopTimer()
+				var jobs int64
+				if err := stores[1].Pool().QueryRow(context.Background(), `SELECT count(*) FROM `+store.RiverSchema+`.river_job`).Scan(&jobs); err != nil {
+					b.Fatal(err)
+				}
+				off, on := float64(b.N*size)/took[0].Seconds(), float64(b.N*size)/took[1].Seconds()
+				b.ReportMetric(off, "off-events/s")
+				b.ReportMetric(on, "on-events/s")
+				b.ReportMetric(on/off, "on/off")
+				b.ReportMetric(float64(jobs)/took[1].Seconds(), "jobs/s")
+				b.ReportMetric(0, "ns/op")
+			})
+		}
 	}
 }

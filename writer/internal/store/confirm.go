@@ -13,7 +13,8 @@ import (
 type Confirmed struct {
 	// Rows counts the streamers rows whose confirmation times moved forward.
 	Rows int64
-	// Cursor is the writer cursor the statement saw.
+	// Cursor is the writer cursor the statement saw, in the collector's
+	// log's numbering (as the list's seq is).
 	Cursor uint64
 	// Behind is true when Cursor was below the list's seq: the database did
 	// not yet reflect the states the list confirms, and nothing was written.
@@ -95,9 +96,11 @@ func appendSourceTimes(b []byte, cs []*kickmonv1.Coverage) []byte {
 
 // refreshConfirmed is RefreshConfirmed's statement: $1 the list's seq, then
 // per streamer its user id, last_confirmed_at and source times (see
-// appendSourceTimes). It returns the cursor it saw and the rows it moved.
+// appendSourceTimes). It returns the cursor it saw (in the log's
+// numbering) and the rows it moved. The list's seq is the collector's; the
+// stored seqs are the log's plus writer_cursor.seq_offset (see logid.go).
 const refreshConfirmed = `
-WITH cur AS (SELECT last_seq FROM kickmon.writer_cursor),
+WITH cur AS (SELECT last_seq, $1::bigint + seq_offset AS as_of, last_seq - seq_offset AS log_seq FROM kickmon.writer_cursor),
 u AS (
     SELECT uid, confirmed, cov::jsonb AS cov
     FROM unnest($2::bigint[], $3::timestamptz[], $4::text[]) AS u(uid, confirmed, cov)
@@ -107,7 +110,7 @@ u AS (
 due AS (
     SELECT t.broadcaster_user_id AS uid
     FROM kickmon.streamers AS t JOIN u ON u.uid = t.broadcaster_user_id
-    WHERE (SELECT last_seq FROM cur) >= $1 AND t.last_event_seq <= $1
+    WHERE (SELECT last_seq FROM cur) >= (SELECT as_of FROM cur) AND t.last_event_seq <= (SELECT as_of FROM cur)
       AND (u.confirmed > t.last_confirmed_at
            OR (t.last_confirmed_at IS NULL AND u.confirmed IS NOT NULL)
            OR EXISTS (SELECT FROM jsonb_array_elements(t.coverage) AS e(c)
@@ -125,7 +128,7 @@ moved AS (
                                   ELSE e.c END ORDER BY e.i)
             FROM jsonb_array_elements(t.coverage) WITH ORDINALITY AS e(c, i)), t.coverage)
     FROM due JOIN u USING (uid)
-    WHERE t.broadcaster_user_id = due.uid AND t.last_event_seq <= $1
+    WHERE t.broadcaster_user_id = due.uid AND t.last_event_seq <= (SELECT as_of FROM cur)
     RETURNING 1
 )
-SELECT (SELECT last_seq FROM cur), (SELECT count(*) FROM moved)`
+SELECT (SELECT log_seq FROM cur), (SELECT count(*) FROM moved)`

@@ -297,3 +297,28 @@ func BenchmarkRefreshConfirmed(b *testing.B) {
 		})
 	}
 }
+
+// After the collector's log was replaced, the list's seq is the new log's:
+// the refresh compares it with the stored seqs shifted by the offset.
+func TestRefreshConfirmedAfterLogChange(t *testing.T) {
+	s, _ := open(t)
+	ctx := context.Background()
+	if _, err := s.AdoptLog(ctx, "log-a"); err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, writertest.Updates(1, 3, 1))
+	pos, err := s.SwitchLog(ctx, "log-a", "log-b")
+	if err != nil || pos.Offset != 4 {
+		t.Fatalf("SwitchLog = %+v, %v; want offset 4", pos, err)
+	}
+	write(t, s, writertest.Updates(5, 1, 1)) // the new log's seq 1
+	st := writertest.Streamer(1, "s1")
+	st.LastConfirmedAt = writertest.At(time.Hour)
+	res, err := s.RefreshConfirmed(ctx, 1, []*kickmonv1.Streamer{st})
+	if err != nil || res.Rows != 1 || res.Behind || res.Cursor != 1 {
+		t.Fatalf("RefreshConfirmed(as of the new log's seq 1) = %+v, %v; want 1 row, cursor 1, not behind", res, err)
+	}
+	if res, err := s.RefreshConfirmed(ctx, 2, []*kickmonv1.Streamer{st}); err != nil || !res.Behind {
+		t.Errorf("RefreshConfirmed(as of seq 2, not stored yet) = %+v, %v; want behind", res, err)
+	}
+}

@@ -261,7 +261,7 @@ SELECT u.seq, u.uid, u.kind, u.source, u.kick, u.observed, u.session, u.prev, u.
 FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[],
     $7::text[], $8::text[], $9::text[], $10::text[])
     AS u(seq, uid, kind, source, kick, observed, session, prev, cov, state)
-ON CONFLICT (seq) DO NOTHING`
+ON CONFLICT (seq, observed_at) DO NOTHING`
 
 func encodeCloses(cs []batch.GapClose) []any {
 	var (

@@ -15,3 +15,6 @@ var (
 	EncodeEventsCopy = encodeEventsCopy
 	EncodeEvents     = encodeEvents
 )
+
+// MigrateTo migrates up to a version, for testing a migration over data.
+var MigrateTo = migrateTo

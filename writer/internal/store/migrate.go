@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 //go:embed migrations/*.up.sql
@@ -71,9 +72,18 @@ var ErrSchemaTooNew = errors.New("database schema is newer than this kickwriter"
 // the versions before and after. A database at a newer version than this
 // binary knows is an error wrapping ErrSchemaTooNew.
 func Migrate(ctx context.Context, conn Execer) (from, to int, err error) {
+	return migrateTo(ctx, conn, -1)
+}
+
+// migrateTo is Migrate up to version (-1: the latest), for tests of a
+// migration over data of the schema before it.
+func migrateTo(ctx context.Context, conn Execer, version int) (from, to int, err error) {
 	ms, err := Migrations()
 	if err != nil {
 		return 0, 0, err
+	}
+	if version >= 0 && version < len(ms) {
+		ms = ms[:version]
 	}
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('kickmon.schema_migrations'))`); err != nil {
@@ -116,13 +126,16 @@ type Execer interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
-// MigrateURL connects to url and migrates it (for pgtest templates).
+// MigrateURL connects to url and migrates it, River's tables included
+// (for pgtest templates).
 func MigrateURL(ctx context.Context, url string) error {
-	conn, err := pgx.Connect(ctx, url)
+	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
-	defer func() { _ = conn.Close(context.Background()) }()
-	_, _, err = Migrate(ctx, conn)
-	return err
+	defer pool.Close()
+	if _, _, err = Migrate(ctx, pool); err != nil {
+		return err
+	}
+	return MigrateRiver(ctx, pool)
 }

@@ -24,6 +24,7 @@ import (
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/writer/internal/batch"
 	"github.com/kickmon/kickmon/writer/internal/logkeys"
+	"github.com/riverqueue/river"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -34,12 +35,16 @@ const NotifyChannel = "kickmon_events"
 // Store is the writer's PostgreSQL side. Writes must come from one
 // goroutine at a time (the writer's flush loop); reads may be concurrent.
 type Store struct {
-	pool *pgxpool.Pool
-	log  *slog.Logger
+	pool  *pgxpool.Pool
+	log   *slog.Logger
+	parts partitionCache
 
 	// beforeStmt, when set (tests), runs before each statement of a flush
 	// transaction with the statement's name.
 	beforeStmt func(ctx context.Context, name string)
+
+	outbox    *river.Client[pgx.Tx] // inserts notification jobs (outbox.go)
+	outboxOff bool
 }
 
 // Open creates a connection pool (8 connections unless the DSN says
@@ -56,7 +61,12 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database pool: %w", err)
 	}
-	return &Store{pool: pool, log: log}, nil
+	outbox, err := newOutbox(pool)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &Store{pool: pool, log: log, outbox: outbox}, nil
 }
 
 // Close closes the pool.
@@ -73,9 +83,13 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Migrate brings the schema up to date; see the package-level Migrate.
+// Migrate brings the schema up to date (see the package-level Migrate),
+// then River's tables (MigrateRiver). from and to are kickmon's versions.
 func (s *Store) Migrate(ctx context.Context) (from, to int, err error) {
-	return Migrate(ctx, s.pool)
+	if from, to, err = Migrate(ctx, s.pool); err != nil {
+		return from, to, err
+	}
+	return from, to, MigrateRiver(ctx, s.pool)
 }
 
 // Cursor is the last applied seq.
@@ -208,7 +222,7 @@ func (s *Store) isolate(ctx context.Context, evs []*kickmonv1.Event, enc *encode
 func isDataError(err error) bool {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		return strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")
+		return (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")) && !isNoPartition(err)
 	}
 	return isInvalid(err)
 }
@@ -270,6 +284,15 @@ func (s *Store) hook(ctx context.Context, name string) {
 // that skips them.
 func (s *Store) apply(ctx context.Context, evs []*kickmonv1.Event, enc *encoded, skipTo uint64, res *Result) error {
 	err := s.applyTx(ctx, evs, enc, skipTo, true, res)
+	if isSessionRekey(err) {
+		if err := s.rekeySessions(ctx, evs); err != nil {
+			return err
+		}
+		err = s.applyTx(ctx, evs, enc, skipTo, true, res)
+	}
+	if err != nil {
+		s.parts.forget() // partitions it created are rolled back
+	}
 	if isDuplicateEvent(err) {
 		s.log.Warn("status_events already holds seqs above the writer cursor (was it rewound?); skipping them",
 			logkeys.FirstSeq, evs[0].GetSeq(), logkeys.LastSeq, evs[len(evs)-1].GetSeq())
@@ -306,6 +329,12 @@ func (s *Store) applyTx(ctx context.Context, evs []*kickmonv1.Event, enc *encode
 				if enc, err = encode(fresh); err != nil { // prepared for other events than these
 					return 0, err
 				}
+			}
+			if err := s.ensureEventPartitions(ctx, tx, fresh); err != nil {
+				return 0, err
+			}
+			if err := s.enqueue(ctx, tx, fresh); err != nil { // before exec: it reads the streamers rows as they were
+				return 0, err
 			}
 			if err := s.exec(ctx, tx, enc, useCopy, res); err != nil {
 				return 0, err
@@ -427,10 +456,12 @@ func (s *Store) exec(ctx context.Context, tx pgx.Tx, enc *encoded, useCopy bool,
 }
 
 // isDuplicateEvent reports whether err is a status_events row that is
-// already there (only COPY can cause it: the insert skips such rows).
+// already there (only COPY can cause it: the insert skips such rows). The
+// constraint is the partition's primary key (status_events_YYYY_MM_pkey).
 func isDuplicateEvent(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "status_events_pkey"
+	return errors.As(err, &pe) && pe.Code == "23505" &&
+		strings.HasPrefix(pe.ConstraintName, "status_events") && strings.HasSuffix(pe.ConstraintName, "_pkey")
 }
 
 func (s *Store) recordLost(ctx context.Context, tx pgx.Tx, l lostRange, res *Result) error {

@@ -73,7 +73,7 @@ func TestMigrate(t *testing.T) {
 SELECT c.relname::text, coalesce(a.attname::text, '')
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-WHERE n.nspname = 'kickmon' AND c.relkind = 'r' AND c.relname <> 'schema_migrations'
+WHERE n.nspname = 'kickmon' AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relname <> 'schema_migrations'
   AND (obj_description(c.oid, 'pg_class') IS NULL OR col_description(c.oid, a.attnum) IS NULL)`)
 	if len(got) > 0 {
 		t.Errorf("tables/columns without COMMENT: %v", got)
@@ -455,6 +455,11 @@ func TestCopyMatchesInsert(t *testing.T) {
 		}
 		return b.String()
 	}
+	for _, e := range evs { // the flush does this in its transaction
+		if _, err := s.Pool().Exec(ctx, `SELECT kickmon.status_events_partition($1)`, e.GetObservedAt().AsTime()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := s.Pool().Exec(ctx, store.InsertEvents, store.EncodeEvents(evs)...); err != nil {
 		t.Fatal(err)
 	}
@@ -473,5 +478,142 @@ func TestCopyMatchesInsert(t *testing.T) {
 	}
 	if d := cmp.Diff(want, dump()); d != "" {
 		t.Errorf("COPY rows differ from INSERT rows (-insert +copy):\n%s", d)
+	}
+}
+
+// A partition dropped behind the writer's back (its cache says it exists)
+// makes the flush fail, not quarantine the event: the retry creates it.
+func TestDroppedPartitionIsMadeAgain(t *testing.T) {
+	s, _ := open(t)
+	ctx := context.Background()
+	evs := writertest.Updates(1, 2, 1)
+	write(t, s, evs[:1])
+	if _, err := s.Pool().Exec(ctx, `DROP TABLE kickmon.`+partitionOf(t, s, evs[0])); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Write(ctx, batch.Pending{Events: evs[1:]})
+	if err == nil || res.Quarantined != 0 {
+		t.Fatalf("Write into a dropped partition = %+v, %v; want an error and nothing quarantined", res, err)
+	}
+	if res := write(t, s, evs[1:]); res.Applied != 1 {
+		t.Errorf("retry = %+v, want 1 applied", res)
+	}
+}
+
+func partitionOf(t *testing.T, s *store.Store, e *kickmonv1.Event) string {
+	t.Helper()
+	var name string
+	if err := s.Pool().QueryRow(context.Background(), `SELECT kickmon.status_events_partition($1)`, e.GetObservedAt().AsTime()).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// Migrations 002 and 003 over a database of the first schema holding
+// events: every row survives, in month partitions, and writing goes on.
+func TestMigrationKeepsExistingEvents(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.New(t)
+	conn, err := pgx.Connect(ctx, db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, _, err := store.MigrateTo(ctx, conn, 1); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if _, err := conn.Exec(ctx, `
+INSERT INTO kickmon.status_events (seq, broadcaster_user_id, kind, source, kick_time, observed_at, session_id, state)
+VALUES (1, 7, 'STREAMER_ADDED', 'operator', NULL, '2025-03-31 23:59:59.999999+00', NULL, '{"slug": "a"}'),
+       (2, 7, 'STREAM_STARTED', 'poll', '2025-11-01 00:00:00+00', '2025-11-01 00:00:00+00', 's1', '{"slug": "a", "live": true}'),
+       (3, 7, 'STREAM_UPDATED', 'pusher', NULL, $1, 's1', '{"slug": "a", "viewers": 3}')`, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE kickmon.writer_cursor SET last_seq = 3`); err != nil {
+		t.Fatal(err)
+	}
+	dump := func() string {
+		t.Helper()
+		var out string
+		if err := conn.QueryRow(ctx, `SELECT jsonb_agg(to_jsonb(e) ORDER BY seq)::text FROM kickmon.status_events e`).Scan(&out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	before := dump()
+	from, to, err := store.Migrate(ctx, conn)
+	if err != nil || from != 1 || to != store.LatestVersion() {
+		t.Fatalf("Migrate = %d, %d, %v; want 1, %d", from, to, err, store.LatestVersion())
+	}
+	if d := cmp.Diff(before, dump()); d != "" {
+		t.Errorf("rows changed by the migration (-before +after):\n%s", d)
+	}
+	var parts []string
+	rows, err := conn.Query(ctx, `SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'kickmon.status_events'::regclass ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parts, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	next := now.AddDate(0, 0, -now.Day()+1).AddDate(0, 1, 0)
+	want := []string{"status_events_2025_03", "status_events_2025_11", "status_events_" + now.Format("2006_01"), "status_events_" + next.Format("2006_01")}
+	if d := cmp.Diff(want, parts); d != "" {
+		t.Errorf("partitions (-want +got):\n%s", d)
+	}
+	var cursor, offset int64
+	var logID *string
+	if err := conn.QueryRow(ctx, `SELECT last_seq, log_id, seq_offset FROM kickmon.writer_cursor`).Scan(&cursor, &logID, &offset); err != nil {
+		t.Fatal(err)
+	}
+	if cursor != 3 || logID != nil || offset != 0 {
+		t.Errorf("cursor %d log %v offset %d; want 3, NULL, 0", cursor, logID, offset)
+	}
+	// The primary key still refuses a replayed seq.
+	if _, err := conn.Exec(ctx, `INSERT INTO kickmon.status_events (seq, broadcaster_user_id, kind, source, observed_at, state)
+SELECT seq, broadcaster_user_id, kind, source, observed_at, state FROM kickmon.status_events WHERE seq = 2`); err == nil {
+		t.Error("a duplicate seq was accepted")
+	}
+	if err := store.MigrateURL(ctx, db.URL); err != nil { // River's tables, as the writer migrates at start
+		t.Fatal(err)
+	}
+	s, err := store.Open(ctx, db.URL, writertest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if res := write(t, s, writertest.Updates(4, 2, 1)); res.Applied != 2 || res.Cursor != 5 {
+		t.Errorf("write after the migration = %+v, want 2 applied, cursor 5", res)
+	}
+}
+
+// A stream live across a collector's state loss comes back under a new
+// session_id with the same start: one session, re-keyed, nothing
+// quarantined.
+func TestSessionComesBackUnderANewID(t *testing.T) {
+	s, _ := open(t)
+	live := func(seq uint64, id string, viewers int64) *kickmonv1.Event {
+		st := writertest.Streamer(7, "seven")
+		st.State = kickmonv1.LiveState_LIVE_STATE_LIVE
+		st.ViewerCount = viewers
+		st.Session = &kickmonv1.Session{SessionId: id, StartedAt: writertest.At(time.Minute), PeakViewers: viewers, DetectedBy: kickmonv1.Source_SOURCE_POLL}
+		e := writertest.Event(kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED, st, kickmonv1.Source_SOURCE_POLL, 2*time.Minute)
+		e.Seq = seq
+		return e
+	}
+	write(t, s, []*kickmonv1.Event{live(1, "OLD", 10)})
+	res := write(t, s, []*kickmonv1.Event{live(3, "NEW", 50)})
+	if res.Applied != 1 || res.Quarantined != 0 {
+		t.Fatalf("Write = %+v, want 1 applied, none quarantined", res)
+	}
+	type session struct {
+		ID   string
+		Peak int64
+	}
+	got := query[session](t, s, `SELECT session_id, peak_viewers FROM kickmon.stream_sessions`)
+	if d := cmp.Diff([]session{{"NEW", 50}}, got); d != "" {
+		t.Errorf("sessions (-want +got):\n%s", d)
 	}
 }

@@ -183,6 +183,19 @@ func Dump(t testing.TB, url string) string {
 			fmt.Fprintf(&b, "  %s\n", l)
 		}
 	}
+	// The notification outbox commits with the events: its jobs are part of the state.
+	rows, err := conn.Query(ctx, `SELECT kind || ' ' || args::text FROM `+store.RiverSchema+`.river_job ORDER BY args->>'seq', id`)
+	if err != nil {
+		t.Fatalf("writertest: dump the outbox: %v", err)
+	}
+	jobs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("writertest: dump the outbox: %v", err)
+	}
+	fmt.Fprintf(&b, "outbox:\n")
+	for _, l := range jobs {
+		fmt.Fprintf(&b, "  %s\n", l)
+	}
 	return b.String()
 }
 

@@ -1,0 +1,112 @@
+package jobs_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/kickmon/kickmon/notify/internal/config"
+	"github.com/kickmon/kickmon/notify/internal/jobs"
+	"github.com/kickmon/kickmon/notify/internal/message"
+	"github.com/kickmon/kickmon/notify/internal/targets"
+	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"github.com/kickmon/kickmon/writer/pgtest"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+)
+
+// BenchmarkGoLiveToMessage measures, on an idle notifier, the time from
+// the commit of the writer's transaction holding a STREAM_STARTED (and its
+// job) to the message arriving at a local Discord-like target: River's
+// fetch of the event, the fan-out, the fetch of the delivery, the HTTP
+// post. It reports p50 and p99 over lone events spaced 50 ms apart. Add
+// the writer's batch interval (KICKMON_BATCH_INTERVAL, 100 ms) for the
+// whole of "kickmon saw it go live" → message.
+//
+//	go test -run '^$' -bench BenchmarkGoLiveToMessage -benchtime 200x ./internal/jobs/
+func BenchmarkGoLiveToMessage(b *testing.B) {
+	db := pgtest.New(b, riverTemplate)
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, db.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	var mu sync.Mutex
+	arrived := map[string]time.Time{}
+	got := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		arrived[r.Header.Get(targets.HeaderDelivery)] = time.Now()
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+		select {
+		case got <- struct{}{}:
+		default:
+		}
+	}))
+	defer srv.Close()
+	tg := &config.Target{Name: "d", Type: config.Discord, URL: srv.URL, Events: []string{"live"}, Templates: message.DefaultTemplates()}
+	n, err := jobs.New(pool, jobs.Options{Targets: []*config.Target{tg}, Sender: &targets.Sender{Client: http.DefaultClient}, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	if err := n.Start(runCtx); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { cancel(); n.Stop(5 * time.Second) }()
+	writer, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Schema: jobs.Schema})
+	if err != nil {
+		b.Fatal(err)
+	}
+	committed := map[string]time.Time{}
+	b.ResetTimer()
+	for i := range b.N {
+		seq := uint64(i + 1)
+		key := targets.Key("d", seq)
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			_, err := writer.InsertTx(ctx, tx, jobs.EventArgs{Seq: seq, Changes: []string{"live"},
+				Event: event(seq, kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED, fmt.Sprint("s", i%50), "", 0)},
+				&river.InsertOpts{Queue: jobs.EventsQueue, UniqueOpts: river.UniqueOpts{ByArgs: true}})
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		committed[key] = time.Now()
+		deadline := time.After(time.Minute)
+		for {
+			mu.Lock()
+			_, ok := arrived[key]
+			mu.Unlock()
+			if ok {
+				break
+			}
+			select {
+			case <-got:
+			case <-deadline:
+				b.Fatalf("%s never arrived", key)
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.StopTimer()
+	var lat []time.Duration
+	for k, c := range committed {
+		lat = append(lat, arrived[k].Sub(c))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(0, "ns/op")
+}
