@@ -118,6 +118,9 @@ func (c *collector) statusSnapshot() *kickmonv1.CollectorStatus {
 	st.Sources = append(st.Sources, c.realtimeStatus(st, ps.Streamers))
 	st.Sources = append(st.Sources, c.webhookStatus())
 	st.Webhooks = c.webhooksStatus()
+	if skew, ok := c.client.ClockSkew(); ok {
+		st.KickClockSkew = durationpb.New(skew)
+	}
 	return st
 }
 
