@@ -651,7 +651,7 @@ func TestMetricsAndHealth(t *testing.T) {
 				}
 			}
 			if !tt.pusher {
-				env["KICK_PUSHER_URL"] = ""
+				env["KICK_REALTIME"] = "off"
 			}
 			d := startDaemon(t, env)
 			line, ok := d.stderr.logLine(func(m map[string]any) bool { return m["msg"] == "metrics listening" })
@@ -687,6 +687,9 @@ func TestMetricsAndHealth(t *testing.T) {
 					if !strings.Contains(body, want) {
 						return fmt.Errorf("/metrics lacks %q", strings.TrimSpace(want))
 					}
+				}
+				if tt.pusher && !strings.Contains(body, `kickmon_collector_realtime_provider{provider="centrifugo"} 1`) {
+					return errors.New("/metrics does not name the realtime provider in use (Centrifugo, negotiated with kicksim)")
 				}
 				if code, body, err := get("/healthz"); err != nil || code != http.StatusOK {
 					return fmt.Errorf("/healthz: %d %v %s", code, err, body)
