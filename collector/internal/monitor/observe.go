@@ -275,6 +275,9 @@ func (m *Monitor) applyMeta(e *entry, o observation.Observation) bool {
 		st.ViewerCount = o.Viewers
 		changed = true
 	}
+	if o.Thumbnail != "" {
+		st.ThumbnailUrl = o.Thumbnail // not a change: it rides on the next event
+	}
 	if st.ViewerCount > s.PeakViewers {
 		s.PeakViewers = st.ViewerCount
 		changed = true
@@ -298,6 +301,7 @@ func (m *Monitor) startSession(e *entry, o observation.Observation, start time.T
 	}
 	st.State = kickmonv1.LiveState_LIVE_STATE_LIVE
 	st.ViewerCount = 0
+	st.ThumbnailUrl = "" // the last stream's image is not this one's
 	e.open, e.end, e.pend = true, time.Time{}, nil
 	delete(m.pending, st.BroadcasterUserId)
 	m.setStart(e, start, prov)
