@@ -765,3 +765,50 @@ func TestQueries(t *testing.T) {
 		t.Errorf("NextDeadline after a lagging poll = %v, %v; want %v", d, ok, at(30).Add(DefaultAPILag))
 	}
 }
+
+// TestRealtimeCoverage: the realtime feed has one coverage entry per
+// streamer whichever provider reports; "no channel id" reports refine the
+// reason of the streamers without a channel id only, and Centrifugo's
+// status reports are applied (not dropped as an unknown source).
+func TestRealtimeCoverage(t *testing.T) {
+	centrifugo := kickmonv1.Source_SOURCE_CENTRIFUGO
+	cov := func(user int64, src string, obs int, state, c string) ev {
+		return ev{Kind: "COVERAGE_CHANGED", User: user, Src: src, Obs: rel(obs), State: state, Cov: c}
+	}
+	m := newTestMonitor()
+	steps := []step{
+		add(1, "alpha", 0, 0),
+		add(2, "bravo", 22, 0),
+		coverage(pusher, 10, true, "provider refused: pusher 4001 App key not in this cluster"),
+		coverage(centrifugo, 12, false, "", 2),                                                // takes the entry over
+		coverage(centrifugo, 13, true, ReasonNoChannelID+": livestreams endpoint gone (410)"), // user 1 only
+		coverage(centrifugo, 14, true, "negotiation: 403 blocked"),                            // user 2 only
+		live(centrifugo, 20, 19, channel(22)),
+	}
+	got := run(t, m, steps)
+	want := []ev{
+		addedEv(0),
+		{Kind: "STREAMER_ADDED", User: 2, Src: "OPERATOR", Obs: rel(0), State: "UNKNOWN"},
+		cov(2, "PUSHER", 10, "UNKNOWN", "PUSHER blind:provider refused: pusher 4001 App key not in this cluster"),
+		cov(2, "CENTRIFUGO", 12, "UNKNOWN", "CENTRIFUGO seeing"),
+		cov(1, "CENTRIFUGO", 13, "UNKNOWN", "CENTRIFUGO blind:no channel id: livestreams endpoint gone (410)"),
+		cov(2, "CENTRIFUGO", 14, "UNKNOWN", "CENTRIFUGO blind:negotiation: 403 blocked"),
+		cov(1, "CENTRIFUGO", 20, "UNKNOWN", "CENTRIFUGO seeing"), // learned its channel id
+		started("CENTRIFUGO", 19, 20, 19, "s1"),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	for _, id := range []int64{1, 2} {
+		st, _ := m.Streamer(id)
+		n := 0
+		for _, c := range st.Coverage {
+			if c.Source == pusher || c.Source == centrifugo {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("streamer %d has %d realtime coverage entries; want 1: %v", id, n, st.Coverage)
+		}
+	}
+}
