@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/kickmon/kickmon/notify/internal/config"
 	"github.com/kickmon/kickmon/notify/internal/jobs"
@@ -139,6 +140,32 @@ func event(seq uint64, kind kickmonv1.EventKind, slug, category string, at time.
 	return b
 }
 
+// storeEvent stores ev in kickmon.status_events the way kickwriter does
+// (the streamer's state as protojson with proto names; the event's session
+// is the state's).
+func storeEvent(tb testing.TB, ctx context.Context, db interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}, ev json.RawMessage) {
+	tb.Helper()
+	var e kickmonv1.Event
+	if err := protojson.Unmarshal(ev, &e); err != nil {
+		tb.Fatal(err)
+	}
+	st, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(e.Streamer)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	at := e.GetObservedAt().AsTime()
+	if _, err := db.Exec(ctx, `SELECT kickmon.status_events_partition($1)`, at); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `INSERT INTO kickmon.status_events (seq, broadcaster_user_id, kind, source, kick_time, observed_at, session_id, state)
+VALUES ($1, $2, $3, 'poll', $4, $5, $6, $7) ON CONFLICT DO NOTHING`, int64(e.Seq), e.Streamer.BroadcasterUserId, strings.TrimPrefix(e.Kind.String(), "EVENT_KIND_"),
+		e.KickTime.AsTime(), at, e.Streamer.GetSession().GetSessionId(), st); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 func target(t *testing.T, name, typ string, s *sink, mod func(*config.Target)) *config.Target {
 	tg := &config.Target{Name: name, Type: typ, URL: s.srv.URL + "/hook", Events: []string{message.Live},
 		BackLiveWithin: config.DefaultBackLiveWithin, Templates: message.DefaultTemplates(), Secret: []byte("k")}
@@ -194,23 +221,7 @@ func TestFanOutAndDeliver(t *testing.T) {
 	// args were made small (the whole event in them).
 	enqueue := func(seq uint64, changes []string, ev json.RawMessage) {
 		t.Helper()
-		var e kickmonv1.Event
-		if err := protojson.Unmarshal(ev, &e); err != nil {
-			t.Fatal(err)
-		}
-		st, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(e.Streamer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		at := e.GetObservedAt().AsTime()
-		if _, err := pool.Exec(ctx, `SELECT kickmon.status_events_partition($1)`, at); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := pool.Exec(ctx, `INSERT INTO kickmon.status_events (seq, broadcaster_user_id, kind, source, kick_time, observed_at, session_id, state)
-VALUES ($1, $2, $3, 'poll', $4, $5, $6, $7) ON CONFLICT DO NOTHING`, int64(seq), e.Streamer.BroadcasterUserId, strings.TrimPrefix(e.Kind.String(), "EVENT_KIND_"),
-			e.KickTime.AsTime(), at, e.Streamer.GetSession().GetSessionId(), st); err != nil {
-			t.Fatal(err)
-		}
+		storeEvent(t, ctx, pool, ev)
 		args := jobs.EventArgs{Seq: seq, Changes: changes}
 		if seq == 1 {
 			args.Event = ev
