@@ -152,12 +152,14 @@ func streamerDay(uid int64, day time.Time, live time.Duration, next *uint64) []*
 //
 //	go test -run '^$' -bench BenchmarkOutbox -benchtime 20x ./internal/store/
 //
-// On the shared 2-core machine (load 6-11), on/off: realistic 5000-event
-// flushes 0.99 (1.00, 0.89, 0.99 before); 100-event flushes 0.95 (0.86,
-// 0.78, 0.45 before); every event a title change: 5000 → 0.30-0.41
-// (0.14-0.26 when the args held the whole ~1 KB event, GIN-indexed by
-// River), 100 → 0.46 (0.26-0.33). What is left is PostgreSQL's side of
-// River's insert (river_job's indexes); the Go side is ~10 % of the time,
+// On the shared 2-core machine (load 2-9), on/off with small job args
+// (seq, changes), before → after, each pair run back to back: every event
+// a title change, 5000-event flushes 0.14 → 0.34-0.41 (8k → 14-17k
+// jobs/s), 100-event flushes 0.32-0.39 → 0.46-0.53; realistic 5000-event
+// flushes 0.96-1.02 both, 100-event 0.79-0.95 (noise: a flush with a job
+// costs ~1 ms more). Args holding the whole ~1 KB event (GIN-indexed by
+// River) were the first cost; what is left is PostgreSQL's side of
+// River's insert (river_job's indexes): the Go side is ~10 % of the time,
 // and COPY (InsertManyFastTx) measured no better.
 func BenchmarkOutbox(b *testing.B) {
 	for _, load := range []string{"every", "realistic"} {
