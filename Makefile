@@ -5,10 +5,14 @@ SHELL := /bin/bash
 BUF_VERSION         := v1.75.0
 STATICCHECK_VERSION := v0.8.2
 NFPM_VERSION        := v2.48.0
+# The real Centrifugo server the realtime tests run against (keep in step
+# with collector/internal/centrifugo/centrifugotest.Version).
+CENTRIFUGO_VERSION  := v6.9.1
 TOOLS   := $(CURDIR)/.tools/bin
 BUF     := $(TOOLS)/buf
 STATICCHECK := $(TOOLS)/staticcheck
 NFPM    := $(TOOLS)/nfpm
+CENTRIFUGO_STAMP := $(TOOLS)/.centrifugo-$(CENTRIFUGO_VERSION)
 BINARIES := kickcollector kicksim kickwriter kickview kickctl kicknotify
 PUSHERJS := collector/kicksim/pusherjs
 GOTESTFLAGS ?= -count=1 -timeout 15m
@@ -26,7 +30,7 @@ build: ## build every binary into bin/
 	go build -ldflags "$(LDFLAGS)" -o bin/ ./collector/cmd/kickcollector ./collector/cmd/kicksim ./writer/cmd/kickwriter ./viewer/cmd/kickview ./ctl/cmd/kickctl ./notify/cmd/kicknotify
 
 .PHONY: deps
-deps: ## fetch Go modules and the pinned pusher-js used by kicksim's conformance test
+deps: centrifugo ## fetch Go modules, the pinned pusher-js (kicksim's conformance test) and Centrifugo
 	go mod download
 	@if [ -f $(PUSHERJS)/package-lock.json ]; then cd $(PUSHERJS) && npm ci --no-audit --no-fund --loglevel=error; fi
 
@@ -47,6 +51,13 @@ bench: ## run the benchmarks (figures go into issue notes, not assertions)
 
 $(BUF):
 	GOBIN=$(TOOLS) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+
+$(CENTRIFUGO_STAMP):
+	GOBIN=$(TOOLS) go install github.com/centrifugal/centrifugo/v6@$(CENTRIFUGO_VERSION)
+	@rm -f $(TOOLS)/.centrifugo-v* && touch $@
+
+.PHONY: centrifugo
+centrifugo: $(CENTRIFUGO_STAMP) ## install the pinned Centrifugo server (.tools/bin/centrifugo) the realtime tests run against
 
 $(STATICCHECK):
 	GOBIN=$(TOOLS) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

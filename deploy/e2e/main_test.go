@@ -71,6 +71,14 @@ func startSystem(t *testing.T, streamers int, extraColl ...string) *system {
 // startSystemSim is startSystem with extra kicksim flags (later ones win).
 func startSystemSim(t *testing.T, simArgs []string, streamers int, extraColl ...string) *system {
 	t.Helper()
+	return startSystemHook(t, simArgs, streamers, nil, extraColl...)
+}
+
+// startSystemHook is startSystemSim with a hook run once kicksim serves,
+// before the collector starts (e.g. to set a kicksim fault through its
+// control API).
+func startSystemHook(t *testing.T, simArgs []string, streamers int, beforeCollector func(*system), extraColl ...string) *system {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "kme2e")
 	if err != nil {
 		t.Fatal(err)
@@ -108,6 +116,9 @@ func startSystemSim(t *testing.T, simArgs []string, streamers int, extraColl ...
 		"KICKMON_STATE_DIR="+filepath.Join(dir, "state"), "KICKMON_POLL_INTERVAL=1s", "KICKMON_OFFLINE_GRACE=3s", "KICKMON_API_BUDGET=6000")
 	s.collEnv = append(s.collEnv, extraColl...)
 	s.writeEnv = append(common, "KICKMON_DATABASE_URL="+s.db.URL, "KICKMON_BATCH_INTERVAL=50ms")
+	if beforeCollector != nil {
+		beforeCollector(s)
+	}
 	s.startCollector()
 	s.startWriter()
 	return s

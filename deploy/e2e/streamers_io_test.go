@@ -98,7 +98,7 @@ func linesWithPrefix(s, prefix string) int {
 }
 
 // kickctl doctor against the real daemons: healthy where this system can be
-// (socket, access, collector, token, poller, writer), then a failed socket
+// (socket, access, collector, token, poller, writer, spool, clock), then a failed socket
 // check and exit 1 once the collector is gone.
 func TestDoctorAgainstRealDaemons(t *testing.T) {
 	s := startSystem(t, 3)
@@ -130,7 +130,7 @@ func TestDoctorAgainstRealDaemons(t *testing.T) {
 	waitFor(t, 30*time.Second, "doctor to find the daemons healthy", func() bool {
 		last, _ = doctor()
 		st := states(last)
-		for _, name := range []string{"socket", "access", "collector", "token", "poller", "writer", "spool"} {
+		for _, name := range []string{"socket", "access", "collector", "token", "poller", "writer", "spool", "clock"} {
 			if st[name] != "ok" {
 				return false
 			}

@@ -23,7 +23,7 @@ import (
 	"github.com/kickmon/kickmon/collector/internal/monitor"
 	"github.com/kickmon/kickmon/collector/internal/observation"
 	"github.com/kickmon/kickmon/collector/internal/poller"
-	"github.com/kickmon/kickmon/collector/internal/pusher"
+	"github.com/kickmon/kickmon/collector/internal/realtime"
 	"github.com/kickmon/kickmon/collector/internal/rpc"
 	"github.com/kickmon/kickmon/collector/internal/sdnotify"
 	"github.com/kickmon/kickmon/collector/internal/spool"
@@ -86,9 +86,10 @@ type collector struct {
 	started  time.Time
 	client   *kickrest.Client
 	poller   *poller.Poller
-	pusher   *pusher.Client // nil when off
+	realtime *realtime.Manager // nil when KICK_REALTIME=off
 	hooks    *webhook.Handler
-	hookWake chan struct{} // asks the webhook repairer to subscribe new streamers now
+	repairer *webhook.Repairer // nil when webhooks are off
+	hookWake chan struct{}     // asks the webhook repairer to subscribe new streamers now
 	engine   *engine.Engine
 	spool    *spool.Spool
 	server   *rpc.Server
@@ -132,13 +133,13 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 		Resolve: c.resolve,
 		Logger:  log.With(logkeys.Component, "engine"),
 	}
-	if cfg.PusherURL != "" {
-		c.pusher, err = pusher.New(pusher.Options{URL: cfg.PusherURL, ChannelsPerSocket: cfg.ChannelsPerSocket, Out: in, Checker: c.poller,
-			Logger: log})
+	if cfg.Realtime != realtime.ModeOff {
+		c.realtime, err = newRealtime(cfg, in, c.poller, log)
 		if err != nil {
 			return err
 		}
-		eo.Pusher = c.pusher
+		eo.Pusher = c.realtime
+		c.metrics.Realtime(c.realtime.Status)
 	}
 	if cfg.WebhookAddr != "" {
 		c.hookWake = make(chan struct{}, 1)
@@ -188,8 +189,8 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 		engErr <- err
 	}()
 	goRun("poller", c.poller.Run)
-	if c.pusher != nil {
-		goRun("pusher", c.pusher.Run)
+	if c.realtime != nil {
+		goRun("realtime", c.realtime.Run)
 	}
 	if c.hooks != nil {
 		var tlsFiles *webhook.TLSFiles
@@ -197,8 +198,8 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 			tlsFiles = &webhook.TLSFiles{Cert: cfg.WebhookTLSCert, Key: cfg.WebhookTLSKey}
 		}
 		goRun("webhooks", func(ctx context.Context) error { return c.hooks.ListenAndServe(ctx, cfg.WebhookAddr, tlsFiles) })
-		rep := &webhook.Repairer{API: c.client, Watched: c.watchedIDs, Wake: c.hookWake, Logger: log}
-		goRun("webhook repair", rep.Run)
+		c.repairer = &webhook.Repairer{API: c.client, Watched: c.watchedIDs, Wake: c.hookWake, Logger: log}
+		goRun("webhook repair", c.repairer.Run)
 	}
 	if cfg.MetricsAddr != "" {
 		goRun("metrics", func(ctx context.Context) error { return metrics.Serve(ctx, cfg.MetricsAddr, c.metrics, c.healthy, log) })
@@ -263,7 +264,7 @@ func (c *collector) waitEngine(ctx, runCtx context.Context) error {
 }
 
 // healthy backs /healthz: the loop turns and at least one source works. A
-// Pusher client subscribed to no channel counts only while nobody is
+// realtime provider subscribed to no channel counts only while nobody is
 // watched: it answers "ok" but sees no one; webhooks never count.
 func (c *collector) healthy() error {
 	if err := c.engine.Healthy(stallLimit); err != nil {
@@ -275,7 +276,7 @@ func (c *collector) healthy() error {
 		if s.GetHealth() != healthOK && s.GetHealth() != healthDegraded {
 			continue
 		}
-		if s.GetSource() == kickmonv1.Source_SOURCE_PUSHER && s.GetStreamersCovered() == 0 && watched > 0 {
+		if isRealtime(s.GetSource()) && s.GetStreamersCovered() == 0 && watched > 0 {
 			continue
 		}
 		if s.GetSource() == kickmonv1.Source_SOURCE_WEBHOOK {

@@ -645,7 +645,7 @@ func TestMetricsAndHealth(t *testing.T) {
 			env["KICKMON_METRICS_ADDR"] = "127.0.0.1:0"
 			env["KICKMON_STREAMERS"] = sim.Streamers()[0].Slug
 			if !tt.pusher {
-				env["KICK_PUSHER_URL"] = ""
+				env["KICK_REALTIME"] = "off"
 			}
 			d := startDaemon(t, env)
 			line, ok := d.stderr.logLine(func(m map[string]any) bool { return m["msg"] == "metrics listening" })
@@ -675,6 +675,9 @@ func TestMetricsAndHealth(t *testing.T) {
 				if err != nil || code != http.StatusOK || !strings.Contains(body, `kickmon_collector_events_total{kind="STREAMER_ADDED"`) ||
 					!strings.Contains(body, `kickmon_collector_api_requests_total{endpoint="channels",outcome="ok"}`) {
 					return fmt.Errorf("/metrics: %d %v, STREAMER_ADDED not counted", code, err)
+				}
+				if tt.pusher && !strings.Contains(body, `kickmon_collector_realtime_provider{provider="centrifugo"} 1`) {
+					return errors.New("/metrics does not name the realtime provider in use (Centrifugo, negotiated with kicksim)")
 				}
 				if code, body, err := get("/healthz"); err != nil || code != http.StatusOK {
 					return fmt.Errorf("/healthz: %d %v %s", code, err, body)

@@ -228,14 +228,14 @@ func add(t *testing.T, c *kickapi.Conn, streamers ...kicksim.Streamer) {
 	}
 }
 
-// waitSubscribed waits until the collector's Pusher client has subscribed
-// to the streamers' channels.
+// waitSubscribed waits until the collector's realtime provider (Pusher or
+// Centrifugo, as negotiated) has subscribed to the streamers' channels.
 func waitSubscribed(t *testing.T, sim *kicksim.Sim, streamers ...kicksim.Streamer) {
 	t.Helper()
 	for _, s := range streamers {
 		ch := fmt.Sprintf("channel.%d", s.ChannelID)
-		eventually(t, "Pusher subscribed to "+ch, func() error {
-			if sim.Subscriptions(ch) == 0 {
+		eventually(t, "realtime subscribed to "+ch, func() error {
+			if sim.Subscriptions(ch)+sim.CentrifugoSubscriptions(ch) == 0 {
 				return errors.New("no subscription")
 			}
 			return nil

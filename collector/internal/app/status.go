@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +12,7 @@ import (
 	"github.com/kickmon/kickmon/collector/internal/kickrest"
 	"github.com/kickmon/kickmon/collector/internal/logkeys"
 	"github.com/kickmon/kickmon/collector/internal/poller"
-	"github.com/kickmon/kickmon/collector/internal/pusher"
+	"github.com/kickmon/kickmon/collector/internal/realtime"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -114,8 +115,12 @@ func (c *collector) statusSnapshot() *kickmonv1.CollectorStatus {
 		Watchers: int32(c.server.Watchers()),
 	}
 	st.Sources = append(st.Sources, pollStatus(ps))
-	st.Sources = append(st.Sources, c.pusherStatus(st))
+	st.Sources = append(st.Sources, c.realtimeStatus(st, ps.Streamers))
 	st.Sources = append(st.Sources, c.webhookStatus())
+	st.Webhooks = c.webhooksStatus()
+	if skew, ok := c.client.ClockSkew(); ok {
+		st.KickClockSkew = durationpb.New(skew)
+	}
 	return st
 }
 
@@ -157,42 +162,66 @@ func pollStatus(ps poller.Status) *kickmonv1.SourceStatus {
 	}
 }
 
-func (c *collector) pusherStatus(st *kickmonv1.CollectorStatus) *kickmonv1.SourceStatus {
-	out := &kickmonv1.SourceStatus{Source: kickmonv1.Source_SOURCE_PUSHER}
-	if c.pusher == nil {
-		out.Health, out.Detail = kickmonv1.Health_HEALTH_DISABLED, "KICK_PUSHER_URL is empty"
-		return out
+// realtimeStatus fills st.Realtime and st.Sockets and returns the realtime
+// feed's source entry, named for the provider in use (or the one tried).
+func (c *collector) realtimeStatus(st *kickmonv1.CollectorStatus, watched int) *kickmonv1.SourceStatus {
+	if c.realtime == nil {
+		st.Realtime = &kickmonv1.RealtimeStatus{Mode: realtime.ModeOff, Health: kickmonv1.Health_HEALTH_DISABLED, BlindReason: "KICK_REALTIME=off"}
+		return &kickmonv1.SourceStatus{Source: kickmonv1.Source_SOURCE_PUSHER, Health: kickmonv1.Health_HEALTH_DISABLED, Detail: "KICK_REALTIME=off"}
 	}
-	up, channels := 0, 0
-	for _, s := range c.pusher.Status() {
+	rs := c.realtime.Status()
+	health := map[realtime.Health]kickmonv1.Health{
+		realtime.HealthOK: kickmonv1.Health_HEALTH_OK, realtime.HealthDegraded: kickmonv1.Health_HEALTH_DEGRADED,
+		realtime.HealthDown: kickmonv1.Health_HEALTH_DOWN, realtime.HealthDisabled: kickmonv1.Health_HEALTH_DISABLED,
+	}[rs.Health]
+	name := cmp.Or(rs.Running, rs.Provider)
+	for _, s := range rs.Sockets {
 		st.Sockets = append(st.Sockets, &kickmonv1.SocketStatus{
 			Id: int32(s.ID), State: string(s.State), Channels: int32(s.Channels),
 			ConnectedSince: ts(s.ConnectedSince), Reconnects: int64(s.Reconnects),
-			LastCloseCode: int32(s.LastCloseCode), LastError: s.LastError,
+			LastCloseCode: int32(s.LastCloseCode), LastError: s.LastError, Provider: name,
 		})
-		if s.State == pusher.StateConnected {
+	}
+	blind := int64(max(watched-rs.Channels, 0))
+	if rs.Health == realtime.HealthDown {
+		blind = int64(watched)
+	}
+	st.Realtime = &kickmonv1.RealtimeStatus{
+		Mode: rs.Mode, Provider: rs.Provider, ProviderSince: ts(rs.Since), Health: health,
+		BlindReason: rs.BlindReason, Negotiated: rs.Negotiated,
+		LastNegotiationAt: ts(rs.LastNegotiation), LastNegotiationError: rs.LastNegotiationError,
+		StreamersBlind: blind, TokenExpiresAt: ts(rs.TokenExpiresAt),
+	}
+	out := &kickmonv1.SourceStatus{Source: realtime.SourceOf(name), Health: health, StreamersCovered: int64(rs.Channels)}
+	if name == "" && rs.Mode == realtime.ModePusher {
+		out.Source = kickmonv1.Source_SOURCE_PUSHER
+	} else if name == "" {
+		out.Source = kickmonv1.Source_SOURCE_CENTRIFUGO
+	}
+	up := 0
+	for _, s := range rs.Sockets {
+		if s.State == realtime.StateConnected {
 			up++
-			channels += s.Channels
 		}
 		if s.LastError != "" {
 			out.LastError = s.LastError
 		}
 	}
-	n := len(st.Sockets)
+	how := "negotiated"
+	if !rs.Negotiated {
+		how = "fallback URL"
+	}
 	switch {
-	case n == 0:
-		out.Health, out.Detail = kickmonv1.Health_HEALTH_OK, "no channel ids known yet"
-	case up == n:
-		out.Health = kickmonv1.Health_HEALTH_OK
-	case up == 0:
-		out.Health = kickmonv1.Health_HEALTH_DOWN
+	case rs.BlindReason != "":
+		out.Detail = "blind: " + rs.BlindReason
+	case len(rs.Sockets) == 0:
+		out.Detail = fmt.Sprintf("%s (%s) since %s: no channel ids known yet", name, how, rs.Since.UTC().Format(time.RFC3339))
 	default:
-		out.Health = kickmonv1.Health_HEALTH_DEGRADED
+		out.Detail = fmt.Sprintf("%s (%s) since %s: %d/%d sockets connected, %d channels", name, how, rs.Since.UTC().Format(time.RFC3339), up, len(rs.Sockets), rs.Channels)
 	}
-	if out.Detail == "" {
-		out.Detail = fmt.Sprintf("%d/%d sockets connected, %d channels", up, n, channels)
+	if out.LastError == "" {
+		out.LastError = rs.LastNegotiationError
 	}
-	out.StreamersCovered = int64(channels)
 	return out
 }
 
@@ -205,7 +234,33 @@ func (c *collector) webhookStatus() *kickmonv1.SourceStatus {
 	s := c.hooks.Stats()
 	out.Health = kickmonv1.Health_HEALTH_OK
 	out.Detail = fmt.Sprintf("on %s: %d accepted, %d duplicates, %d bad signatures, %d stale", c.cfg.WebhookAddr, s.Accepted, s.Duplicates, s.BadSig, s.Stale)
+	out.LastSuccessAt = ts(s.LastDelivery)
+	if c.repairer != nil {
+		r := c.repairer.Status()
+		out.LastError = r.LastError
+		switch {
+		case r.CapReached:
+			out.Health = kickmonv1.Health_HEALTH_DEGRADED
+			out.Detail += fmt.Sprintf("; Kick's subscription limit reached: %d streamers unsubscribed", r.Unsubscribed)
+		case r.Unsubscribed > 0:
+			out.Health = kickmonv1.Health_HEALTH_DEGRADED
+			out.Detail += fmt.Sprintf("; %d streamers not subscribed", r.Unsubscribed)
+		}
+		if r.Dropped > 0 {
+			out.Detail += fmt.Sprintf("; %d subscriptions dropped by Kick (auto-unsubscribed) and re-created", r.Dropped)
+		}
+	}
 	return out
+}
+
+// webhooksStatus is CollectorStatus.webhooks (nil when webhooks are off).
+func (c *collector) webhooksStatus() *kickmonv1.WebhookStatus {
+	if c.hooks == nil || c.repairer == nil {
+		return nil
+	}
+	r := c.repairer.Status()
+	return &kickmonv1.WebhookStatus{Subscribed: r.Subscribed, Unsubscribed: r.Unsubscribed, CapReached: r.CapReached,
+		LastDeliveryAt: ts(c.hooks.Stats().LastDelivery), LastError: r.LastError}
 }
 
 // statusLine is the STATUS= line systemctl status shows.

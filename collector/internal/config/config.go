@@ -18,6 +18,7 @@ import (
 	"github.com/kickmon/kickmon/collector/internal/kickrest"
 	"github.com/kickmon/kickmon/collector/internal/poller"
 	"github.com/kickmon/kickmon/collector/internal/pusher"
+	"github.com/kickmon/kickmon/collector/internal/realtime"
 	"github.com/kickmon/kickmon/proto/envfile"
 )
 
@@ -26,6 +27,9 @@ const (
 	DefaultAuthURL           = kickrest.DefaultAuthURL
 	DefaultAPIURL            = kickrest.DefaultAPIURL
 	DefaultPusherURL         = pusher.DefaultURL
+	DefaultRealtime          = realtime.ModeAuto
+	DefaultWebURL            = realtime.DefaultWebURL
+	DefaultRealtimeOrigin    = realtime.DefaultOrigin
 	DefaultSocket            = "/run/kickmon/kickmon.sock"
 	DefaultStateDir          = "/var/lib/kickmon"
 	DefaultPollInterval      = 60 * time.Second
@@ -46,6 +50,17 @@ type Config struct {
 	AuthURL   string
 	APIURL    string
 	PusherURL string // empty: Pusher off
+
+	// Realtime is KICK_REALTIME: auto, pusher, centrifugo or off.
+	Realtime string
+	// WebURL is KICK_WEB_URL, where the realtime provider is negotiated
+	// (empty: no negotiation, the fallback URLs only).
+	WebURL string
+	// CentrifugoURL is KICK_CENTRIFUGO_URL, the Centrifugo fallback (empty: none).
+	CentrifugoURL string
+	// RealtimeOrigin is KICK_REALTIME_ORIGIN, the Origin sent to the
+	// negotiation endpoints and Centrifugo (empty: none).
+	RealtimeOrigin string
 
 	AllowInsecure bool
 	Socket        string
@@ -142,12 +157,19 @@ func Load(env Lookup, envFile string) (*Config, error) {
 		MetricsAddr:       str("KICKMON_METRICS_ADDR", ""),
 		SpoolMaxBytes:     DefaultSpoolMaxBytes,
 	}
-	// Unset means the default URL; set to the empty string means Pusher is off.
-	if v, ok := get("KICK_PUSHER_URL"); ok {
-		c.PusherURL = strings.TrimSpace(v)
-	} else {
-		c.PusherURL = DefaultPusherURL
+	// Unset means the default; set to the empty string means off (Pusher),
+	// no negotiation (web URL), no Origin header.
+	orEmpty := func(k, def string) string {
+		if v, ok := get(k); ok {
+			return strings.TrimSpace(v)
+		}
+		return def
 	}
+	c.PusherURL = orEmpty("KICK_PUSHER_URL", DefaultPusherURL)
+	c.WebURL = orEmpty("KICK_WEB_URL", DefaultWebURL)
+	c.RealtimeOrigin = orEmpty("KICK_REALTIME_ORIGIN", DefaultRealtimeOrigin)
+	c.CentrifugoURL = str("KICK_CENTRIFUGO_URL", "")
+	c.Realtime = strings.ToLower(str("KICK_REALTIME", DefaultRealtime))
 	if v := str("KICKMON_ALLOW_INSECURE", ""); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -251,6 +273,29 @@ func (c *Config) validate() []string {
 	checkURL("KICK_API_URL", c.APIURL, "https", "http")
 	if c.PusherURL != "" {
 		checkURL("KICK_PUSHER_URL", c.PusherURL, "wss", "ws")
+	}
+	if c.WebURL != "" {
+		checkURL("KICK_WEB_URL", c.WebURL, "https", "http")
+	}
+	if c.CentrifugoURL != "" {
+		checkURL("KICK_CENTRIFUGO_URL", c.CentrifugoURL, "wss", "ws")
+	}
+	if o := c.RealtimeOrigin; o != "" {
+		if u, err := url.Parse(o); err != nil || u.Host == "" || u.Scheme == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			p = append(p, fmt.Sprintf("KICK_REALTIME_ORIGIN=%q: want an origin such as https://kick.com (or empty for none)", o))
+		}
+	}
+	switch c.Realtime {
+	case realtime.ModeAuto, realtime.ModeCentrifugo, realtime.ModeOff:
+		if c.Realtime == realtime.ModeCentrifugo && c.WebURL == "" && c.CentrifugoURL == "" {
+			p = append(p, "KICK_REALTIME=centrifugo: needs KICK_WEB_URL (negotiation) or KICK_CENTRIFUGO_URL")
+		}
+	case realtime.ModePusher:
+		if c.PusherURL == "" {
+			p = append(p, "KICK_REALTIME=pusher: KICK_PUSHER_URL is empty (Pusher off)")
+		}
+	default:
+		p = append(p, fmt.Sprintf("KICK_REALTIME=%q: want one of %s", c.Realtime, strings.Join(realtime.Modes, ", ")))
 	}
 	if c.PollInterval < MinPollInterval {
 		p = append(p, fmt.Sprintf("KICKMON_POLL_INTERVAL=%s: must be at least %s", c.PollInterval, MinPollInterval))

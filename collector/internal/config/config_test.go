@@ -39,6 +39,7 @@ func TestDefaults(t *testing.T) {
 		Socket: DefaultSocket, StateDir: DefaultStateDir,
 		PollInterval: time.Minute, OfflineGrace: 30 * time.Second, APIBudget: DefaultAPIBudget,
 		ChannelsPerSocket: DefaultChannelsPerSocket, SpoolMaxBytes: 1 << 30, AdminGroup: "kickmon",
+		Realtime: "auto", WebURL: "https://web.kick.com", RealtimeOrigin: "https://kick.com",
 	}
 	if diff := cmp.Diff(want, c, cmpopts.IgnoreUnexported(Config{})); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -57,6 +58,12 @@ func TestValues(t *testing.T) {
 		{"spool size units", with(map[string]string{"KICKMON_SPOOL_MAX_BYTES": "512MiB"}), func(c *Config) bool { return c.SpoolMaxBytes == 512<<20 }},
 		{"state dir from systemd", with(map[string]string{"STATE_DIRECTORY": "/var/lib/x"}), func(c *Config) bool { return c.StateDir == "/var/lib/x" }},
 		{"log level", with(map[string]string{"KICKMON_LOG_LEVEL": "debug"}), func(c *Config) bool { return c.LogLevel.String() == "DEBUG" }},
+		{"realtime settings", with(map[string]string{"KICK_REALTIME": "Centrifugo", "KICK_WEB_URL": "https://web.example", "KICK_CENTRIFUGO_URL": "wss://rt.example/connection/websocket", "KICK_REALTIME_ORIGIN": "https://kick.example"}),
+			func(c *Config) bool {
+				return c.Realtime == "centrifugo" && c.WebURL == "https://web.example" && c.CentrifugoURL == "wss://rt.example/connection/websocket" && c.RealtimeOrigin == "https://kick.example"
+			}},
+		{"no negotiation, no Origin when set empty", with(map[string]string{"KICK_WEB_URL": "", "KICK_REALTIME_ORIGIN": ""}), func(c *Config) bool { return c.WebURL == "" && c.RealtimeOrigin == "" }},
+		{"realtime off", with(map[string]string{"KICK_REALTIME": "off", "KICK_PUSHER_URL": ""}), func(c *Config) bool { return c.Realtime == "off" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,18 +92,34 @@ func TestEveryProblemListed(t *testing.T) {
 		"KICKMON_SOCKET":          "relative.sock",
 		"KICKMON_METRICS_ADDR":    "nope",
 		"KICKMON_ALLOW_INSECURE":  "maybe",
+		"KICK_REALTIME":           "sometimes",
+		"KICK_WEB_URL":            "http://web.example",
+		"KICK_CENTRIFUGO_URL":     "https://not-a-socket.example",
+		"KICK_REALTIME_ORIGIN":    "kick.com",
 	}), "")
 	if err == nil {
 		t.Fatal("Load accepted a bad configuration")
 	}
 	msg := err.Error()
-	for _, want := range []string{"KICK_CLIENT_ID is required", "KICK_API_URL", "KICKMON_POLL_INTERVAL", "KICKMON_OFFLINE_GRACE", "KICKMON_API_BUDGET", "KICKMON_SPOOL_MAX_BYTES", "KICKMON_LOG_LEVEL", `"bad slug!"`, "KICKMON_SOCKET", "KICKMON_METRICS_ADDR", "KICKMON_ALLOW_INSECURE"} {
+	for _, want := range []string{"KICK_CLIENT_ID is required", "KICK_API_URL", "KICKMON_POLL_INTERVAL", "KICKMON_OFFLINE_GRACE", "KICKMON_API_BUDGET", "KICKMON_SPOOL_MAX_BYTES", "KICKMON_LOG_LEVEL", `"bad slug!"`, "KICKMON_SOCKET", "KICKMON_METRICS_ADDR", "KICKMON_ALLOW_INSECURE", "KICK_REALTIME=", "KICK_WEB_URL", "KICK_CENTRIFUGO_URL", "KICK_REALTIME_ORIGIN"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not mention %s:\n%s", want, msg)
 		}
 	}
 	if strings.Contains(msg, "s3cr3t") {
 		t.Errorf("error leaks the secret:\n%s", msg)
+	}
+}
+
+// A realtime mode whose provider has no URL is refused.
+func TestRealtimeModeNeedsItsURL(t *testing.T) {
+	for _, tt := range []struct{ env map[string]string }{
+		{with(map[string]string{"KICK_REALTIME": "pusher", "KICK_PUSHER_URL": ""})},
+		{with(map[string]string{"KICK_REALTIME": "centrifugo", "KICK_WEB_URL": ""})},
+	} {
+		if _, err := Load(env(tt.env), ""); err == nil || !strings.Contains(err.Error(), "KICK_REALTIME=") {
+			t.Errorf("Load(%v) = %v; want a KICK_REALTIME problem", tt.env, err)
+		}
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kickmon/kickmon/collector/internal/logkeys"
@@ -97,6 +98,9 @@ type Client struct {
 	fetches  int64
 	lastErr  string
 	lastErrT time.Time
+
+	skew      atomic.Int64 // Kick's clock minus ours, in nanoseconds; valid once skewKnown
+	skewKnown atomic.Bool
 }
 
 // New validates cfg and returns a Client. It does not fetch a token yet.
@@ -374,6 +378,7 @@ func (c *Client) exchange(ctx context.Context, cl call, tok string) (response, e
 	if cl.body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	sent := time.Now()
 	res, err := c.http.Do(req)
 	if err != nil {
 		var ue *url.Error
@@ -397,7 +402,30 @@ func (c *Client) exchange(ctx context.Context, cl call, tok string) (response, e
 		return response{}, &Error{Kind: Blocked, Endpoint: cl.endpoint, Status: res.StatusCode, Excerpt: excerpt(body, tok, c.secret)}
 	}
 	date, _ := http.ParseTime(res.Header.Get("Date"))
+	c.noteDate(date, sent, time.Now())
 	return response{body: body, date: date}, nil
+}
+
+// noteDate records Kick's clock skew from a Date header. The header has
+// whole seconds, cut down, so the skew is taken from its middle second
+// against the middle of the exchange: accurate to about ±0.5 s plus half
+// the round trip.
+func (c *Client) noteDate(date, sent, received time.Time) {
+	if date.IsZero() {
+		return
+	}
+	mid := sent.Add(received.Sub(sent) / 2)
+	c.skew.Store(int64(date.Add(500 * time.Millisecond).Sub(mid)))
+	c.skewKnown.Store(true)
+}
+
+// ClockSkew is Kick's clock minus ours (positive: Kick is ahead) from the
+// Date header of the last successful API answer; ok is false before one.
+func (c *Client) ClockSkew() (skew time.Duration, ok bool) {
+	if !c.skewKnown.Load() {
+		return 0, false
+	}
+	return time.Duration(c.skew.Load()), true
 }
 
 // badResponse wraps a decoding error of a 2xx body.

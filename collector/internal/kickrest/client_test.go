@@ -568,3 +568,44 @@ func TestRateLimitLowersTheRate(t *testing.T) {
 		t.Errorf("after many answers the rate is %v, want the budget's %v", got, steady)
 	}
 }
+
+// TestClockSkewFromDateHeader: Kick's clock skew is read from the Date
+// header of API answers; it is unknown before the first answer.
+func TestClockSkewFromDateHeader(t *testing.T) {
+	sim := kicksim.Start(t, kicksim.WithStreamers(1))
+	tests := []struct {
+		name   string
+		offset time.Duration // of the API's Date header from our clock; 0: kicksim's own
+	}{
+		{"same clock", 0},
+		{"Kick ahead an hour", time.Hour},
+		{"Kick behind 90 s", -90 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := sim.APIURL()
+			if tt.offset != 0 {
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Date", time.Now().Add(tt.offset).UTC().Format(http.TimeFormat))
+					w.Header().Set("Content-Type", "application/json")
+					_, _ = w.Write([]byte(`{"data":[],"message":"OK"}`))
+				}))
+				t.Cleanup(srv.Close)
+				api = srv.URL
+			}
+			c := newClient(t, sim, func(c *kickrest.Config) { c.APIURL = api })
+			if _, ok := c.ClockSkew(); ok {
+				t.Fatal("ClockSkew known before any answer")
+			}
+			if _, err := c.Channels(testContext(t), userIDs(sim.Streamers())); err != nil {
+				t.Fatal(err)
+			}
+			skew, ok := c.ClockSkew()
+			// The header has whole seconds and the exchange takes time:
+			// allow two seconds either way.
+			if !ok || skew < tt.offset-2*time.Second || skew > tt.offset+2*time.Second {
+				t.Errorf("ClockSkew = %v, %v; want about %v", skew, ok, tt.offset)
+			}
+		})
+	}
+}

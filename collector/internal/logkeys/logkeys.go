@@ -24,6 +24,8 @@ const (
 	Addr       = "addr"       // a listen address
 	Scheme     = "scheme"     // http or https
 	Subscriber = "subscriber" // a webhook subscription id
+	Provider   = "provider"   // a realtime provider ("pusher", "centrifugo")
+	Negotiated = "negotiated" // whether a realtime provider came from negotiation
 )
 
 // Spool and gRPC server keys.

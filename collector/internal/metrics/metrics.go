@@ -102,7 +102,7 @@ var (
 	descStreamers = prometheus.NewDesc("kickmon_collector_streamers", "Watched streamers.", nil, nil)
 	descLive      = prometheus.NewDesc("kickmon_collector_streamers_live", "Watched streamers that are live.", nil, nil)
 	descSource    = prometheus.NewDesc("kickmon_collector_source_up", "1 if the source works (OK), else 0.", []string{"source", "health"}, nil)
-	descSockets   = prometheus.NewDesc("kickmon_collector_pusher_sockets", "Pusher sockets by state.", []string{"state"}, nil)
+	descSockets   = prometheus.NewDesc("kickmon_collector_pusher_sockets", "Realtime sockets (Pusher or Centrifugo) by state.", []string{"state"}, nil)
 	descBudget    = prometheus.NewDesc("kickmon_collector_api_budget_per_minute", "Configured API request budget.", nil, nil)
 	descUsed      = prometheus.NewDesc("kickmon_collector_api_requests_last_minute", "API requests sent in the last minute.", nil, nil)
 	descLimited   = prometheus.NewDesc("kickmon_collector_api_rate_limited_total", "429 answers from Kick since start.", nil, nil)
@@ -110,6 +110,7 @@ var (
 	descSpoolSize = prometheus.NewDesc("kickmon_collector_spool_bytes", "Spool size in bytes.", nil, nil)
 	descSpoolSeq  = prometheus.NewDesc("kickmon_collector_spool_seq", "Spool sequence numbers (first retained, last written, acked by the writer).", []string{"which"}, nil)
 	descWatchers  = prometheus.NewDesc("kickmon_collector_watchers", "Open WatchEvents streams.", nil, nil)
+	descRTBlind   = prometheus.NewDesc("kickmon_collector_realtime_streamers_blind", "Watched streamers the realtime feed cannot see.", nil, nil)
 )
 
 type statusCollector struct {
@@ -117,7 +118,7 @@ type statusCollector struct {
 }
 
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descStreamers, descLive, descSource, descSockets, descBudget, descUsed, descLimited, descToken, descSpoolSize, descSpoolSeq, descWatchers} {
+	for _, d := range []*prometheus.Desc{descStreamers, descLive, descSource, descSockets, descBudget, descUsed, descLimited, descToken, descSpoolSize, descSpoolSeq, descWatchers, descRTBlind} {
 		ch <- d
 	}
 }
@@ -160,6 +161,9 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descSpoolSeq, float64(sp.GetLastSeq()), "last")
 	gauge(descSpoolSeq, float64(sp.GetAckedSeq()), "acked")
 	gauge(descWatchers, float64(st.GetWatchers()))
+	if rt := st.GetRealtime(); rt != nil {
+		gauge(descRTBlind, float64(rt.GetStreamersBlind()))
+	}
 }
 
 // Serve serves /metrics and /healthz on addr until ctx ends. /healthz

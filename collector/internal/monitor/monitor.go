@@ -69,9 +69,15 @@
 //     applied from the same source are ignored, as are offline reports
 //     older than the latest live report, and metadata older than the
 //     metadata already applied.
-//   - A streamer without a channel id is blind for Pusher with reason
-//     "no channel id", set in the STREAMER_ADDED state (no separate event);
-//     learning the channel id clears it with a COVERAGE_CHANGED. A source
+//   - A streamer without a channel id is blind for the realtime feed with
+//     reason "no channel id", set in the STREAMER_ADDED state (no separate
+//     event); a realtime coverage report whose reason starts so refines it
+//     (and applies only to such streamers), other realtime reports skip
+//     them; learning the channel id clears it with a COVERAGE_CHANGED.
+//   - The realtime feed has one coverage entry per streamer, whichever
+//     provider (Pusher, Centrifugo) reports: a report from the other
+//     provider takes the entry over (a COVERAGE_CHANGED when its source,
+//     blindness or reason changes). A source
 //     that reports on a streamer gets a coverage entry (seeing) carrying its
 //     last_confirmed_at; going from no entry to seeing is not a change.
 package monitor
@@ -79,6 +85,7 @@ package monitor
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -100,8 +107,9 @@ const (
 // session may be (webhook and REST API round differently).
 const officialTolerance = time.Second
 
-// ReasonNoChannelID is the Pusher coverage reason of a streamer whose
-// channel id is unknown.
+// ReasonNoChannelID is the realtime coverage reason of a streamer whose
+// channel id is unknown; a source may add why after it ("no channel id:
+// livestreams endpoint gone (410)").
 const ReasonNoChannelID = "no channel id"
 
 // Config tunes a Monitor. The zero value is usable.
@@ -160,6 +168,7 @@ type Monitor struct {
 	pending   map[int64]*entry              // streamers with an open grace window
 	rechecks  map[int64]*entry              // streamers with a check due at recheck
 	removed   map[int64]*kickmonv1.Streamer // last state of removed streamers
+	realtime  kickmonv1.Source              // the realtime provider that reported coverage last
 }
 
 // entry is one streamer: its public state plus what the rules need.
@@ -205,7 +214,7 @@ type pendingOffline struct {
 	deadline time.Time
 }
 
-const numSources = 6
+const numSources = int(kickmonv1.Source_SOURCE_CENTRIFUGO) + 1
 
 // New returns an empty Monitor.
 func New(cfg Config) *Monitor {
@@ -282,9 +291,9 @@ func (m *Monitor) adopt(st *kickmonv1.Streamer, now time.Time) *entry {
 	if !e.open {
 		st.LiveSince = nil
 	}
-	if st.ChannelId == 0 && coverageOf(st, kickmonv1.Source_SOURCE_PUSHER) == nil {
+	if st.ChannelId == 0 && realtimeCoverage(st) == nil {
 		st.Coverage = insertCoverage(st.Coverage, &kickmonv1.Coverage{
-			Source: kickmonv1.Source_SOURCE_PUSHER, Blind: true, Reason: ReasonNoChannelID, Since: ts(now),
+			Source: m.rtSource(), Blind: true, Reason: ReasonNoChannelID, Since: ts(now),
 		})
 	}
 	m.streamers[st.BroadcasterUserId] = e
@@ -461,8 +470,8 @@ func (m *Monitor) rename(e *entry, slug string, src kickmonv1.Source, kickTime, 
 func (m *Monitor) learnChannel(e *entry, channelID int64, src kickmonv1.Source, at time.Time, r *Result) {
 	e.st.ChannelId = channelID
 	r.Channels = append(r.Channels, ChannelLearned{UserID: e.st.BroadcasterUserId, ChannelID: channelID})
-	if c := coverageOf(e.st, kickmonv1.Source_SOURCE_PUSHER); c != nil && c.Blind && c.Reason == ReasonNoChannelID {
-		m.setCoverage(e, kickmonv1.Source_SOURCE_PUSHER, false, "", src, time.Time{}, at, r)
+	if c := realtimeCoverage(e.st); c != nil && c.Blind && strings.HasPrefix(c.Reason, ReasonNoChannelID) {
+		m.setCoverage(e, c.Source, false, "", src, time.Time{}, at, r)
 	}
 }
 

@@ -269,6 +269,25 @@ func TestMonitor(t *testing.T) {
 			wantState: kickmonv1.LiveState_LIVE_STATE_OFFLINE,
 		},
 		{
+			name: "thumbnail rides on the next event and is not carried into a new session",
+			steps: []step{
+				add(1, "alpha", 0, 0),
+				live(poll, 10, 0, title("a"), thumb("https://img.test/1")),
+				live(poll, 70, 0, title("a"), thumb("https://img.test/2")), // thumbnail alone: no event
+				live(poll, 130, 0, title("b")),                             // none reported: kept
+				offline(poll, 300),
+				live(poll, 400, 390, title("c")),
+			},
+			want: []ev{
+				addedEv(0),
+				{Kind: "STREAM_STARTED", User: 1, Src: "POLL", Kick: rel(0), Obs: rel(10), State: "LIVE", Sess: "s1", Start: rel(0), Title: "a", Thumb: "https://img.test/1"},
+				{Kind: "STREAM_UPDATED", User: 1, Src: "POLL", Obs: rel(130), State: "LIVE", Sess: "s1", Start: rel(0), Title: "b", Thumb: "https://img.test/2"},
+				{Kind: "STREAM_ENDED", User: 1, Src: "POLL", Kick: rel(300), Obs: rel(300), State: "OFFLINE", Sess: "s1", Start: rel(0), End: rel(300), Title: "b", Thumb: "https://img.test/2"},
+				{Kind: "STREAM_STARTED", User: 1, Src: "POLL", Kick: rel(390), Obs: rel(400), State: "LIVE", Sess: "s2", Start: rel(390), Title: "c"},
+			},
+			wantState: kickmonv1.LiveState_LIVE_STATE_LIVE,
+		},
+		{
 			name: "remove while live ends the session",
 			steps: []step{
 				add(1, "alpha", 0, 0),
@@ -744,5 +763,52 @@ func TestQueries(t *testing.T) {
 	m.Observe(status(poll, 31, observation.Offline, user(2)))
 	if d, ok := m.NextDeadline(); !ok || !d.Equal(at(30).Add(DefaultAPILag)) {
 		t.Errorf("NextDeadline after a lagging poll = %v, %v; want %v", d, ok, at(30).Add(DefaultAPILag))
+	}
+}
+
+// TestRealtimeCoverage: the realtime feed has one coverage entry per
+// streamer whichever provider reports; "no channel id" reports refine the
+// reason of the streamers without a channel id only, and Centrifugo's
+// status reports are applied (not dropped as an unknown source).
+func TestRealtimeCoverage(t *testing.T) {
+	centrifugo := kickmonv1.Source_SOURCE_CENTRIFUGO
+	cov := func(user int64, src string, obs int, state, c string) ev {
+		return ev{Kind: "COVERAGE_CHANGED", User: user, Src: src, Obs: rel(obs), State: state, Cov: c}
+	}
+	m := newTestMonitor()
+	steps := []step{
+		add(1, "alpha", 0, 0),
+		add(2, "bravo", 22, 0),
+		coverage(pusher, 10, true, "provider refused: pusher 4001 App key not in this cluster"),
+		coverage(centrifugo, 12, false, "", 2),                                                // takes the entry over
+		coverage(centrifugo, 13, true, ReasonNoChannelID+": livestreams endpoint gone (410)"), // user 1 only
+		coverage(centrifugo, 14, true, "negotiation: 403 blocked"),                            // user 2 only
+		live(centrifugo, 20, 19, channel(22)),
+	}
+	got := run(t, m, steps)
+	want := []ev{
+		addedEv(0),
+		{Kind: "STREAMER_ADDED", User: 2, Src: "OPERATOR", Obs: rel(0), State: "UNKNOWN"},
+		cov(2, "PUSHER", 10, "UNKNOWN", "PUSHER blind:provider refused: pusher 4001 App key not in this cluster"),
+		cov(2, "CENTRIFUGO", 12, "UNKNOWN", "CENTRIFUGO seeing"),
+		cov(1, "CENTRIFUGO", 13, "UNKNOWN", "CENTRIFUGO blind:no channel id: livestreams endpoint gone (410)"),
+		cov(2, "CENTRIFUGO", 14, "UNKNOWN", "CENTRIFUGO blind:negotiation: 403 blocked"),
+		cov(1, "CENTRIFUGO", 20, "UNKNOWN", "CENTRIFUGO seeing"), // learned its channel id
+		started("CENTRIFUGO", 19, 20, 19, "s1"),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	for _, id := range []int64{1, 2} {
+		st, _ := m.Streamer(id)
+		n := 0
+		for _, c := range st.Coverage {
+			if c.Source == pusher || c.Source == centrifugo {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("streamer %d has %d realtime coverage entries; want 1: %v", id, n, st.Coverage)
+		}
 	}
 }

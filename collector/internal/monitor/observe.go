@@ -3,6 +3,7 @@ package monitor
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -275,6 +276,9 @@ func (m *Monitor) applyMeta(e *entry, o observation.Observation) bool {
 		st.ViewerCount = o.Viewers
 		changed = true
 	}
+	if o.Thumbnail != "" {
+		st.ThumbnailUrl = o.Thumbnail // not a change: it rides on the next event
+	}
 	if st.ViewerCount > s.PeakViewers {
 		s.PeakViewers = st.ViewerCount
 		changed = true
@@ -298,6 +302,7 @@ func (m *Monitor) startSession(e *entry, o observation.Observation, start time.T
 	}
 	st.State = kickmonv1.LiveState_LIVE_STATE_LIVE
 	st.ViewerCount = 0
+	st.ThumbnailUrl = "" // the last stream's image is not this one's
 	e.open, e.end, e.pend = true, time.Time{}, nil
 	delete(m.pending, st.BroadcasterUserId)
 	m.setStart(e, start, prov)
@@ -425,6 +430,9 @@ func (m *Monitor) observeCoverage(o observation.Observation, r *Result) {
 	if o.Source <= 0 || int(o.Source) >= numSources {
 		return
 	}
+	if isRealtime(o.Source) && !(o.Blind && strings.HasPrefix(o.Reason, ReasonNoChannelID)) {
+		m.realtime = o.Source
+	}
 	ids := o.UserIDs
 	if len(ids) == 0 {
 		ids = make([]int64, 0, len(m.streamers))
@@ -438,10 +446,17 @@ func (m *Monitor) observeCoverage(o observation.Observation, r *Result) {
 		if !ok {
 			continue
 		}
-		if o.Source == kickmonv1.Source_SOURCE_PUSHER && e.st.ChannelId == 0 {
-			continue // stays blind for "no channel id"
+		src := o.Source
+		if isRealtime(src) {
+			noChannel := o.Blind && strings.HasPrefix(o.Reason, ReasonNoChannelID)
+			if (e.st.ChannelId == 0) != noChannel {
+				continue // "no channel id" is only for, and the only report for, streamers without one
+			}
+			if noChannel {
+				src = m.rtSource() // a refined reason from any source names the provider in use
+			}
 		}
-		m.setCoverage(e, o.Source, o.Blind, o.Reason, o.Source, o.KickTime, o.ObservedAt, r)
+		m.setCoverage(e, src, o.Blind, o.Reason, o.Source, o.KickTime, o.ObservedAt, r)
 	}
 }
 
@@ -452,6 +467,15 @@ func (m *Monitor) setCoverage(e *entry, source kickmonv1.Source, blind bool, rea
 		reason = ""
 	}
 	c := coverageOf(e.st, source)
+	moved := false
+	if c == nil && isRealtime(source) {
+		if c = realtimeCoverage(e.st); c != nil {
+			moved = true // the other provider's entry: take it over
+			e.st.Coverage = slices.DeleteFunc(e.st.Coverage, func(x *kickmonv1.Coverage) bool { return x == c })
+			c.Source = source
+			e.st.Coverage = insertCoverage(e.st.Coverage, c)
+		}
+	}
 	switch {
 	case c == nil:
 		c = &kickmonv1.Coverage{Source: source}
@@ -462,7 +486,7 @@ func (m *Monitor) setCoverage(e *entry, source kickmonv1.Source, blind bool, rea
 		}
 	case at.Before(c.Since.AsTime()):
 		return // older than the current state
-	case c.Blind == blind && c.Reason == reason:
+	case c.Blind == blind && c.Reason == reason && !moved:
 		return
 	}
 	c.Blind, c.Reason, c.Since = blind, reason, ts(at)
@@ -474,6 +498,13 @@ func (m *Monitor) setCoverage(e *entry, source kickmonv1.Source, blind bool, rea
 // touchCoverage records that a source reported on the streamer.
 func (m *Monitor) touchCoverage(e *entry, source kickmonv1.Source, at time.Time) {
 	c := coverageOf(e.st, source)
+	if c == nil && isRealtime(source) {
+		if c = realtimeCoverage(e.st); c != nil { // the provider changed: the entry follows
+			e.st.Coverage = slices.DeleteFunc(e.st.Coverage, func(x *kickmonv1.Coverage) bool { return x == c })
+			c.Source = source
+			e.st.Coverage = insertCoverage(e.st.Coverage, c)
+		}
+	}
 	if c == nil {
 		c = &kickmonv1.Coverage{Source: source, Since: ts(at)}
 		e.st.Coverage = insertCoverage(e.st.Coverage, c)
@@ -481,6 +512,26 @@ func (m *Monitor) touchCoverage(e *entry, source kickmonv1.Source, at time.Time)
 	if c.LastConfirmedAt == nil || at.After(c.LastConfirmedAt.AsTime()) {
 		c.LastConfirmedAt = ts(at)
 	}
+}
+
+// isRealtime reports whether source is a provider of Kick's realtime feed.
+func isRealtime(source kickmonv1.Source) bool {
+	return source == kickmonv1.Source_SOURCE_PUSHER || source == kickmonv1.Source_SOURCE_CENTRIFUGO
+}
+
+// rtSource is the realtime provider that reported last (Pusher before any).
+func (m *Monitor) rtSource() kickmonv1.Source {
+	return cmp.Or(m.realtime, kickmonv1.Source_SOURCE_PUSHER)
+}
+
+// realtimeCoverage returns the streamer's realtime entry, of either provider.
+func realtimeCoverage(st *kickmonv1.Streamer) *kickmonv1.Coverage {
+	for _, c := range st.Coverage {
+		if isRealtime(c.Source) {
+			return c
+		}
+	}
+	return nil
 }
 
 func coverageOf(st *kickmonv1.Streamer, source kickmonv1.Source) *kickmonv1.Coverage {

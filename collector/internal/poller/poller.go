@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -108,6 +109,7 @@ type Poller struct {
 type entry struct {
 	channelID int64
 	lastOK    time.Time // last time a response covered this streamer
+	toldGone  bool      // told the monitor why it has no channel id (livestreams gone)
 }
 
 // round is one pass over every watched streamer.
@@ -129,6 +131,9 @@ type state struct {
 	blind                  bool
 	blindReason            string
 	rounds                 int
+	// livestreamsGone is the status (404, 410) with which the deprecated
+	// v1 livestreams endpoint answered; it is not asked again.
+	livestreamsGone int
 }
 
 // New returns a Poller over client.
@@ -437,6 +442,9 @@ func (p *Poller) poll(ctx context.Context, round int, ids []int64) {
 	if len(unknown) > 0 {
 		p.learnChannelIDs(ctx, unknown)
 	}
+	if !p.tellGone(ctx) {
+		return
+	}
 
 	p.mu.Lock()
 	obs := make([]observation.Observation, 0, len(chs))
@@ -460,13 +468,24 @@ func (p *Poller) poll(ctx context.Context, round int, ids []int64) {
 // observations go out without channel ids.
 func (p *Poller) learnChannelIDs(ctx context.Context, ids []int64) {
 	p.mu.Lock()
-	blocked := time.Now().Before(p.open[EndpointLivestreams])
+	blocked := time.Now().Before(p.open[EndpointLivestreams]) || p.st.livestreamsGone != 0
 	p.mu.Unlock()
 	if blocked {
 		return
 	}
 	p.count()
 	ls, err := p.lives.Execute(func() ([]kickrest.Livestream, error) { return p.c.Livestreams(ctx, ids) })
+	var ke *kickrest.Error
+	if errors.As(err, &ke) && (ke.Status == http.StatusNotFound || ke.Status == http.StatusGone) {
+		p.mu.Lock()
+		if p.st.livestreamsGone == 0 {
+			p.log.Warn("the deprecated livestreams endpoint is gone; channel ids now come only from --channel-id and live sources",
+				logkeys.Endpoint, EndpointLivestreams, logkeys.Status, ke.Status)
+		}
+		p.st.livestreamsGone = ke.Status
+		p.mu.Unlock()
+		return
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			p.log.Warn("cannot learn channel ids", logkeys.Endpoint, EndpointLivestreams, logkeys.Count, len(ids), logkeys.Err, err)
@@ -484,6 +503,34 @@ func (p *Poller) learnChannelIDs(ctx context.Context, ids []int64) {
 			p.log.Info("learned channel id", logkeys.UserID, l.BroadcasterUserID, logkeys.ChannelID, l.ChannelID)
 		}
 	}
+}
+
+// ReasonLivestreamsGone is the realtime coverage reason of a streamer
+// without a channel id once the livestreams endpoint answered 404 or 410;
+// the status follows in parentheses.
+const ReasonLivestreamsGone = "no channel id: livestreams endpoint gone"
+
+// tellGone reports, once per streamer, why the watched streamers without a
+// channel id will not get one from the API; false when ctx ended.
+func (p *Poller) tellGone(ctx context.Context) bool {
+	p.mu.Lock()
+	gone := p.st.livestreamsGone
+	var users []int64
+	if gone != 0 {
+		for id, e := range p.watched {
+			if e.channelID == 0 && !e.toldGone {
+				e.toldGone = true
+				users = append(users, id)
+			}
+		}
+	}
+	p.mu.Unlock()
+	if len(users) == 0 {
+		return true
+	}
+	slices.Sort(users)
+	return p.emit(ctx, observation.Observation{Kind: observation.Coverage, Source: kickmonv1.Source_SOURCE_PUSHER, UserIDs: users,
+		Blind: true, Reason: fmt.Sprintf("%s (%d)", ReasonLivestreamsGone, gone), ObservedAt: time.Now()})
 }
 
 func (p *Poller) count() {

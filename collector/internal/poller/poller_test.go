@@ -3,11 +3,17 @@ package poller
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/kickmon/kickmon/collector/internal/kickrest"
 	"github.com/kickmon/kickmon/collector/internal/logtest"
@@ -264,7 +270,7 @@ func TestObservationsCarryTheOfficialState(t *testing.T) {
 			t.Fatalf("observation %+v", o)
 		}
 		if !s.Live {
-			if o.Live != observation.Offline || o.HasTitle || o.HasCategory || o.HasViewers || !o.StartedAt.IsZero() {
+			if o.Live != observation.Offline || o.HasTitle || o.HasCategory || o.HasViewers || o.Thumbnail != "" || !o.StartedAt.IsZero() {
 				t.Errorf("offline user %d: %+v", s.UserID, o)
 			}
 			continue
@@ -273,6 +279,10 @@ func TestObservationsCarryTheOfficialState(t *testing.T) {
 		if o.Live != observation.Live || !o.StartedAt.Equal(s.StartedAt) || !o.HasTitle || o.Title != s.Title ||
 			!o.HasCategory || o.CategoryID != s.CategoryID || o.CategoryName != s.CategoryName || !o.HasViewers || o.Viewers != int64(s.Viewers) {
 			t.Errorf("live user %d: %+v, want %+v", s.UserID, o, s)
+		}
+		// kicksim's thumbnails name the livestream.
+		if !strings.Contains(o.Thumbnail, "/"+strconv.FormatInt(s.LivestreamID, 10)+"/") {
+			t.Errorf("live user %d: thumbnail %q, want livestream %d's", s.UserID, o.Thumbnail, s.LivestreamID)
 		}
 		// The channel id comes from the v1 livestreams endpoint.
 		if o.ChannelID != s.ChannelID {
@@ -402,5 +412,71 @@ func TestNewValidates(t *testing.T) {
 	p, err := New(c, Options{Out: out})
 	if err != nil || p.o.Interval != DefaultInterval || p.o.BlindAfter != 2*DefaultInterval {
 		t.Errorf("defaults: %+v, %v", p.o, err)
+	}
+}
+
+// gone answers every livestreams request with status, as Kick will once the
+// deprecated endpoint is removed; other requests go to next.
+type gone struct {
+	next   http.RoundTripper
+	status int
+	asked  atomic.Int64
+}
+
+func (g *gone) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path != "/public/v1/livestreams" {
+		return g.next.RoundTrip(r)
+	}
+	g.asked.Add(1)
+	body := `{"message":"Not Found"}`
+	return &http.Response{StatusCode: g.status, Status: http.StatusText(g.status), Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: r}, nil
+}
+
+// TestLivestreamsGone: when the deprecated livestreams endpoint answers 404
+// or 410, the poller stops asking it, keeps polling, says so in Status, and
+// tells the monitor once per streamer why it has no channel id.
+func TestLivestreamsGone(t *testing.T) {
+	for _, status := range []int{http.StatusGone, http.StatusNotFound} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			g := &gone{status: status}
+			h := newHarness(t, setup{
+				sim:    []kicksim.Option{kicksim.WithStreamers(4), kicksim.WithLiveFraction(1)},
+				client: func(c *kickrest.Config) { g.next = c.Transport; c.Transport = g },
+			})
+			ss := h.watchAll()
+			h.run()
+			h.waitFor("round 3", sawRound(3))
+			st := h.waitStatus("the endpoint reported gone", func(s Status) bool { return s.LivestreamsGone == status })
+			if st.Health != HealthOK || st.Breakers[EndpointLivestreams] != fmt.Sprintf("gone(%d)", status) {
+				t.Errorf("status %+v; want ok, livestreams gone(%d)", st, status)
+			}
+			h.stop()
+			if n := g.asked.Load(); n != 1 {
+				t.Errorf("livestreams asked %d times; want once", n)
+			}
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			var told []int64
+			lives := 0
+			for _, o := range h.obs {
+				switch {
+				case o.Kind == observation.Coverage:
+					want := fmt.Sprintf("no channel id: livestreams endpoint gone (%d)", status)
+					if !o.Blind || o.Reason != want {
+						t.Errorf("coverage %+v; want blind %q", o, want)
+					}
+					told = append(told, o.UserIDs...)
+				case o.Live == observation.Live:
+					lives++
+				}
+			}
+			if !cmp.Equal(slices.Sorted(slices.Values(told)), userIDsOf(ss)) {
+				t.Errorf("told %v; want every streamer once: %v", told, userIDsOf(ss))
+			}
+			if lives < len(ss) {
+				t.Errorf("%d live observations; polling must carry on", lives)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/kickmon/kickmon/collector/internal/kickrest"
@@ -51,8 +52,11 @@ type Status struct {
 	// Breakers maps an endpoint to its breaker's state ("closed", "open",
 	// "half-open").
 	Breakers map[string]string
-	Budget   kickrest.BudgetStatus
-	Token    kickrest.TokenStatus
+	// LivestreamsGone is the status (404, 410) with which the deprecated
+	// livestreams endpoint answered; 0 while it works.
+	LivestreamsGone int
+	Budget          kickrest.BudgetStatus
+	Token           kickrest.TokenStatus
 }
 
 // Status reports the poller's state.
@@ -78,6 +82,10 @@ func (p *Poller) Status() Status {
 			EndpointChannels:    chState.String(),
 			EndpointLivestreams: lsState.String(),
 		},
+		LivestreamsGone: p.st.livestreamsGone,
+	}
+	if s.LivestreamsGone != 0 {
+		s.Breakers[EndpointLivestreams] = fmt.Sprintf("gone(%d)", s.LivestreamsGone)
 	}
 	if now.Before(p.st.backoffUntil) {
 		s.BackoffUntil = p.st.backoffUntil

@@ -27,13 +27,13 @@ import (
 	"net/url"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/kickmon/kickmon/collector/internal/logkeys"
 	"github.com/kickmon/kickmon/collector/internal/observation"
+	"github.com/kickmon/kickmon/collector/internal/realtime"
 )
 
 // DefaultURL is Kick's Pusher endpoint (kick-api.md §2.1).
@@ -111,54 +111,41 @@ type Options struct {
 	Header http.Header
 	// Dialer dials the sockets (a copy of websocket.DefaultDialer when nil).
 	Dialer *websocket.Dialer
+	// Counters count what the client receives (new ones when nil); the
+	// realtime Manager keeps them across restarts.
+	Counters *realtime.Counters
+	// Reconcile: the client replaces another provider, so the first
+	// connection of every socket reconciles like a reconnect.
+	Reconcile bool
+	// Note is prefixed to the reasons of blind coverage reports (why this
+	// is a fallback). Optional.
+	Note string
+	// EndOnStop makes Run end with a *realtime.RefusedError when a socket
+	// is stopped by a 4000–4099 close code (the realtime Manager then
+	// renegotiates); otherwise Run carries on with the stopped socket
+	// parked.
+	EndOnStop bool
 }
 
 // State is the state of one socket.
-type State string
+type State = realtime.State
 
 // Socket states.
 const (
-	StateConnecting State = "connecting"
-	StateConnected  State = "connected"
-	StateBackoff    State = "backoff"
-	StateStopped    State = "stopped"
+	StateConnecting = realtime.StateConnecting
+	StateConnected  = realtime.StateConnected
+	StateBackoff    = realtime.StateBackoff
+	StateStopped    = realtime.StateStopped
 )
 
 // SocketStatus describes one socket for the status API.
-type SocketStatus struct {
-	ID       int    // kickmon's number of the socket (1, 2, …)
-	SocketID string // Pusher's socket_id of the current connection
-	State    State
-	// Wanted is the number of channels placed on the socket; Channels of
-	// them are confirmed subscribed on the current connection, Refused were
-	// refused by the server (both 0 while not connected). Only confirmed
-	// channels are covered.
-	Wanted, Channels, Refused int
-	// ConnectedSince is when the current connection was established (zero
-	// when not connected).
-	ConnectedSince time.Time
-	Reconnects     int
-	// LastCloseCode is the close code of the last connection (1006 when it
-	// ended without a close frame; 0 before any ended).
-	LastCloseCode int
-	LastError     string
-	// Backoff is the wait before the current or last reconnect.
-	Backoff time.Duration
-}
+type SocketStatus = realtime.SocketStatus
 
 // Stats counts what the client received.
-type Stats struct {
-	Frames       int64 // text frames read
-	Observations int64 // status observations emitted
-	Ignored      int64 // channel events that are not live-status events
-	Unmatched    int64 // status events for channels nobody subscribed to
-	BadFrames    int64 // frames that could not be decoded
-	ServerPings  int64 // pusher:ping frames from the server, each answered
-	Refusals     int64 // subscriptions the server refused
-}
+type Stats = realtime.Stats
 
 // down clears what describes a connection.
-func (st *SocketStatus) down() {
+func down(st *SocketStatus) {
 	st.SocketID, st.ConnectedSince, st.Channels, st.Refused = "", time.Time{}, 0, 0
 }
 
@@ -177,8 +164,8 @@ type Client struct {
 	ctx      context.Context // Run's context, nil before Run
 	stopping bool
 	wg       sync.WaitGroup
-
-	frames, observations, ignored, unmatched, badFrames, serverPings, refusals atomic.Int64
+	cnt      *realtime.Counters
+	stopped  chan *realtime.RefusedError // the first socket stopped by a 4000–4099 code
 }
 
 // New validates o and returns a client; nothing connects before Run.
@@ -215,12 +202,18 @@ func New(o Options) (*Client, error) {
 		dd.HandshakeTimeout = 15 * time.Second
 		d = &dd
 	}
+	cnt := o.Counters
+	if cnt == nil {
+		cnt = new(realtime.Counters)
+	}
 	return &Client{
-		o:      o,
-		log:    log.With(logkeys.Component, "pusher"),
-		dialer: d,
-		users:  make(map[int64]int64),
-		where:  make(map[int64]*socket),
+		o:       o,
+		log:     log.With(logkeys.Component, "pusher"),
+		dialer:  d,
+		users:   make(map[int64]int64),
+		where:   make(map[int64]*socket),
+		cnt:     cnt,
+		stopped: make(chan *realtime.RefusedError, 1),
 	}, nil
 }
 
@@ -232,10 +225,18 @@ func orDefault[T comparable](v *T, d T) {
 	}
 }
 
-// Run connects the sockets and keeps them up until ctx is cancelled. It
-// returns nil after a cancelled context; sockets stopped by a 40xx close
-// code do not end it (they are reported in Status and Coverage).
+// Name is the provider's name.
+func (c *Client) Name() string { return realtime.Pusher }
+
+// Run connects the sockets and keeps them up until ctx is cancelled (it
+// returns nil). With Options.EndOnStop it also ends when a socket is
+// stopped by a 4000–4099 close code: those are about the app key and the
+// URL, not one connection, so it ends every socket and returns a
+// *realtime.RefusedError for the realtime Manager to renegotiate. The
+// stopped socket's channels are reported blind (StoppedReason) either way.
 func (c *Client) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	c.mu.Lock()
 	if c.ctx != nil {
 		c.mu.Unlock()
@@ -246,12 +247,30 @@ func (c *Client) Run(ctx context.Context) error {
 		c.start(s)
 	}
 	c.mu.Unlock()
-	<-ctx.Done()
+	var refused error
+	select {
+	case <-ctx.Done():
+	case re := <-c.stopped:
+		refused = re
+		cancel()
+	}
 	c.mu.Lock()
 	c.stopping = true
 	c.mu.Unlock()
 	c.wg.Wait()
-	return nil
+	return refused
+}
+
+// refuse reports a socket stopped by close code; with EndOnStop the first
+// one ends Run.
+func (c *Client) refuse(code int, reason string) {
+	if !c.o.EndOnStop {
+		return
+	}
+	select {
+	case c.stopped <- &realtime.RefusedError{Provider: realtime.Pusher, Code: code, Reason: reason}:
+	default:
+	}
 }
 
 // start runs s's goroutine; c.mu is held.
@@ -335,6 +354,10 @@ func (c *Client) Unsubscribe(channelID int64) {
 	s.poke()
 }
 
+// Sockets describes every socket, in id order (the realtime.Provider
+// method; Status is the same).
+func (c *Client) Sockets() []SocketStatus { return c.Status() }
+
 // Status describes every socket, in id order.
 func (c *Client) Status() []SocketStatus {
 	c.mu.Lock()
@@ -350,17 +373,7 @@ func (c *Client) Status() []SocketStatus {
 }
 
 // Stats returns the receive counters.
-func (c *Client) Stats() Stats {
-	return Stats{
-		Frames:       c.frames.Load(),
-		Observations: c.observations.Load(),
-		Ignored:      c.ignored.Load(),
-		Unmatched:    c.unmatched.Load(),
-		BadFrames:    c.badFrames.Load(),
-		ServerPings:  c.serverPings.Load(),
-		Refusals:     c.refusals.Load(),
-	}
-}
+func (c *Client) Stats() Stats { return c.cnt.Stats() }
 
 // userOf returns the user id of a subscribed channel.
 func (c *Client) userOf(channelID int64) (int64, bool) {

@@ -16,6 +16,7 @@ import (
 	"github.com/kickmon/kickmon/collector/internal/kickjson"
 	"github.com/kickmon/kickmon/collector/internal/logkeys"
 	"github.com/kickmon/kickmon/collector/internal/observation"
+	"github.com/kickmon/kickmon/collector/internal/realtime"
 	"github.com/kickmon/kickmon/proto/backoff"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 )
@@ -35,14 +36,15 @@ type socket struct {
 	// Owned by run's goroutine.
 	blind   bool               // a socket-down Blind coverage observation is outstanding
 	refused map[int64]struct{} // channels reported blind because Kick refused them
-	everUp  bool               // a connection has been established before
+	everUp  bool               // a connection has been established before (or the client replaces another provider)
+	shown   bool               // no need to report the confirmed streamers seeing on the first settle (false when replacing a blind provider)
 	attempt int                // consecutive failed sessions, for the backoff
 	recent  immediates         // the latest reconnects made at once
 }
 
 func newSocket(c *Client, id int) *socket {
 	return &socket{c: c, id: id, wake: make(chan struct{}, 1), want: make(map[int64]struct{}), parked: make(map[int64]struct{}), refused: make(map[int64]struct{}),
-		status: SocketStatus{State: StateConnecting}}
+		status: SocketStatus{State: StateConnecting}, everUp: c.o.Reconcile, shown: !c.o.Reconcile}
 }
 
 func (s *socket) poke() {
@@ -114,7 +116,7 @@ func (s *socket) run(ctx context.Context) {
 		if ctx.Err() != nil || s.isRetired() {
 			return
 		}
-		s.update(func(st *SocketStatus) { st.State = StateConnecting; st.down() })
+		s.update(func(st *SocketStatus) { st.State = StateConnecting; down(st) })
 		end := s.session(ctx, log)
 		if ctx.Err() != nil || s.isRetired() {
 			return
@@ -126,9 +128,10 @@ func (s *socket) run(ctx context.Context) {
 		if policyFor(end.code) == policyStop {
 			s.update(func(st *SocketStatus) {
 				st.State, st.LastCloseCode, st.LastError = StateStopped, end.code, errText
-				st.down()
+				down(st)
 			})
 			log.Error("pusher socket stopped by close code; not reconnecting", logkeys.CloseCode, end.code, logkeys.Err, errText)
+			s.c.refuse(end.code, closeText(end.err))
 			s.park(ctx, fmt.Sprintf("%s by close code %d", StoppedReason, end.code))
 			return
 		}
@@ -150,9 +153,10 @@ func (s *socket) run(ctx context.Context) {
 		}
 		s.update(func(st *SocketStatus) {
 			st.State, st.LastCloseCode, st.LastError, st.Backoff = StateBackoff, end.code, errText, delay
-			st.down()
+			down(st)
 			st.Reconnects++
 		})
+		s.c.cnt.Reconnects.Add(1)
 		log.Warn("pusher socket down; reconnecting", logkeys.CloseCode, end.code, logkeys.Err, errText, logkeys.Backoff, delay)
 		if !s.sleep(ctx, delay) {
 			return
@@ -258,6 +262,9 @@ func (s *socket) coverage(ctx context.Context, users []int64, blind bool, reason
 	if len(users) == 0 {
 		return
 	}
+	if blind && s.c.o.Note != "" {
+		reason = s.c.o.Note + "; " + reason
+	}
 	s.c.emit(ctx, observation.Observation{Kind: observation.Coverage, Source: kickmonv1.Source_SOURCE_PUSHER, UserIDs: users, Blind: blind, Reason: reason, ObservedAt: time.Now()})
 }
 
@@ -311,7 +318,7 @@ func (s *socket) session(ctx context.Context, log *slog.Logger) sessionEnd {
 				return
 			}
 			if mt != websocket.TextMessage {
-				s.c.badFrames.Add(1)
+				s.c.cnt.BadFrames.Add(1)
 				continue
 			}
 			select {
@@ -466,7 +473,7 @@ func (c *conn) ack(ch int64, st subState, why string) {
 	c.wire[ch] = st
 	if st == subFailed {
 		c.why[ch] = why
-		c.s.c.refusals.Add(1)
+		c.s.c.cnt.Refusals.Add(1)
 	}
 	c.fresh = append(c.fresh, ch)
 }
@@ -495,7 +502,7 @@ func (c *conn) settle(ctx context.Context) {
 		_, wasRefused := s.refused[ch]
 		switch c.wire[ch] {
 		case subOK:
-			if s.blind || wasRefused {
+			if s.blind || wasRefused || !s.shown {
 				back = append(back, uid)
 			}
 			delete(s.refused, ch)
@@ -513,7 +520,7 @@ func (c *conn) settle(ctx context.Context) {
 		return
 	}
 	c.reconcile = false
-	s.blind = false
+	s.blind, s.shown = false, true
 	if _, users := s.wanted(); c.reconnect && s.c.o.Checker != nil && len(users) > 0 {
 		s.c.o.Checker.CheckNow(users...)
 	}
@@ -522,10 +529,10 @@ func (c *conn) settle(ctx context.Context) {
 // handle processes one frame.
 func (c *conn) handle(ctx context.Context, raw []byte, log *slog.Logger) error {
 	s := c.s
-	s.c.frames.Add(1)
+	s.c.cnt.Frames.Add(1)
 	f, err := decodeFrame(raw)
 	if err != nil {
-		s.c.badFrames.Add(1)
+		s.c.cnt.BadFrames.Add(1)
 		log.Debug("bad pusher frame", logkeys.Err, err)
 		return nil
 	}
@@ -555,7 +562,7 @@ func (c *conn) handle(ctx context.Context, raw []byte, log *slog.Logger) error {
 		}
 		c.settle(ctx)
 	case evPing:
-		s.c.serverPings.Add(1)
+		s.c.cnt.ServerPings.Add(1)
 		return c.write(evPong, struct{}{})
 	case evPong:
 	case evError:
@@ -582,27 +589,28 @@ func (c *conn) handle(ctx context.Context, raw []byte, log *slog.Logger) error {
 		c.ack(channelIDOf(f.Channel), subFailed, why)
 		c.settle(ctx)
 	default:
-		o, chID, kind, err := parseEvent(f)
+		o, ok, err := s.c.cnt.Deliver(f, realtime.Pusher, s.c.userOf)
 		switch {
-		case kind == kindIgnored:
-			s.c.ignored.Add(1)
-			if !strings.HasPrefix(f.Event, "pusher") {
-				log.Debug("ignored pusher event", logkeys.Event, f.Event, logkeys.Channel, f.Channel)
-			}
-			return nil
 		case err != nil:
-			s.c.badFrames.Add(1)
 			log.Debug("bad pusher event", logkeys.Event, f.Event, logkeys.Err, err)
-			return nil
+		case ok:
+			s.c.emit(ctx, o)
+		case !strings.HasPrefix(f.Event, "pusher"):
+			log.Debug("pusher event not delivered (ignored or unmatched)", logkeys.Event, f.Event, logkeys.Channel, f.Channel)
 		}
-		uid, ok := s.c.userOf(chID)
-		if !ok {
-			s.c.unmatched.Add(1)
-			return nil
-		}
-		o.Source, o.UserID, o.ObservedAt = kickmonv1.Source_SOURCE_PUSHER, uid, time.Now()
-		s.c.observations.Add(1)
-		s.c.emit(ctx, o)
 	}
 	return nil
+}
+
+// closeText is the server's reason in a close error ("App key … not in
+// this cluster"), else the error's text.
+func closeText(err error) string {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) && ce.Text != "" {
+		return ce.Text
+	}
+	if err == nil {
+		return "closed"
+	}
+	return err.Error()
 }

@@ -3,7 +3,9 @@ package webhook
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -187,6 +189,86 @@ func TestRepairOnWake(t *testing.T) {
 	mu.Unlock()
 	wake <- struct{}{} // the next tick is an hour away
 	testwait.For(t, waitTimeout, "the added streamer subscribed", func() bool { return countSubs(sim)[added] == 2 })
+}
+
+// capped is Kick's subscription API with a limit on subscriptions: beyond
+// it, creations answer Kick's "event subscription limit reached".
+type capped struct {
+	SubscriptionAPI
+	limit int
+	calls atomic.Int64
+}
+
+func (c *capped) CreateSubscription(ctx context.Context, userID int64, events []kickrest.EventSpec) ([]kickrest.SubscriptionResult, error) {
+	c.calls.Add(1)
+	subs, err := c.Subscriptions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(subs)+len(events) > c.limit {
+		out := make([]kickrest.SubscriptionResult, len(events))
+		for i, ev := range events {
+			out[i] = kickrest.SubscriptionResult{Name: ev.Name, Version: ev.Version, Error: "Event subscription limit reached"}
+		}
+		return out, nil
+	}
+	return c.SubscriptionAPI.CreateSubscription(ctx, userID, events)
+}
+
+// TestRepairStatus: the Repairer reports subscriptions Kick dropped
+// (auto-unsubscription) and stops asking once Kick's subscription limit is
+// reached, until the watch list shrinks.
+func TestRepairStatus(t *testing.T) {
+	sim := kicksim.Start(t, kicksim.WithStreamers(4))
+	api := &capped{SubscriptionAPI: restClient(t, sim), limit: 4}
+	var watched []int64
+	for _, st := range sim.Streamers()[:2] {
+		watched = append(watched, st.UserID)
+	}
+	rep := &Repairer{API: api, Watched: func() []int64 { return watched }, Logger: logtest.New(t)}
+	ctx := context.Background()
+	if _, err := rep.RepairOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := rep.Status(); st.Subscribed != 2 || st.Unsubscribed != 0 || st.Dropped != 0 || st.CapReached || st.LastError != "" {
+		t.Errorf("status %+v; want 2 subscribed, nothing else", st)
+	}
+
+	sim.DropWebhookSubscriptions()
+	if n, err := rep.RepairOnce(ctx); err != nil || n != 4 {
+		t.Fatalf("RepairOnce = %d, %v; want 4 re-created", n, err)
+	}
+	if st := rep.Status(); st.Dropped != 4 || st.Subscribed != 2 {
+		t.Errorf("status %+v; want 4 dropped, 2 subscribed again", st)
+	}
+
+	watched = append(watched, sim.Streamers()[2].UserID, sim.Streamers()[3].UserID)
+	if _, err := rep.RepairOnce(ctx); err == nil || !strings.Contains(err.Error(), "limit reached") {
+		t.Fatalf("RepairOnce = %v; want the limit error", err)
+	}
+	st := rep.Status()
+	if !st.CapReached || st.Subscribed != 2 || st.Unsubscribed != 2 || !strings.Contains(st.LastError, "limit reached") {
+		t.Errorf("status %+v; want the cap reached, 2 unsubscribed", st)
+	}
+	calls := api.calls.Load()
+	if _, err := rep.RepairOnce(ctx); err != nil {
+		t.Fatalf("RepairOnce under the cap = %v; want nil (nothing asked)", err)
+	}
+	if api.calls.Load() != calls {
+		t.Error("the Repairer asked Kick again although the limit is reached")
+	}
+	if st := rep.Status(); !st.CapReached || !strings.Contains(st.LastError, CapMessage) {
+		t.Errorf("status %+v; want the cap still reported", st)
+	}
+
+	watched = watched[:3] // a streamer removed: ask again
+	api.limit = 6
+	if _, err := rep.RepairOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := rep.Status(); st.CapReached || st.Subscribed != 3 || st.Unsubscribed != 0 {
+		t.Errorf("status %+v; want 3 subscribed after the list shrank", st)
+	}
 }
 
 // TestRepairCapsCallsPerRound: a long watch list is subscribed over several

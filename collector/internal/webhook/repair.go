@@ -59,6 +59,13 @@ type Repairer struct {
 	// retry holds the streamers whose subscription failed: each backs off
 	// on its own. Owned by Run (or the caller of RepairOnce).
 	retry map[int64]*retry
+	track tracker // what WebhookStatus reports
+}
+
+// key is one event subscription of one streamer.
+type key struct {
+	user  int64
+	event string
 }
 
 type retry struct {
@@ -132,19 +139,24 @@ func (r *Repairer) repair(ctx context.Context, now time.Time) (created, left int
 	if maxCalls <= 0 {
 		maxCalls = DefaultMaxPerRound
 	}
-	type key struct {
-		user  int64
-		event string
-	}
 	have := make(map[key]bool, len(subs))
 	for _, s := range subs {
 		if s.Method == "" || s.Method == "webhook" {
 			have[key{s.BroadcasterUserID, s.Event}] = true
 		}
 	}
+	watched := r.Watched()
+	for _, d := range r.track.listed(have, watched) {
+		r.logger().Warn("Kick dropped a webhook subscription (auto-unsubscribed after failed deliveries, or webhooks switched off); re-creating it",
+			logkeys.UserID, d.user, logkeys.Event, d.event)
+	}
 	calls := 0
 	var errs []error
-	for _, uid := range r.Watched() {
+	defer func() { r.track.repaired(have, watched, errors.Join(errs...)) }()
+	if r.track.capped(len(watched)) {
+		return 0, 0, nil // Kick's subscription limit: not asking again until the list shrinks
+	}
+	for _, uid := range watched {
 		var missing []kickrest.EventSpec
 		for _, ev := range Events {
 			if !have[key{uid, ev.Name}] {
@@ -167,17 +179,24 @@ func (r *Repairer) repair(ctx context.Context, now time.Time) (created, left int
 		failed := err != nil
 		if err != nil {
 			errs = append(errs, fmt.Errorf("subscribe user %d: %w", uid, err))
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || r.track.capIn(err.Error(), len(watched)) {
 				break
 			}
 		}
+		full := false
 		for _, x := range res {
 			if x.Error != "" {
 				failed = true
 				errs = append(errs, fmt.Errorf("subscribe user %d to %s: %s", uid, x.Name, x.Error))
+				full = full || r.track.capIn(x.Error, len(watched))
 				continue
 			}
 			created++
+			have[key{uid, x.Name}] = true
+		}
+		if full {
+			r.logger().Error("Kick's webhook subscription limit reached; not subscribing more streamers until some are removed", logkeys.Count, len(watched))
+			break
 		}
 		if !failed {
 			delete(r.retry, uid)

@@ -87,6 +87,11 @@ type Stats struct {
 	Stale      int64 // timestamps outside the tolerance
 	BadSig     int64 // signatures that do not verify
 	TooLarge   int64 // bodies over MaxBodyBytes
+	// OtherVersion counts accepted deliveries whose Kick-Event-Version is
+	// not the version kickmon subscribes to (decoded leniently all the same).
+	OtherVersion int64
+	// LastDelivery is when a verified delivery was last accepted.
+	LastDelivery time.Time
 }
 
 // Handler serves POST /webhooks/kick.
@@ -97,7 +102,7 @@ type Handler struct {
 	seen *dedup
 	// shutdownGrace bounds the graceful shutdown of Serve.
 	shutdownGrace time.Duration
-	stats         struct{ accepted, duplicates, ignored, badRequest, stale, badSig, tooLarge atomic.Int64 }
+	stats         struct{ accepted, duplicates, ignored, badRequest, stale, badSig, tooLarge, otherVersion, lastDelivery atomic.Int64 }
 }
 
 // NewHandler validates o and returns a handler.
@@ -138,8 +143,13 @@ func NewHandler(o Options) (*Handler, error) {
 // Stats returns the delivery counters.
 func (h *Handler) Stats() Stats {
 	s := &h.stats
-	return Stats{Accepted: s.accepted.Load(), Duplicates: s.duplicates.Load(), Ignored: s.ignored.Load(),
-		BadRequest: s.badRequest.Load(), Stale: s.stale.Load(), BadSig: s.badSig.Load(), TooLarge: s.tooLarge.Load()}
+	st := Stats{Accepted: s.accepted.Load(), Duplicates: s.duplicates.Load(), Ignored: s.ignored.Load(),
+		BadRequest: s.badRequest.Load(), Stale: s.stale.Load(), BadSig: s.badSig.Load(), TooLarge: s.tooLarge.Load(),
+		OtherVersion: s.otherVersion.Load()}
+	if ns := s.lastDelivery.Load(); ns != 0 {
+		st.LastDelivery = time.Unix(0, ns)
+	}
+	return st
 }
 
 // maxLoggedID bounds a message id in the logs: Kick's are 26-character
@@ -222,6 +232,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.accepted.Add(1)
+	s.lastDelivery.Store(o.ObservedAt.UnixNano())
+	// The newer headers (kick-api.md §2.8) say which subscription and which
+	// version of the event this is.
+	if v := strings.TrimSpace(r.Header.Get(HeaderEventVersion)); v != "" && v != "1" {
+		s.otherVersion.Add(1)
+		h.log.Warn("webhook event of another version decoded as version 1", logkeys.Event, event, logkeys.Version, v, logkeys.Subscriber, r.Header.Get(HeaderSubscriptionID))
+	} else {
+		h.log.Debug("webhook accepted", logkeys.Event, event, logkeys.MessageID, msgID, logkeys.Subscriber, r.Header.Get(HeaderSubscriptionID))
+	}
 	w.WriteHeader(http.StatusOK)
 }
 

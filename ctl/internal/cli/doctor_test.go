@@ -111,6 +111,7 @@ func TestDoctorGolden(t *testing.T) {
 		}},
 		{name: "doctor_old_collector", args: []string{"doctor"}, setup: func(srv *kickapitest.Server) {
 			st := testStatus() // no realtime, webhooks or clock skew: a collector from before them
+			st.Realtime = nil
 			srv.SetStatus(st)
 		}},
 		{name: "doctor_warnings_strict", args: []string{"doctor", "--strict"}, code: ExitError, setup: status(func(st *kickmonv1.CollectorStatus) {

@@ -102,9 +102,11 @@ func testStatus() *kickmonv1.CollectorStatus {
 			{Source: kickmonv1.Source_SOURCE_WEBHOOK, Health: kickmonv1.Health_HEALTH_DISABLED, Detail: "KICKMON_WEBHOOK_ADDR unset"},
 		},
 		Sockets: []*kickmonv1.SocketStatus{
-			{Id: 0, State: "connected", Channels: 1, ConnectedSince: at(2 * time.Hour), Reconnects: 0},
-			{Id: 1, State: "backoff", Channels: 0, Reconnects: 3, LastCloseCode: 4201, LastError: "close 4201: reconnect"},
+			{Id: 0, State: "connected", Channels: 1, ConnectedSince: at(2 * time.Hour), Reconnects: 0, Provider: "pusher"},
+			{Id: 1, State: "backoff", Channels: 0, Reconnects: 3, LastCloseCode: 4201, LastError: "close 4201: reconnect", Provider: "pusher"},
 		},
+		Realtime: &kickmonv1.RealtimeStatus{Mode: "auto", Provider: "pusher", ProviderSince: at(10 * time.Minute), Health: kickmonv1.Health_HEALTH_DEGRADED,
+			LastNegotiationAt: at(time.Minute), LastNegotiationError: "negotiation: 403 blocked", StreamersBlind: 2},
 		Token:        &kickmonv1.TokenStatus{Valid: true, ExpiresAt: timestamppb.New(testNow.Add(45 * time.Minute)), Renewals: 2},
 		Budget:       &kickmonv1.BudgetStatus{RequestsPerMinute: 600, UsedLastMinute: 42, RateLimitedTotal: 1, BackoffUntil: timestamppb.New(testNow.Add(20 * time.Second))},
 		Spool:        &kickmonv1.SpoolStatus{Path: "/var/lib/kickmon/spool.db", SizeBytes: 3 << 20, MaxBytes: 1 << 30, AckedAt: at(3 * time.Second), Lost: []*kickmonv1.SeqRange{{First: 1, Last: 2}}},

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -58,6 +59,12 @@ func (e *env) printStatus(w io.Writer, st *kickmonv1.CollectorStatus) error {
 	tw := newTable(w)
 	fmt.Fprintf(tw, "collector:\t%s, socket %s, started %s\n", cell(st.GetVersion(), 0), e.socket, e.when(st.GetStartedAt()))
 	fmt.Fprintf(tw, "streamers:\t%d watched, %d live\n", st.GetStreamers(), st.GetLive())
+	if rt := st.GetRealtime(); rt != nil {
+		fmt.Fprintf(tw, "realtime:\t%s\n", e.realtime(rt))
+	}
+	if wh := st.GetWebhooks(); wh != nil {
+		fmt.Fprintf(tw, "webhooks:\t%s\n", e.webhooks(wh))
+	}
 	poll := "-"
 	if st.GetPollInterval() != nil {
 		poll = st.GetPollInterval().AsDuration().String()
@@ -102,20 +109,62 @@ func (e *env) printStatus(w io.Writer, st *kickmonv1.CollectorStatus) error {
 
 	fmt.Fprintln(w)
 	if len(st.GetSockets()) == 0 {
-		fmt.Fprintln(w, "no Pusher sockets")
+		fmt.Fprintln(w, "no realtime sockets")
 		return nil
 	}
 	tw = newTable(w)
-	fmt.Fprintln(tw, "SOCKET\tSTATE\tCHANNELS\tCONNECTED\tRECONNECTS\tLAST CLOSE\tLAST ERROR")
+	fmt.Fprintln(tw, "SOCKET\tPROVIDER\tSTATE\tCHANNELS\tCONNECTED\tRECONNECTS\tLAST CLOSE\tLAST ERROR")
 	for _, s := range st.GetSockets() {
 		closeCode := "-"
 		if s.GetLastCloseCode() != 0 {
 			closeCode = fmt.Sprint(s.GetLastCloseCode())
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%d\t%s\t%s\n", s.GetId(), cell(s.GetState(), 0), s.GetChannels(),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", s.GetId(), cell(cmp.Or(s.GetProvider(), "-"), 0), cell(s.GetState(), 0), s.GetChannels(),
 			e.since(s.GetConnectedSince()), s.GetReconnects(), closeCode, cell(s.GetLastError(), 60))
 	}
 	return tw.Flush()
+}
+
+// realtime says in words which realtime provider is in use and since when,
+// or that the feed is blind and why.
+func (e *env) realtime(rt *kickmonv1.RealtimeStatus) string {
+	var b strings.Builder
+	switch {
+	case rt.GetHealth() == kickmonv1.Health_HEALTH_DISABLED:
+		fmt.Fprintf(&b, "off (%s); polling carries on", cell(rt.GetBlindReason(), 0))
+		return b.String()
+	case rt.GetProvider() == "":
+		fmt.Fprintf(&b, "BLIND: %s; polling carries on", cell(rt.GetBlindReason(), 0))
+	default:
+		how := "negotiated"
+		if !rt.GetNegotiated() {
+			how = "fallback URL"
+		}
+		fmt.Fprintf(&b, "%s (%s) since %s", rt.GetProvider(), how, e.when(rt.GetProviderSince()))
+		if rt.GetHealth() != kickmonv1.Health_HEALTH_OK {
+			fmt.Fprintf(&b, ", %s", healthName(rt.GetHealth()))
+		}
+	}
+	fmt.Fprintf(&b, ", %d streamer%s blind, mode %s", rt.GetStreamersBlind(), plural(int(rt.GetStreamersBlind())), cell(rt.GetMode(), 0))
+	if t := rt.GetTokenExpiresAt(); t != nil {
+		fmt.Fprintf(&b, ", token expires %s", e.ago(t))
+	}
+	if rt.GetLastNegotiationError() != "" {
+		fmt.Fprintf(&b, ", last negotiation %s: %s", e.ago(rt.GetLastNegotiationAt()), cell(rt.GetLastNegotiationError(), 0))
+	}
+	return b.String()
+}
+
+// webhooks summarises the webhook subscriptions.
+func (e *env) webhooks(wh *kickmonv1.WebhookStatus) string {
+	s := fmt.Sprintf("%d subscribed, %d not subscribed, last delivery %s", wh.GetSubscribed(), wh.GetUnsubscribed(), e.ago(wh.GetLastDeliveryAt()))
+	if wh.GetCapReached() {
+		s += ", KICK'S SUBSCRIPTION LIMIT REACHED"
+	}
+	if wh.GetLastError() != "" {
+		s += ", last error: " + cell(wh.GetLastError(), 0)
+	}
+	return s
 }
 
 func (e *env) token(t *kickmonv1.TokenStatus) string {

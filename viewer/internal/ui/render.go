@@ -36,12 +36,39 @@ func Header(theme Theme, s feed.Snapshot, v View, now time.Time) Line {
 	default:
 		line = append(line, Span{"✕ DISCONNECTED", theme.Bad()})
 	}
+	line = append(line, realtimeSpans(theme, s.Status, now)...)
 	line = append(line, Span{fmt.Sprintf("%ssort: %s", sep, v.Sort), theme.Text()})
 	if v.Filter != "" {
 		line = append(line, Span{fmt.Sprintf("%sfilter: %q (%d)", sep, v.Filter, v.Shown), theme.Heading()})
 	}
 	line = append(line, Span{fmt.Sprintf("%s? help%sseq %d", sep, sep, s.LastSeq), theme.Faint()})
 	return line
+}
+
+// realtimeSpans say in words which realtime provider is in use and since
+// when, or that the feed is blind and why (nothing before the first status).
+func realtimeSpans(theme Theme, st *kickmonv1.CollectorStatus, now time.Time) Line {
+	rt := st.GetRealtime()
+	if rt == nil {
+		return nil
+	}
+	switch {
+	case rt.GetHealth() == kickmonv1.Health_HEALTH_DISABLED:
+		return Line{{sep + "realtime off", theme.Faint()}}
+	case rt.GetProvider() == "":
+		return Line{{sep + "REALTIME BLIND: " + rt.GetBlindReason(), theme.Bad()}}
+	}
+	text := fmt.Sprintf("%srealtime %s", sep, rt.GetProvider())
+	if since := rt.GetProviderSince(); since != nil {
+		text += fmt.Sprintf(" since %s (%s)", since.AsTime().In(now.Location()).Format("15:04"), Dur(now.Sub(since.AsTime())))
+	}
+	if !rt.GetNegotiated() {
+		text += " (fallback)"
+	}
+	if n := rt.GetStreamersBlind(); n > 0 {
+		text += fmt.Sprintf(", %d blind", n)
+	}
+	return Line{{text, theme.Health(rt.GetHealth())}}
 }
 
 // Banner is the two-line notice shown while disconnected, nil otherwise.
@@ -73,7 +100,7 @@ func Footer(theme Theme, s feed.Snapshot, now time.Time) Line {
 		return Line{{msg, theme.Faint()}}
 	}
 	var line Line
-	for i, src := range []kickmonv1.Source{kickmonv1.Source_SOURCE_POLL, kickmonv1.Source_SOURCE_PUSHER, kickmonv1.Source_SOURCE_WEBHOOK} {
+	for i, src := range []kickmonv1.Source{kickmonv1.Source_SOURCE_POLL, realtimeSource(st), kickmonv1.Source_SOURCE_WEBHOOK} {
 		if i > 0 {
 			line = append(line, Span{" · ", theme.Faint()})
 		}
@@ -91,6 +118,17 @@ func Footer(theme Theme, s feed.Snapshot, now time.Time) Line {
 		line = append(line, Span{fmt.Sprintf("%s(status %s old)", sep, Dur(now.Sub(s.StatusAt))), theme.Faint()})
 	}
 	return line
+}
+
+// realtimeSource is the source the collector reports its realtime feed
+// under: Centrifugo or Pusher, whichever is in use (Pusher by default).
+func realtimeSource(st *kickmonv1.CollectorStatus) kickmonv1.Source {
+	for _, x := range st.GetSources() {
+		if x.GetSource() == kickmonv1.Source_SOURCE_CENTRIFUGO {
+			return x.GetSource()
+		}
+	}
+	return kickmonv1.Source_SOURCE_PUSHER
 }
 
 func sourceSpans(theme Theme, st *kickmonv1.CollectorStatus, src kickmonv1.Source) Line {
@@ -114,7 +152,7 @@ func sourceSpans(theme Theme, st *kickmonv1.CollectorStatus, src kickmonv1.Sourc
 		health = "429"
 	}
 	line := Line{{name + " ", theme.Text()}, {health, theme.Health(ss.GetHealth())}}
-	if src == kickmonv1.Source_SOURCE_PUSHER && len(st.GetSockets()) > 0 {
+	if src == realtimeSource(st) && len(st.GetSockets()) > 0 {
 		up := 0
 		for _, sock := range st.GetSockets() {
 			if sock.GetState() == "connected" {
