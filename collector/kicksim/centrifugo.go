@@ -246,15 +246,27 @@ func (cf *cfServer) publish(ch, event string, data func() []byte) {
 
 // closeAll disconnects every client with d and returns when they are
 // closed (the library closes each in a goroutine of its own), or when the
-// sim closes.
+// sim closes. The hub's clients count, not only cf.clients: the library
+// writes the connect reply before it calls the connect handler, so a client
+// can be connected by its own account and not yet in cf.clients.
 func (cf *cfServer) closeAll(d centrifuge.Disconnect) {
+	hub := cf.node.Hub().Connections()
 	cf.mu.Lock()
-	pending := make([]chan struct{}, 0, len(cf.clients))
+	pending := make(map[*centrifuge.Client]<-chan struct{}, len(hub)+len(cf.clients))
 	for c, done := range cf.clients {
-		c.Disconnect(d)
-		pending = append(pending, done)
+		pending[c] = done
+	}
+	for _, c := range hub {
+		if _, ok := pending[c]; !ok {
+			// Its connect handler has not run (or never will, if the close
+			// wins): its connection's context ends once the close is done.
+			pending[c] = c.Context().Done()
+		}
 	}
 	cf.mu.Unlock()
+	for c := range pending {
+		c.Disconnect(d)
+	}
 	for _, done := range pending {
 		select {
 		case <-done:

@@ -549,6 +549,45 @@ func TestCentrifugoClose(t *testing.T) {
 	}
 }
 
+// TestCentrifugoCloseRightAfterConnect: a client that has just read its
+// connect reply is closed too. The library writes the reply before it runs
+// the connect handler, so CloseCentrifugo must not rely on the handler
+// having run (a client missed this way stayed connected).
+func TestCentrifugoCloseRightAfterConnect(t *testing.T) {
+	sim := startSim(t, WithStreamers(1))
+	for i := range 20 {
+		conn, resp, err := websocket.DefaultDialer.Dial(sim.CentrifugoURL(), http.Header{"Origin": {KickOrigin}})
+		if err != nil {
+			t.Fatalf("dial %s: %v", sim.CentrifugoURL(), err)
+		}
+		_ = resp.Body.Close()
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if err := conn.WriteMessage(websocket.TextMessage, []byte(`{"connect":{"token":"`+mustRealtimeToken(t, sim)+`"},"id":1}`)); err != nil {
+			t.Fatalf("write connect: %v", err)
+		}
+		if _, b, err := conn.ReadMessage(); err != nil || !bytes.Contains(b, []byte(`"id":1`)) {
+			t.Fatalf("connect %d: reply %s, %v", i, b, err)
+		}
+		// Read meanwhile: the server waits for the answer to its close frame.
+		closed := make(chan error, 1)
+		go func() {
+			for {
+				if _, _, err := conn.ReadMessage(); err != nil {
+					closed <- err
+					return
+				}
+			}
+		}()
+		sim.CloseCentrifugo(3503, "force disconnect")
+		err = <-closed
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != 3503 {
+			t.Fatalf("connect %d: read after CloseCentrifugo: %v, want close 3503", i, err)
+		}
+		_ = conn.Close()
+	}
+}
+
 var errNoPublication = errors.New("no publication")
 
 // BenchmarkCentrifugoBurst measures kicksim Centrifugo publish → official

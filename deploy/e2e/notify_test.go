@@ -31,12 +31,13 @@ type fakeTarget struct {
 	secret   string // webhook: check X-Kickmon-Signature
 	wire     int    // requests seen
 	accepted []string
-	bad      []string // requests that broke the contract
+	bodies   map[string][]byte // the last accepted body of each key
+	bad      []string          // requests that broke the contract
 	srv      *httptest.Server
 }
 
 func newFakeTarget(t *testing.T, secret string, script ...int) *fakeTarget {
-	f := &fakeTarget{script: script, secret: secret}
+	f := &fakeTarget{script: script, secret: secret, bodies: map[string][]byte{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		key := r.Header.Get("X-Kickmon-Delivery")
@@ -68,6 +69,7 @@ func newFakeTarget(t *testing.T, secret string, script ...int) *fakeTarget {
 			return
 		}
 		f.accepted = append(f.accepted, key)
+		f.bodies[key] = body
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(f.srv.Close)
@@ -82,6 +84,12 @@ func (f *fakeTarget) keys() []string {
 	out := slices.Clone(f.accepted)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+func (f *fakeTarget) body(key string) []byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.bodies[key]
 }
 
 func (f *fakeTarget) stats() (wire, accepted int, bad []string) {
@@ -235,6 +243,43 @@ JOIN kickmon.stream_sessions ss ON ss.session_id = e.state->'session'->>'session
 	if n := s.count(`SELECT count(*) FROM kickmon_river.river_job WHERE state IN ('cancelled', 'discarded')`); n != 0 {
 		t.Errorf("%d jobs given up", n)
 	}
+	// What was sent is the stored event (kicknotify reads it by seq): the
+	// webhook's body names it, and Discord's embed shows the thumbnail the
+	// collector stored (kicksim serves one while live; a start seen first
+	// by push has none yet).
+	thumbs := 0
+	for _, x := range starts {
+		var hookBody struct {
+			Seq      string `json:"seq"`
+			Streamer struct {
+				Slug string `json:"slug"`
+			} `json:"streamer"`
+		}
+		if err := json.Unmarshal(hook.body(fmt.Sprintf("hook:%d", x.seq)), &hookBody); err != nil || hookBody.Seq != fmt.Sprint(x.seq) || hookBody.Streamer.Slug != x.slug {
+			t.Errorf("webhook body of seq %d: %+v, %v; want slug %s", x.seq, hookBody, err, x.slug)
+		}
+		var embed struct {
+			Embeds []struct {
+				Image *struct {
+					URL string `json:"url"`
+				} `json:"image"`
+			} `json:"embeds"`
+		}
+		if err := json.Unmarshal(discord.body(fmt.Sprintf("team-discord:%d", x.seq)), &embed); err != nil || len(embed.Embeds) != 1 {
+			t.Errorf("discord body of seq %d: %+v, %v", x.seq, embed, err)
+			continue
+		}
+		got := ""
+		if img := embed.Embeds[0].Image; img != nil {
+			got = img.URL
+			thumbs++
+		}
+		stored := s.query(`SELECT coalesce(state->>'thumbnail_url', '') FROM kickmon.status_events WHERE seq = $1`, x.seq)[0][0].(string)
+		if got != stored {
+			t.Errorf("discord embed image of seq %d = %q, stored thumbnail %q", x.seq, got, stored)
+		}
+	}
+	t.Logf("discord: %d of %d go-live embeds with a thumbnail", thumbs, len(starts))
 
 	// kickctl talks to the real kicknotify: status, a test message.
 	notifySocket := "--notify-socket=" + filepath.Join(s.dir, "n.sock")

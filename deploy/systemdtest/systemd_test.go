@@ -239,8 +239,8 @@ func TestPackageUnderSystemd(t *testing.T) {
 	// The limits are in force as systemd read them (the container's cgroup has no memory
 	// controller delegated, so usage itself is not accounted here).
 	for _, lim := range []struct{ unit, prop, want string }{
-		{"kickmon-collector", "MemoryMax", "536870912"}, {"kickmon-collector", "TasksMax", "256"},
-		{"kickmon-writer", "MemoryMax", "268435456"}, {"kickmon-writer", "TasksMax", "256"},
+		{"kickmon-collector", "MemoryMax", "1073741824"}, {"kickmon-collector", "TasksMax", "256"},
+		{"kickmon-writer", "MemoryMax", "536870912"}, {"kickmon-writer", "TasksMax", "256"},
 	} {
 		if got := show(lim.unit, lim.prop); got != lim.want {
 			t.Errorf("%s: %s=%s, want %s", lim.unit, lim.prop, got, lim.want)

@@ -68,6 +68,7 @@ func user(id int64) opt    { return func(o *observation.Observation) { o.UserID 
 func slug(s string) opt    { return func(o *observation.Observation) { o.Slug = s } }
 func channel(id int64) opt { return func(o *observation.Observation) { o.ChannelID = id } }
 func title(s string) opt   { return func(o *observation.Observation) { o.HasTitle, o.Title = true, s } }
+func thumb(s string) opt   { return func(o *observation.Observation) { o.Thumbnail = s } }
 func viewers(n int64) opt {
 	return func(o *observation.Observation) { o.HasViewers, o.Viewers = true, n }
 }
@@ -136,6 +137,7 @@ type ev struct {
 	Peak  int64
 
 	Title   string // the streamer's
+	Thumb   string // the streamer's thumbnail_url
 	Viewers int64
 	Prev    string // previous_slug
 	Cov     string // "PUSHER blind:reason" or "PUSHER seeing"
@@ -157,6 +159,7 @@ func project(e *kickmonv1.Event) ev {
 		Obs:     relTime(e.ObservedAt, e.ObservedAt != nil),
 		State:   strings.TrimPrefix(e.Streamer.GetState().String(), "LIVE_STATE_"),
 		Title:   e.Streamer.GetTitle(),
+		Thumb:   e.Streamer.GetThumbnailUrl(),
 		Viewers: e.Streamer.GetViewerCount(),
 		Prev:    e.PreviousSlug,
 	}

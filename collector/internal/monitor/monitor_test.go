@@ -269,6 +269,25 @@ func TestMonitor(t *testing.T) {
 			wantState: kickmonv1.LiveState_LIVE_STATE_OFFLINE,
 		},
 		{
+			name: "thumbnail rides on the next event and is not carried into a new session",
+			steps: []step{
+				add(1, "alpha", 0, 0),
+				live(poll, 10, 0, title("a"), thumb("https://img.test/1")),
+				live(poll, 70, 0, title("a"), thumb("https://img.test/2")), // thumbnail alone: no event
+				live(poll, 130, 0, title("b")),                             // none reported: kept
+				offline(poll, 300),
+				live(poll, 400, 390, title("c")),
+			},
+			want: []ev{
+				addedEv(0),
+				{Kind: "STREAM_STARTED", User: 1, Src: "POLL", Kick: rel(0), Obs: rel(10), State: "LIVE", Sess: "s1", Start: rel(0), Title: "a", Thumb: "https://img.test/1"},
+				{Kind: "STREAM_UPDATED", User: 1, Src: "POLL", Obs: rel(130), State: "LIVE", Sess: "s1", Start: rel(0), Title: "b", Thumb: "https://img.test/2"},
+				{Kind: "STREAM_ENDED", User: 1, Src: "POLL", Kick: rel(300), Obs: rel(300), State: "OFFLINE", Sess: "s1", Start: rel(0), End: rel(300), Title: "b", Thumb: "https://img.test/2"},
+				{Kind: "STREAM_STARTED", User: 1, Src: "POLL", Kick: rel(390), Obs: rel(400), State: "LIVE", Sess: "s2", Start: rel(390), Title: "c"},
+			},
+			wantState: kickmonv1.LiveState_LIVE_STATE_LIVE,
+		},
+		{
 			name: "remove while live ends the session",
 			steps: []step{
 				add(1, "alpha", 0, 0),

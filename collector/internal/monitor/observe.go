@@ -276,6 +276,9 @@ func (m *Monitor) applyMeta(e *entry, o observation.Observation) bool {
 		st.ViewerCount = o.Viewers
 		changed = true
 	}
+	if o.Thumbnail != "" {
+		st.ThumbnailUrl = o.Thumbnail // not a change: it rides on the next event
+	}
 	if st.ViewerCount > s.PeakViewers {
 		s.PeakViewers = st.ViewerCount
 		changed = true
@@ -299,6 +302,7 @@ func (m *Monitor) startSession(e *entry, o observation.Observation, start time.T
 	}
 	st.State = kickmonv1.LiveState_LIVE_STATE_LIVE
 	st.ViewerCount = 0
+	st.ThumbnailUrl = "" // the last stream's image is not this one's
 	m.setOpen(e, true)
 	e.end, e.pend = time.Time{}, nil
 	delete(m.pending, st.BroadcasterUserId)

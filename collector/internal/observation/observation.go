@@ -76,6 +76,9 @@ type Observation struct {
 	CategoryName string
 	HasViewers   bool
 	Viewers      int64
+	// Thumbnail is the stream's preview image URL (the official API's
+	// stream.thumbnail, while live); empty when not reported.
+	Thumbnail string
 
 	// KickTime is when Kick says this happened; zero when Kick gave no time.
 	KickTime time.Time
@@ -103,6 +106,7 @@ const (
 	MaxTitleBytes    = 512
 	MaxCategoryBytes = 128
 	MaxReasonBytes   = 512
+	MaxURLBytes      = 2048
 )
 
 // Sanitized returns o with every string valid UTF-8 (invalid bytes become
@@ -115,6 +119,10 @@ func (o Observation) Sanitized() Observation {
 	o.Title = Clean(o.Title, MaxTitleBytes)
 	o.CategoryName = Clean(o.CategoryName, MaxCategoryBytes)
 	o.Reason = Clean(o.Reason, MaxReasonBytes)
+	if len(o.Thumbnail) > MaxURLBytes {
+		o.Thumbnail = "" // a cut URL is a wrong URL
+	}
+	o.Thumbnail = Clean(o.Thumbnail, MaxURLBytes)
 	return o
 }
 

@@ -47,4 +47,14 @@ func TestSanitized(t *testing.T) {
 			t.Errorf("%s: %d bytes (cap %d), valid %v", name, len(f.s), f.max, utf8.ValidString(f.s))
 		}
 	}
+	// A thumbnail URL is never cut (a cut URL points elsewhere): too long, it
+	// is dropped.
+	for _, c := range []struct{ in, want string }{
+		{"https://img.test/a\x00b.webp", "https://img.test/ab.webp"},
+		{"https://img.test/" + strings.Repeat("a", MaxURLBytes), ""},
+	} {
+		if got := (Observation{Thumbnail: c.in}).Sanitized().Thumbnail; got != c.want {
+			t.Errorf("Sanitized thumbnail %.40q = %.40q, want %q", c.in, got, c.want)
+		}
+	}
 }

@@ -9,9 +9,9 @@ import (
 )
 
 // Observe turns one channel of the official channels API into a status
-// observation. Title, category and viewers are reported only while live:
-// an offline channel carries a zero category and no meaningful viewers
-// (kick-api.md §1.5). channelID is Kick's channel id when known (0
+// observation. Title, category, viewers and the thumbnail are reported
+// only while live: an offline channel carries a zero category and no
+// meaningful viewers (kick-api.md §1.5). channelID is Kick's channel id when known (0
 // otherwise); observedAt is when kickmon asked for it (the answer is at
 // least that fresh).
 func Observe(ch kickrest.Channel, channelID int64, observedAt time.Time) observation.Observation {
@@ -31,6 +31,7 @@ func Observe(ch kickrest.Channel, channelID int64, observedAt time.Time) observa
 		o.HasTitle, o.Title = true, ch.Title
 		o.HasCategory, o.CategoryID, o.CategoryName = true, ch.Category.ID, ch.Category.Name
 		o.HasViewers, o.Viewers = true, ch.Viewers
+		o.Thumbnail = ch.Thumbnail
 	}
 	return o
 }

@@ -374,7 +374,7 @@ func TestObservationsCarryTheOfficialState(t *testing.T) {
 			t.Fatalf("observation %+v", o)
 		}
 		if !s.Live {
-			if o.Live != observation.Offline || o.HasTitle || o.HasCategory || o.HasViewers || !o.StartedAt.IsZero() {
+			if o.Live != observation.Offline || o.HasTitle || o.HasCategory || o.HasViewers || o.Thumbnail != "" || !o.StartedAt.IsZero() {
 				t.Errorf("offline user %d: %+v", s.UserID, o)
 			}
 			continue
@@ -383,6 +383,10 @@ func TestObservationsCarryTheOfficialState(t *testing.T) {
 		if o.Live != observation.Live || !o.StartedAt.Equal(s.StartedAt) || !o.HasTitle || o.Title != s.Title ||
 			!o.HasCategory || o.CategoryID != s.CategoryID || o.CategoryName != s.CategoryName || !o.HasViewers || o.Viewers != int64(s.Viewers) {
 			t.Errorf("live user %d: %+v, want %+v", s.UserID, o, s)
+		}
+		// kicksim's thumbnails name the livestream.
+		if !strings.Contains(o.Thumbnail, "/"+strconv.FormatInt(s.LivestreamID, 10)+"/") {
+			t.Errorf("live user %d: thumbnail %q, want livestream %d's", s.UserID, o.Thumbnail, s.LivestreamID)
 		}
 		// The channel id comes from the v1 livestreams endpoint.
 		if o.ChannelID != s.ChannelID {

@@ -49,11 +49,14 @@ const (
 	MaxAttempts = 20
 )
 
-// EventArgs is the writer's job: one notable event.
+// EventArgs is the writer's job: one notable event, by seq (the event is
+// read from kickmon.status_events, stored in the same transaction).
 type EventArgs struct {
-	Seq     uint64          `json:"seq" river:"unique"`
-	Changes []string        `json:"changes"`
-	Event   json.RawMessage `json:"event"`
+	Seq     uint64   `json:"seq" river:"unique"`
+	Changes []string `json:"changes"`
+	// Event is the whole event (protojson) in jobs of writers before the
+	// args were made small; such jobs are worked as they are.
+	Event json.RawMessage `json:"event,omitempty"`
 }
 
 // Kind is the River job kind.
@@ -187,8 +190,15 @@ type fanOut struct {
 }
 
 func (w *fanOut) Work(ctx context.Context, job *river.Job[EventArgs]) error {
+	raw := job.Args.Event
+	if len(raw) == 0 {
+		var err error
+		if raw, err = w.n.storedEvent(ctx, job.Args.Seq); err != nil {
+			return err
+		}
+	}
 	var e kickmonv1.Event
-	if err := protojson.Unmarshal(job.Args.Event, &e); err != nil {
+	if err := protojson.Unmarshal(raw, &e); err != nil {
 		return river.JobCancel(fmt.Errorf("seq %d: undecodable event: %w", job.Args.Seq, err))
 	}
 	at := eventTime(&e)
@@ -215,7 +225,7 @@ func (w *fanOut) Work(ctx context.Context, job *river.Job[EventArgs]) error {
 		}
 		params = append(params, river.InsertManyParams{Args: DeliveryArgs{
 			Target: t.Name, Seq: job.Args.Seq, Notice: notice, Changes: job.Args.Changes,
-			BroadcasterUserID: e.GetStreamer().GetBroadcasterUserId(), At: at, Event: job.Args.Event,
+			BroadcasterUserID: e.GetStreamer().GetBroadcasterUserId(), At: at, Event: raw,
 		}})
 	}
 	if len(params) == 0 {
@@ -225,6 +235,65 @@ func (w *fanOut) Work(ctx context.Context, job *river.Job[EventArgs]) error {
 		return fmt.Errorf("seq %d: enqueue %d deliveries: %w", job.Args.Seq, len(params), err)
 	}
 	return nil
+}
+
+// storedEvent reads event seq back from kickmon.status_events as protojson
+// with proto field names (the webhook body). The row holds the streamer's
+// state after the event; a STREAM_* event's session is that state's
+// session, as the collector sends it. A missing row (removed by retention
+// while kicknotify was down) cancels the job: retrying cannot bring it back.
+func (n *Notifier) storedEvent(ctx context.Context, seq uint64) (json.RawMessage, error) {
+	var (
+		kind, source, state string
+		kick                *time.Time
+		observed            time.Time
+		prevSlug, coverage  *string
+	)
+	err := n.pool.QueryRow(ctx, `SELECT kind, source, kick_time, observed_at, previous_slug, coverage::text, state::text
+FROM kickmon.status_events WHERE seq = $1`, int64(seq)).Scan(&kind, &source, &kick, &observed, &prevSlug, &coverage, &state)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, river.JobCancel(fmt.Errorf("seq %d: not in kickmon.status_events (removed by retention?)", seq))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("seq %d: read event: %w", seq, err)
+	}
+	e := &kickmonv1.Event{
+		Seq:          seq,
+		Kind:         kickmonv1.EventKind(kickmonv1.EventKind_value["EVENT_KIND_"+kind]),
+		Source:       kickmonv1.Source(kickmonv1.Source_value["SOURCE_"+strings.ToUpper(source)]),
+		ObservedAt:   timestamppb.New(observed),
+		Streamer:     &kickmonv1.Streamer{},
+		PreviousSlug: deref(prevSlug),
+	}
+	if kick != nil {
+		e.KickTime = timestamppb.New(*kick)
+	}
+	lenient := protojson.UnmarshalOptions{DiscardUnknown: true}
+	if err := lenient.Unmarshal([]byte(state), e.Streamer); err != nil {
+		return nil, river.JobCancel(fmt.Errorf("seq %d: undecodable stored state: %w", seq, err))
+	}
+	if coverage != nil {
+		e.Coverage = &kickmonv1.Coverage{}
+		if err := lenient.Unmarshal([]byte(*coverage), e.Coverage); err != nil {
+			return nil, river.JobCancel(fmt.Errorf("seq %d: undecodable stored coverage: %w", seq, err))
+		}
+	}
+	switch e.Kind {
+	case kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED, kickmonv1.EventKind_EVENT_KIND_STREAM_ENDED, kickmonv1.EventKind_EVENT_KIND_STREAM_UPDATED:
+		e.Session = e.Streamer.GetSession()
+	}
+	raw, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("seq %d: encode event: %w", seq, err)
+	}
+	return raw, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // Match reports whether target t wants an event with these changes, and

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/kickmon/kickmon/notify/internal/config"
 	"github.com/kickmon/kickmon/notify/internal/jobs"
@@ -27,18 +29,37 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// riverTemplate has River's tables where kickwriter puts them.
+// riverTemplate has River's tables where kickwriter puts them, and
+// kickwriter's own schema (its migration files, applied in order: the
+// fan-out reads events from kickmon.status_events).
 var riverTemplate = pgtest.Template("kicknotify-river", func(ctx context.Context, url string) error {
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	files, err := filepath.Glob("../../../writer/internal/store/migrations/*.up.sql")
+	if err != nil || len(files) == 0 {
+		return fmt.Errorf("kickwriter's migrations not found (%v)", err)
+	}
+	if _, err := pool.Exec(ctx, `CREATE SCHEMA kickmon`); err != nil {
+		return err
+	}
+	for _, f := range files { // Glob sorts: NNN_ order
+		sql, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if _, err := pool.Exec(ctx, string(sql)); err != nil {
+			return fmt.Errorf("%s: %w", filepath.Base(f), err)
+		}
+	}
 	if _, err := pool.Exec(ctx, `CREATE SCHEMA `+jobs.Schema); err != nil {
 		return err
 	}
@@ -55,16 +76,21 @@ var riverTemplate = pgtest.Template("kicknotify-river", func(ctx context.Context
 type sink struct {
 	mu     sync.Mutex
 	script []int
-	seen   []string // key kind, in arrival order
+	seen   []string          // key kind, in arrival order
+	bodies map[string][]byte // by key
 	srv    *httptest.Server
 }
 
 func newSink(t *testing.T, script ...int) *sink {
 	s := &sink{script: script}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
+		body, _ := io.ReadAll(r.Body)
 		s.mu.Lock()
 		s.seen = append(s.seen, r.Header.Get(targets.HeaderDelivery)+" "+r.Header.Get(targets.HeaderKind))
+		if s.bodies == nil {
+			s.bodies = map[string][]byte{}
+		}
+		s.bodies[r.Header.Get(targets.HeaderDelivery)] = body
 		status := http.StatusOK
 		if len(s.script) > 0 {
 			status, s.script = s.script[0], s.script[1:]
@@ -100,16 +126,44 @@ func (s *sink) requests() int {
 var t0 = time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)
 
 func event(seq uint64, kind kickmonv1.EventKind, slug, category string, at time.Duration) json.RawMessage {
-	e := &kickmonv1.Event{Seq: seq, Kind: kind,
-		Streamer:   &kickmonv1.Streamer{BroadcasterUserId: int64(len(slug)), Slug: slug, Title: "t", CategoryName: category},
+	sess := &kickmonv1.Session{SessionId: fmt.Sprint("S", seq), StartedAt: timestamppb.New(t0.Add(at))}
+	e := &kickmonv1.Event{Seq: seq, Kind: kind, Source: kickmonv1.Source_SOURCE_POLL,
+		Streamer: &kickmonv1.Streamer{BroadcasterUserId: int64(len(slug)), Slug: slug, Title: "t", CategoryName: category,
+			Session: sess, ThumbnailUrl: "https://img.test/" + slug},
 		KickTime:   timestamppb.New(t0.Add(at)),
 		ObservedAt: timestamppb.New(t0.Add(at)),
-		Session:    &kickmonv1.Session{SessionId: fmt.Sprint("S", seq), StartedAt: timestamppb.New(t0.Add(at))}}
+		Session:    sess}
 	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(e)
 	if err != nil {
 		panic(err)
 	}
 	return b
+}
+
+// storeEvent stores ev in kickmon.status_events the way kickwriter does
+// (the streamer's state as protojson with proto names; the event's session
+// is the state's).
+func storeEvent(tb testing.TB, ctx context.Context, db interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}, ev json.RawMessage) {
+	tb.Helper()
+	var e kickmonv1.Event
+	if err := protojson.Unmarshal(ev, &e); err != nil {
+		tb.Fatal(err)
+	}
+	st, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(e.Streamer)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	at := e.GetObservedAt().AsTime()
+	if _, err := db.Exec(ctx, `SELECT kickmon.status_events_partition($1)`, at); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `INSERT INTO kickmon.status_events (seq, broadcaster_user_id, kind, source, kick_time, observed_at, session_id, state)
+VALUES ($1, $2, $3, 'poll', $4, $5, $6, $7) ON CONFLICT DO NOTHING`, int64(e.Seq), e.Streamer.BroadcasterUserId, strings.TrimPrefix(e.Kind.String(), "EVENT_KIND_"),
+		e.KickTime.AsTime(), at, e.Streamer.GetSession().GetSessionId(), st); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 func target(t *testing.T, name, typ string, s *sink, mod func(*config.Target)) *config.Target {
@@ -162,11 +216,17 @@ func TestFanOutAndDeliver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// It stores the event in kickmon.status_events as kickwriter does and
+	// enqueues its seq; seq 1 is enqueued the way writers did before the
+	// args were made small (the whole event in them).
 	enqueue := func(seq uint64, changes []string, ev json.RawMessage) {
 		t.Helper()
-		_, err := writer.Insert(ctx, jobs.EventArgs{Seq: seq, Changes: changes, Event: ev},
-			&river.InsertOpts{Queue: jobs.EventsQueue, UniqueOpts: river.UniqueOpts{ByArgs: true}})
-		if err != nil {
+		storeEvent(t, ctx, pool, ev)
+		args := jobs.EventArgs{Seq: seq, Changes: changes}
+		if seq == 1 {
+			args.Event = ev
+		}
+		if _, err := writer.Insert(ctx, args, &river.InsertOpts{Queue: jobs.EventsQueue, UniqueOpts: river.UniqueOpts{ByArgs: true}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -212,6 +272,23 @@ func TestFanOutAndDeliver(t *testing.T) {
 	for s, w := range want {
 		if d := cmp.Diff(w, s.delivered()); d != "" {
 			t.Errorf("deliveries (-want +got):\n%s", d)
+		}
+	}
+	// The webhook's body is the event, whether the job carried it (seq 1)
+	// or the fan-out read it from kickmon.status_events.
+	for seq, kind := range map[uint64]kickmonv1.EventKind{1: started, 3: ended, 4: started} {
+		all.mu.Lock()
+		body := all.bodies[targets.Key("all", seq)]
+		all.mu.Unlock()
+		var got, want kickmonv1.Event
+		if err := protojson.Unmarshal(body, &got); err != nil {
+			t.Fatalf("webhook body of seq %d: %v (%s)", seq, err, body)
+		}
+		if err := protojson.Unmarshal(event(seq, kind, "xqc", "Just Chatting", map[uint64]time.Duration{1: 0, 3: time.Hour, 4: time.Hour + 5*time.Minute}[seq]), &want); err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(&want, &got, protocmp.Transform()); d != "" {
+			t.Errorf("webhook body of seq %d (-want +got):\n%s", seq, d)
 		}
 	}
 	// flaky's first delivery went out four times (429, 500, 500, 200) with one key; flaky:2 was never doubled.

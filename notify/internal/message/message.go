@@ -48,6 +48,7 @@ type Notice struct {
 	EndedAt      time.Time // offline only
 	At           time.Time // when the change happened (Kick's time, else kickmon's)
 	URL          string    // https://kick.com/<slug>
+	Thumbnail    string    // the stream's preview image URL, as Kick gave it; empty if none
 }
 
 // Duration is how long the session lasted (offline) or has lasted until
@@ -98,6 +99,7 @@ func FromEvent(kind string, changes []string, e *kickmonv1.Event) Notice {
 		PeakViewers:  sess.GetPeakViewers(),
 		At:           at.AsTime(),
 		URL:          ChannelURL(st.GetSlug()),
+		Thumbnail:    st.GetThumbnailUrl(),
 	}
 	if n.Title == "" {
 		n.Title = sess.GetTitle()
@@ -121,7 +123,8 @@ func ChannelURL(slug string) string { return "https://kick.com/" + slug }
 func Sample(kind string) Notice {
 	t0 := time.Date(2026, 1, 2, 20, 0, 0, 0, time.UTC)
 	return Notice{Kind: kind, Changes: []string{kind}, Seq: 42, Slug: "xqc", PreviousSlug: "xqcow", Title: "a title",
-		Category: "Just Chatting", Viewers: 1234, PeakViewers: 2000, StartedAt: t0, EndedAt: t0.Add(3 * time.Hour), At: t0, URL: ChannelURL("xqc")}
+		Category: "Just Chatting", Viewers: 1234, PeakViewers: 2000, StartedAt: t0, EndedAt: t0.Add(3 * time.Hour), At: t0, URL: ChannelURL("xqc"),
+		Thumbnail: "https://images.kick.com/video_thumbnails/xqc/1/720.webp"}
 }
 
 // Defaults are the templates used when a target sets none for a kind.

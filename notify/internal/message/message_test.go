@@ -12,7 +12,7 @@ func TestDefaultTemplates(t *testing.T) {
 	start := time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)
 	e := &kickmonv1.Event{
 		Seq:      7,
-		Streamer: &kickmonv1.Streamer{Slug: "xqc", Title: "react andy", CategoryName: "Just Chatting", ViewerCount: 50},
+		Streamer: &kickmonv1.Streamer{Slug: "xqc", Title: "react andy", CategoryName: "Just Chatting", ViewerCount: 50, ThumbnailUrl: "https://img.test/t.webp"},
 		Session:  &kickmonv1.Session{StartedAt: timestamppb.New(start), EndedAt: timestamppb.New(start.Add(2*time.Hour + 29*time.Minute + 40*time.Second))},
 		KickTime: timestamppb.New(start), PreviousSlug: "xqcow",
 	}
@@ -25,6 +25,9 @@ func TestDefaultTemplates(t *testing.T) {
 		{Renamed, "xqcow is now xqc https://kick.com/xqc"},
 	}
 	tmpls := DefaultTemplates()
+	if n := FromEvent(Live, []string{Live}, e); n.Thumbnail != "https://img.test/t.webp" {
+		t.Errorf("FromEvent thumbnail = %q", n.Thumbnail)
+	}
 	for _, tt := range tests {
 		t.Run(tt.kind, func(t *testing.T) {
 			got, err := Render(tmpls[tt.kind], FromEvent(tt.kind, []string{tt.kind}, e))
@@ -40,7 +43,7 @@ func TestParse(t *testing.T) {
 		name, text string
 		ok         bool
 	}{
-		{"fields and functions", `{{.Slug}} {{.Viewers}} {{.StartedAt.Format "15:04"}} {{.Duration}} {{range .Changes}}{{.}}{{end}}`, true},
+		{"fields and functions", `{{.Slug}} {{.Thumbnail}} {{.Viewers}} {{.StartedAt.Format "15:04"}} {{.Duration}} {{range .Changes}}{{.}}{{end}}`, true},
 		{"a missing field", `{{.Streamer}}`, false},
 		{"bad syntax", `{{.Slug`, false},
 		{"empty output", `{{if false}}x{{end}}`, false},

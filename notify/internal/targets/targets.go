@@ -173,8 +173,13 @@ type discordEmbed struct {
 	URL       string         `json:"url,omitempty"`
 	Author    *discordAuthor `json:"author,omitempty"`
 	Fields    []discordField `json:"fields,omitempty"`
+	Image     *discordImage  `json:"image,omitempty"`
 	Timestamp string         `json:"timestamp,omitempty"`
 	Color     int            `json:"color,omitempty"`
+}
+
+type discordImage struct {
+	URL string `json:"url"`
 }
 
 type discordAuthor struct {
@@ -209,8 +214,19 @@ func discordMessage(d Delivery) discordBody {
 		e.Timestamp = n.StartedAt.UTC().Format(time.RFC3339)
 		e.Fields = append(e.Fields, discordField{Name: "Started", Value: fmt.Sprintf("<t:%d:R>", n.StartedAt.Unix()), Inline: true})
 	}
+	if imageURL(n.Thumbnail) {
+		e.Image = &discordImage{URL: n.Thumbnail}
+	}
 	b.Embeds = []discordEmbed{e}
 	return b
+}
+
+// imageURL reports whether Discord can show s as an embed image: an
+// absolute http(s) URL. Anything else would make Discord refuse the whole
+// message (400), so the embed goes without the picture instead.
+func imageURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && len(s) <= 2048
 }
 
 // slackEscape escapes what Slack's mrkdwn treats as control sequences

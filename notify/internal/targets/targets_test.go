@@ -73,6 +73,7 @@ func TestDiscordMentionSafety(t *testing.T) {
 		Embeds []struct {
 			Title, URL, Timestamp string
 			Fields                []struct{ Name, Value string }
+			Image                 *struct{ URL string }
 		} `json:"embeds"`
 	}
 	if err := json.Unmarshal(req.body, &body); err != nil {
@@ -94,8 +95,39 @@ func TestDiscordMentionSafety(t *testing.T) {
 	if fields["Category"] != "Just Chatting" || fields["Viewers"] != "1234" {
 		t.Errorf("fields = %v", fields)
 	}
+	if img := body.Embeds[0].Image; img == nil || img.URL != message.Sample(message.Live).Thumbnail {
+		t.Errorf("embed image = %+v, want the stream's thumbnail", img)
+	}
 	if req.header.Get(HeaderDelivery) != "t1:42" || req.header.Get(HeaderKind) != "live" {
 		t.Errorf("headers = %v", req.header)
+	}
+}
+
+// The stream's thumbnail is the embed's image only when Discord can fetch
+// it: anything else would make Discord refuse the whole message.
+func TestDiscordImage(t *testing.T) {
+	tests := []struct {
+		name, thumbnail string
+		want            bool
+	}{
+		{"https", "https://images.kick.com/video_thumbnails/xqc/1/720.webp", true},
+		{"http", "http://img.test/a.webp", true},
+		{"none", "", false},
+		{"relative", "/video_thumbnails/xqc/1/720.webp", false},
+		{"other scheme", "javascript:alert(1)", false},
+		{"no host", "https:///a.webp", false},
+		{"not a URL", "https://img.test/%zz", false},
+		{"too long", "https://img.test/" + strings.Repeat("a", 2048), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := delivery(config.Discord, "")
+			d.Notice.Thumbnail = tt.thumbnail
+			e := discordMessage(d).Embeds[0]
+			if got := e.Image != nil && e.Image.URL == tt.thumbnail; got != tt.want {
+				t.Errorf("image = %+v, want shown %v", e.Image, tt.want)
+			}
+		})
 	}
 }
 

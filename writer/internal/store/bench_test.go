@@ -152,12 +152,15 @@ func streamerDay(uid int64, day time.Time, live time.Duration, next *uint64) []*
 //
 //	go test -run '^$' -bench BenchmarkOutbox -benchtime 20x ./internal/store/
 //
-// On the shared 2-core machine (load 8-11), on/off: realistic 5000-event
-// flushes 1.00, 0.89, 0.99; 100-event flushes 0.86, 0.78, 0.45 (noise:
-// a flush with a job costs ~1.1 ms more); every event a title change:
-// 5000 → 0.15-0.26 (~1.2k jobs/s), 100 → 0.26-0.33. River's InsertManyTx
-// costs ~0.9 ms a flush for one job and ~180 µs a job in bulk (GIN
-// indexes on args, which hold the whole event).
+// On the shared 2-core machine (load 2-9), on/off with small job args
+// (seq, changes), before → after, each pair run back to back: every event
+// a title change, 5000-event flushes 0.14 → 0.34-0.41 (8k → 14-17k
+// jobs/s), 100-event flushes 0.32-0.39 → 0.46-0.53; realistic 5000-event
+// flushes 0.96-1.02 both, 100-event 0.79-0.95 (noise: a flush with a job
+// costs ~1 ms more). Args holding the whole ~1 KB event (GIN-indexed by
+// River) were the first cost; what is left is PostgreSQL's side of
+// River's insert (river_job's indexes): the Go side is ~10 % of the time,
+// and COPY (InsertManyFastTx) measured no better.
 func BenchmarkOutbox(b *testing.B) {
 	for _, load := range []string{"every", "realistic"} {
 		for _, size := range []int{100, 5000} {

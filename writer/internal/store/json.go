@@ -172,6 +172,7 @@ func appendStreamer(b []byte, st *kickmonv1.Streamer) []byte {
 	}
 	o.ts("added_at", st.GetAddedAt())
 	o.bool("removed", st.GetRemoved())
+	o.str("thumbnail_url", st.GetThumbnailUrl())
 	return o.end()
 }
 

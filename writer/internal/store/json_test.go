@@ -26,7 +26,7 @@ func TestJSONMatchesProtojson(t *testing.T) {
 			{Source: kickmonv1.Source_SOURCE_POLL},
 		},
 		AddedAt: timestamppb.New(time.Unix(1, 0)),
-		Removed: true,
+		Removed: true, ThumbnailUrl: "https://images.kick.com/video_thumbnails/a/1/720.webp",
 	}
 	tests := []struct {
 		name string

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"testing"
@@ -9,7 +10,6 @@ import (
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/writer/internal/store"
 	"github.com/kickmon/kickmon/writer/internal/writertest"
-	"google.golang.org/protobuf/encoding/protojson"
 )
 
 type job struct {
@@ -18,31 +18,32 @@ type job struct {
 	Slug    string
 }
 
-// outbox lists the queued notification jobs by seq, decoding each
-// job's event as kicknotify does.
+// outbox lists the queued notification jobs by seq, each with the slug of
+// the stored event it names (kicknotify reads the event by seq).
 func outbox(t *testing.T, s *store.Store) []job {
 	t.Helper()
 	type row struct {
 		Kind, Queue string
 		Args        []byte
+		Slug        *string
 	}
 	var out []job
-	for _, r := range query[row](t, s, `SELECT kind, queue, args::text::bytea FROM `+store.RiverSchema+`.river_job ORDER BY (args->>'seq')::bigint`) {
+	for _, r := range query[row](t, s, `SELECT j.kind, j.queue, j.args::text::bytea, e.state->>'slug'
+FROM `+store.RiverSchema+`.river_job j LEFT JOIN kickmon.status_events e ON e.seq = (j.args->>'seq')::bigint
+ORDER BY (j.args->>'seq')::bigint`) {
 		if r.Kind != store.OutboxJobKind || r.Queue != store.OutboxQueue {
 			t.Errorf("job kind %q queue %q, want %q %q", r.Kind, r.Queue, store.OutboxJobKind, store.OutboxQueue)
 		}
 		var args store.EventArgs
-		if err := json.Unmarshal(r.Args, &args); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(r.Args))
+		dec.DisallowUnknownFields() // small args: River indexes them
+		if err := dec.Decode(&args); err != nil {
 			t.Fatalf("job args %s: %v", r.Args, err)
 		}
-		var e kickmonv1.Event
-		if err := protojson.Unmarshal(args.Event, &e); err != nil {
-			t.Fatalf("job event %s: %v", args.Event, err)
+		if r.Slug == nil {
+			t.Fatalf("job seq %d: no such event in kickmon.status_events", args.Seq)
 		}
-		if e.GetSeq() != args.Seq {
-			t.Errorf("job seq %d carries event seq %d", args.Seq, e.GetSeq())
-		}
-		out = append(out, job{args.Seq, args.Changes, e.GetStreamer().GetSlug()})
+		out = append(out, job{args.Seq, args.Changes, *r.Slug})
 	}
 	return out
 }

@@ -185,7 +185,12 @@ type Streamer struct {
 	// added_at is when the streamer was added to the watch list.
 	AddedAt *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=added_at,json=addedAt,proto3" json:"added_at,omitempty"`
 	// removed is true once the streamer has been removed from the watch list.
-	Removed       bool `protobuf:"varint,14,opt,name=removed,proto3" json:"removed,omitempty"`
+	Removed bool `protobuf:"varint,14,opt,name=removed,proto3" json:"removed,omitempty"`
+	// thumbnail_url is the open or last stream's preview image (Kick's
+	// stream.thumbnail from the official channels API); empty until the API
+	// has reported one. A new thumbnail alone does not make an event: it
+	// rides along on the streamer's next one.
+	ThumbnailUrl  string `protobuf:"bytes,15,opt,name=thumbnail_url,json=thumbnailUrl,proto3" json:"thumbnail_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -316,6 +321,13 @@ func (x *Streamer) GetRemoved() bool {
 		return x.Removed
 	}
 	return false
+}
+
+func (x *Streamer) GetThumbnailUrl() string {
+	if x != nil {
+		return x.ThumbnailUrl
+	}
+	return ""
 }
 
 // Session is one stream session, keyed by (broadcaster_user_id, started_at).
@@ -527,7 +539,7 @@ var File_kickmon_v1_streamer_proto protoreflect.FileDescriptor
 const file_kickmon_v1_streamer_proto_rawDesc = "" +
 	"\n" +
 	"\x19kickmon/v1/streamer.proto\x12\n" +
-	"kickmon.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xce\x04\n" +
+	"kickmon.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf3\x04\n" +
 	"\bStreamer\x12.\n" +
 	"\x13broadcaster_user_id\x18\x01 \x01(\x03R\x11broadcasterUserId\x12\x12\n" +
 	"\x04slug\x18\x02 \x01(\tR\x04slug\x12\x1d\n" +
@@ -546,7 +558,8 @@ const file_kickmon_v1_streamer_proto_rawDesc = "" +
 	"\x11last_confirmed_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0flastConfirmedAt\x120\n" +
 	"\bcoverage\x18\f \x03(\v2\x14.kickmon.v1.CoverageR\bcoverage\x125\n" +
 	"\badded_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\aaddedAt\x12\x18\n" +
-	"\aremoved\x18\x0e \x01(\bR\aremoved\"\x88\x03\n" +
+	"\aremoved\x18\x0e \x01(\bR\aremoved\x12#\n" +
+	"\rthumbnail_url\x18\x0f \x01(\tR\fthumbnailUrl\"\x88\x03\n" +
 	"\aSession\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x129\n" +
