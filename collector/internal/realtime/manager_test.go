@@ -37,7 +37,7 @@ type webKick struct {
 	mint      func() string
 }
 
-func newWebKick(t *testing.T, centURL, pusherKey string, mint func() string) *webKick {
+func newWebKick(t testing.TB, centURL, pusherKey string, mint func() string) *webKick {
 	w := &webKick{centURL: centURL, pusherKey: pusherKey, mint: mint}
 	w.offer.Store("both")
 	w.tokens.Store(true)
@@ -124,7 +124,7 @@ type setup struct {
 	secure        bool // KICKMON_ALLOW_INSECURE unset: negotiated ws:// URLs refused
 }
 
-func newEnv(t *testing.T, sim *kicksim.Sim, cent *centrifugotest.Server, s setup) *env {
+func newEnv(t testing.TB, sim *kicksim.Sim, cent *centrifugotest.Server, s setup) *env {
 	t.Helper()
 	u, err := url.Parse(sim.PusherURL())
 	if err != nil {
@@ -186,7 +186,7 @@ func newEnv(t *testing.T, sim *kicksim.Sim, cent *centrifugotest.Server, s setup
 }
 
 // status waits until the Manager's status satisfies ok.
-func (e *env) status(t *testing.T, what string, ok func(realtime.Status) bool) realtime.Status {
+func (e *env) status(t testing.TB, what string, ok func(realtime.Status) bool) realtime.Status {
 	t.Helper()
 	var st realtime.Status
 	testwait.For(t, waitTimeout, what, func() bool { st = e.m.Status(); return ok(st) })
