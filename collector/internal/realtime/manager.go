@@ -91,14 +91,23 @@ type Manager struct {
 	o   Options
 	log *slog.Logger
 
-	// subMu orders the calls into the provider (Subscribe, Unsubscribe, the
-	// replay after a switch). It is never held with mu: a provider may call
-	// back into the Manager (token) from code that holds its own locks.
+	// subMu orders the calls into the provider (the flush of pending
+	// changes, the replay after a switch). It is never held with mu: a
+	// provider may call back into the Manager (token) from code that holds
+	// its own locks.
 	subMu sync.Mutex
+	// wake tells Run's flusher that pending has changes.
+	wake chan struct{}
 
-	mu           sync.Mutex
-	subs         map[int64]int64 // channel id → user id
-	cur          Provider        // nil while none runs
+	mu   sync.Mutex
+	subs map[int64]int64 // channel id → user id
+	// pending: channels whose subscription changed since the provider in
+	// use was told; the flusher applies m.subs to it. A provider's
+	// Subscribe can cost a write and a goroutine per channel (Centrifugo),
+	// ~50 µs: 100k of them made the engine's restore take 5 s at a cold
+	// start, so callers only record what they want.
+	pending      map[int64]struct{}
+	cur          Provider // nil while none runs
 	curOffer     Offer
 	curNote      string
 	since        time.Time
@@ -145,36 +154,83 @@ func NewManager(o Options) (*Manager, error) {
 	if n := o.Negotiator; n != nil && n.ClientID == "" {
 		n.ClientID = newUUID() // before any concurrent use
 	}
-	return &Manager{o: o, log: log.With(logkeys.Component, "realtime"), subs: make(map[int64]int64), counters: make(map[string]*Counters)}, nil
+	return &Manager{o: o, log: log.With(logkeys.Component, "realtime"), subs: make(map[int64]int64),
+		pending: make(map[int64]struct{}), wake: make(chan struct{}, 1), counters: make(map[string]*Counters)}, nil
 }
 
 // Subscribe watches Kick channel channelID for streamer userID on whichever
-// provider runs, now and after every switch.
+// provider runs, now and after every switch. It does not wait for the
+// provider: Run's flusher tells it.
 func (m *Manager) Subscribe(channelID, userID int64) {
 	if channelID <= 0 {
 		return
 	}
-	m.subMu.Lock()
-	defer m.subMu.Unlock()
 	m.mu.Lock()
 	m.subs[channelID] = userID
-	cur := m.cur
+	m.changed(channelID)
 	m.mu.Unlock()
-	if cur != nil {
-		cur.Subscribe(channelID, userID)
+}
+
+// Unsubscribe stops watching channelID (without waiting, as Subscribe).
+func (m *Manager) Unsubscribe(channelID int64) {
+	m.mu.Lock()
+	delete(m.subs, channelID)
+	m.changed(channelID)
+	m.mu.Unlock()
+}
+
+// changed queues channelID for the provider in use; m.mu is held. With no
+// provider there is nothing to queue: the next one is given m.subs whole.
+func (m *Manager) changed(channelID int64) {
+	if m.cur == nil {
+		return
+	}
+	m.pending[channelID] = struct{}{}
+	select {
+	case m.wake <- struct{}{}:
+	default:
 	}
 }
 
-// Unsubscribe stops watching channelID.
-func (m *Manager) Unsubscribe(channelID int64) {
+// flushLoop applies the queued changes to the provider in use until ctx
+// ends.
+func (m *Manager) flushLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.wake:
+			m.flush()
+		}
+	}
+}
+
+// flush tells the provider in use what changed since it was last told.
+func (m *Manager) flush() {
+	type change struct {
+		channel, user int64
+		on            bool
+	}
 	m.subMu.Lock()
 	defer m.subMu.Unlock()
 	m.mu.Lock()
-	delete(m.subs, channelID)
 	cur := m.cur
+	changes := make([]change, 0, len(m.pending))
+	for ch := range m.pending {
+		uid, on := m.subs[ch]
+		changes = append(changes, change{ch, uid, on})
+	}
+	clear(m.pending)
 	m.mu.Unlock()
-	if cur != nil {
-		cur.Unsubscribe(channelID)
+	if cur == nil {
+		return // the next provider is given m.subs whole
+	}
+	for _, c := range changes {
+		if c.on {
+			cur.Subscribe(c.channel, c.user)
+		} else {
+			cur.Unsubscribe(c.channel)
+		}
 	}
 }
 
@@ -187,6 +243,11 @@ func (m *Manager) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
+	fctx, stopFlush := context.WithCancel(ctx)
+	var flusher sync.WaitGroup
+	flusher.Go(func() { m.flushLoop(fctx) })
+	defer flusher.Wait()
+	defer stopFlush()
 	// One backoff for the whole feed: a provider that stayed up for
 	// stableAfter starts it over.
 	b := backoff.Backoff{Policy: backoff.Policy{Base: m.o.RetryBase, Max: m.o.RetryMax}, StableAfter: stableAfter}
@@ -394,6 +455,7 @@ func (m *Manager) serve(ctx context.Context, o Offer, replaces bool, note string
 	m.cur, m.curOffer, m.curNote, m.since, m.blind = p, o, note, start, ""
 	m.stats.Switches++
 	subs := maps.Clone(m.subs)
+	clear(m.pending) // in subs
 	m.mu.Unlock()
 	for ch, uid := range subs {
 		p.Subscribe(ch, uid)
