@@ -3,6 +3,7 @@ package realtime_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -122,6 +123,8 @@ type setup struct {
 	offer         string
 	tokens        *bool
 	secure        bool // KICKMON_ALLOW_INSECURE unset: negotiated ws:// URLs refused
+	// wrap, if set, wraps every provider the Manager builds.
+	wrap func(realtime.Provider) realtime.Provider
 }
 
 func newEnv(t testing.TB, sim *kicksim.Sim, cent *centrifugotest.Server, s setup) *env {
@@ -155,18 +158,24 @@ func newEnv(t testing.TB, sim *kicksim.Sim, cent *centrifugotest.Server, s setup
 		pusherURL = s.pusherURL
 	}
 	log := logtest.New(t)
+	wrap := func(p realtime.Provider, err error) (realtime.Provider, error) {
+		if err != nil || s.wrap == nil {
+			return p, err
+		}
+		return s.wrap(p), nil
+	}
 	e.m, err = realtime.NewManager(realtime.Options{
 		Negotiator: neg, PusherURL: pusherURL, CentrifugoURL: s.centURL, AllowInsecure: !s.secure, Out: e.out, Logger: log,
 		RetryBase: 50 * time.Millisecond, RetryMax: 500 * time.Millisecond, Recheck: 300 * time.Millisecond,
 		New: map[string]realtime.Factory{
 			realtime.Pusher: func(s realtime.Start) (realtime.Provider, error) {
-				return pusher.New(pusher.Options{URL: s.Offer.URL, Out: e.out, Checker: e.check, Logger: log, Counters: s.Counters,
-					Reconcile: s.Reconcile, Note: s.Note, EndOnStop: true, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
+				return wrap(pusher.New(pusher.Options{URL: s.Offer.URL, Out: e.out, Checker: e.check, Logger: log, Counters: s.Counters,
+					Reconcile: s.Reconcile, Note: s.Note, EndOnStop: true, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond}))
 			},
 			realtime.Centrifugo: func(s realtime.Start) (realtime.Provider, error) {
-				return centrifugo.New(centrifugo.Options{URL: s.Offer.URL, Token: s.Token, Origin: realtime.DefaultOrigin, Out: e.out,
+				return wrap(centrifugo.New(centrifugo.Options{URL: s.Offer.URL, Token: s.Token, Origin: realtime.DefaultOrigin, Out: e.out,
 					Checker: e.check, Logger: log, Counters: s.Counters, Reconcile: s.Reconcile, Note: s.Note,
-					MinReconnect: 20 * time.Millisecond, MaxReconnect: 200 * time.Millisecond})
+					MinReconnect: 20 * time.Millisecond, MaxReconnect: 200 * time.Millisecond}))
 			},
 		},
 	})
@@ -328,4 +337,62 @@ func TestFallback(t *testing.T) {
 		e.web.offer.Store("centrifugo")
 		e.status(t, "negotiated Centrifugo", using(realtime.Centrifugo, true, 1))
 	})
+}
+
+// gated holds its provider's Subscribe and Unsubscribe until open closes.
+type gated struct {
+	realtime.Provider
+	open <-chan struct{}
+}
+
+func (g gated) Subscribe(channelID, userID int64) {
+	<-g.open
+	g.Provider.Subscribe(channelID, userID)
+}
+
+func (g gated) Unsubscribe(channelID int64) {
+	<-g.open
+	g.Provider.Unsubscribe(channelID)
+}
+
+// TestSubscribeDoesNotWait: Subscribe and Unsubscribe return while the
+// provider is busy (the engine's restore at a cold start calls them for
+// every streamer), and the provider ends up with the last of each
+// channel's changes, in order.
+func TestSubscribeDoesNotWait(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs kicksim and a Centrifugo server")
+	}
+	sim := kicksim.Start(t, kicksim.WithStreamers(3))
+	cent := centrifugotest.Start(t, centrifugotest.Options{})
+	open := make(chan struct{})
+	e := newEnv(t, sim, cent, setup{offer: "pusher", wrap: func(p realtime.Provider) realtime.Provider { return gated{p, open} }})
+	e.status(t, "Pusher in use", using(realtime.Pusher, true, 0))
+	ss := sim.Streamers()
+	returned := make(chan struct{})
+	go func() {
+		defer close(returned)
+		e.m.Subscribe(ss[0].ChannelID, ss[0].UserID)
+		e.m.Unsubscribe(ss[0].ChannelID)
+		e.m.Subscribe(ss[1].ChannelID, ss[2].UserID)
+		e.m.Subscribe(ss[1].ChannelID, ss[1].UserID) // the user id changes
+		e.m.Subscribe(ss[2].ChannelID, ss[2].UserID)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(waitTimeout):
+		t.Fatal("Subscribe waited for the provider")
+	}
+	if got, want := e.m.Subscribed(), map[int64]int64{ss[1].ChannelID: ss[1].UserID, ss[2].ChannelID: ss[2].UserID}; !maps.Equal(got, want) {
+		t.Errorf("Subscribed() = %v; want %v", got, want)
+	}
+	close(open)
+	e.status(t, "Pusher with both remaining channels", using(realtime.Pusher, true, 2))
+	if n := sim.Subscriptions(realtime.ChannelName(ss[0].ChannelID)); n != 0 {
+		t.Errorf("the unsubscribed channel has %d subscriptions", n)
+	}
+	if err := sim.GoLive(ss[1].UserID); err != nil {
+		t.Fatal(err)
+	}
+	e.next(t, "the go-live with the last user id", liveFrom(kickmonv1.Source_SOURCE_PUSHER, ss[1].UserID))
 }
