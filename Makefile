@@ -111,6 +111,10 @@ run: ## kickmon on real Kick: needs KICK_CLIENT_ID/KICK_CLIENT_SECRET (env or .e
 	@$(MAKE) --no-print-directory build
 	go run ./deploy/cmd/kickrun --bin bin
 
+.PHONY: bench-system
+bench-system: build ## measure the whole system (10k/100k streamers, 1k/10k changes/s; under 10 min) and print the table of BENCHMARKS.md
+	go run ./deploy/cmd/kickbench --bin bin $(BENCHFLAGS)
+
 .PHONY: demo
 demo: build ## run the whole system against the simulator, then open kickview
 	go run ./deploy/cmd/kickdemo --bin bin

@@ -3,6 +3,7 @@ package kicksim
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -47,6 +48,7 @@ import (
 //	POST /control/webhooks/url                 {"url":"http://127.0.0.1:9000/webhooks/kick"}
 //	POST /control/webhooks/drop
 //	GET  /control/truth?since=SEQ              [Transition…] with Seq > SEQ
+//	POST /control/rate                         {"rate":1000} (automatic scenario, changes/s; 0 pauses)
 
 func (s *Sim) controlRoutes(mux *http.ServeMux) {
 	h := func(pattern string, f func(w http.ResponseWriter, r *http.Request) error) {
@@ -225,6 +227,20 @@ func (s *Sim) controlRoutes(mux *http.ServeMux) {
 			return err
 		}
 		s.SetWebhookURL(b.URL)
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+	h("POST /control/rate", func(w http.ResponseWriter, r *http.Request) error {
+		var b struct {
+			Rate *float64 `json:"rate"`
+		}
+		if err := decodeBody(r, &b); err != nil {
+			return err
+		}
+		if b.Rate == nil || *b.Rate < 0 || math.IsNaN(*b.Rate) || math.IsInf(*b.Rate, 0) {
+			return errors.New(`rate must be a number >= 0, as in {"rate":1000}`)
+		}
+		s.SetEventRate(*b.Rate)
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	})

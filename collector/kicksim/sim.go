@@ -178,6 +178,11 @@ type Sim struct {
 
 	noiseN atomic.Int64
 
+	// rate is the scenario's changes per second (float64 bits); the
+	// scenario goroutine starts with the first positive rate.
+	rate     atomic.Uint64
+	scenario sync.Once
+
 	mu     sync.Mutex
 	srv    *http.Server
 	base   string // http://host:port
@@ -265,10 +270,7 @@ func New(opts ...Option) (*Sim, error) {
 	s.hooks = newWebhooks(s)
 	s.world.emit = s.emit
 	s.hooks.start()
-	if o.eventRate > 0 {
-		s.wg.Add(1)
-		go s.runScenario()
-	}
+	s.SetEventRate(o.eventRate)
 	return s, nil
 }
 
@@ -564,7 +566,20 @@ func (s *Sim) Categories() []Category { return append([]Category(nil), categorie
 // Truth returns the ground truth: every transition so far, in order.
 func (s *Sim) Truth() []Transition { return s.world.truthCopy() }
 
-// runScenario performs eventRate random changes per second until Close.
+// SetEventRate changes the automatic scenario's rate (changes per second;
+// 0 pauses it), as benchmarks do between phases. Negative rates count as 0.
+func (s *Sim) SetEventRate(perSecond float64) {
+	perSecond = max(perSecond, 0)
+	s.rate.Store(math.Float64bits(perSecond))
+	if perSecond > 0 {
+		s.scenario.Do(func() {
+			s.wg.Add(1)
+			go s.runScenario()
+		})
+	}
+}
+
+// runScenario performs the event rate's random changes per second until Close.
 func (s *Sim) runScenario() {
 	defer s.wg.Done()
 	const tick = 5 * time.Millisecond
@@ -577,11 +592,15 @@ func (s *Sim) runScenario() {
 		case <-s.ctx.Done():
 			return
 		case now := <-t.C:
-			credit += s.o.eventRate * now.Sub(last).Seconds()
+			rate := math.Float64frombits(s.rate.Load())
+			credit += rate * now.Sub(last).Seconds()
 			last = now
 			// Never catch up more than a second, but let rates below one
 			// a second build up to their first change.
-			credit = min(credit, max(s.o.eventRate, 1))
+			credit = min(credit, max(rate, 1))
+			if rate == 0 {
+				credit = 0
+			}
 			for ; credit >= 1; credit-- {
 				s.world.step()
 			}

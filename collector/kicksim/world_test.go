@@ -169,6 +169,45 @@ func TestSlowScenario(t *testing.T) {
 	eventually(t, 5*time.Second, "a transition at 0.9/s", func() bool { return len(slow.Truth()) >= 1 })
 }
 
+// The scenario's rate changes at run time through the control API: a
+// world started quiet begins to change, and a rate of 0 stops it.
+func TestRateControl(t *testing.T) {
+	sim := startSim(t, WithStreamers(100), WithLiveFraction(0))
+	c := newAPIClient(t, sim)
+	post := func(body string) response {
+		return c.do(http.MethodPost, sim.ControlURL()+"/rate", strings.NewReader(body), map[string]string{"Content-Type": "application/json"})
+	}
+	for _, tc := range []struct {
+		body   string
+		status int
+	}{
+		{`{}`, 400},
+		{`{"rate":-1}`, 400},
+		{`{"rate":"fast"}`, 400},
+		{`{"rate":500}`, 204},
+	} {
+		if r := post(tc.body); r.status != tc.status {
+			t.Errorf("POST /rate %s: %v, want %d", tc.body, r, tc.status)
+		}
+	}
+	eventually(t, 10*time.Second, "changes at 500/s", func() bool { return len(sim.Truth()) >= 50 })
+	if r := post(`{"rate":0}`); r.status != 204 {
+		t.Fatalf("POST /rate 0: %v", r)
+	}
+	// The scenario ticks every 5 ms; once a tick has seen rate 0 the
+	// truth stops growing. Wait for two equal reads a tick apart.
+	eventually(t, 10*time.Second, "the world to stop changing", func() bool {
+		n := len(sim.Truth())
+		time.Sleep(50 * time.Millisecond)
+		return len(sim.Truth()) == n
+	})
+	n := len(sim.Truth())
+	time.Sleep(100 * time.Millisecond)
+	if got := len(sim.Truth()); got != n {
+		t.Errorf("rate 0: truth grew from %d to %d", n, got)
+	}
+}
+
 // A quick restart is a new session: its official start is after the
 // previous end, so a client can tell the two apart.
 func TestQuickRestartHasANewStart(t *testing.T) {

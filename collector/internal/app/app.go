@@ -23,6 +23,7 @@ import (
 	"github.com/kickmon/kickmon/collector/internal/monitor"
 	"github.com/kickmon/kickmon/collector/internal/observation"
 	"github.com/kickmon/kickmon/collector/internal/poller"
+	"github.com/kickmon/kickmon/collector/internal/profiling"
 	"github.com/kickmon/kickmon/collector/internal/realtime"
 	"github.com/kickmon/kickmon/collector/internal/rpc"
 	"github.com/kickmon/kickmon/collector/internal/sdnotify"
@@ -44,6 +45,12 @@ func version() string {
 	}
 	return "devel"
 }
+
+// pollInFlight is how many channels requests the poller keeps in flight:
+// a 100k-streamer round needs 2000 requests a minute, which one request at
+// a time (100–200 ms each against Kick) cannot do. The budget still caps
+// the rate.
+const pollInFlight = 4
 
 // stallLimit is how long the main loop may go without a turn before the
 // watchdog stops pinging and /healthz fails.
@@ -123,7 +130,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 		return err
 	}
 	in := make(chan observation.Observation, 8192)
-	c.poller, err = poller.New(c.client, poller.Options{Interval: cfg.PollInterval, Out: in, Logger: log})
+	c.poller, err = poller.New(c.client, poller.Options{Interval: cfg.PollInterval, Budget: cfg.APIBudget, InFlight: pollInFlight, Out: in, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -200,6 +207,9 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 		goRun("webhooks", func(ctx context.Context) error { return c.hooks.ListenAndServe(ctx, cfg.WebhookAddr, tlsFiles) })
 		c.repairer = &webhook.Repairer{API: c.client, Watched: c.watchedIDs, Wake: c.hookWake, Logger: log}
 		goRun("webhook repair", c.repairer.Run)
+	}
+	if cfg.PprofAddr != "" {
+		goRun("pprof", func(ctx context.Context) error { return profiling.Serve(ctx, cfg.PprofAddr, log) })
 	}
 	if cfg.MetricsAddr != "" {
 		goRun("metrics", func(ctx context.Context) error { return metrics.Serve(ctx, cfg.MetricsAddr, c.metrics, c.healthy, log) })

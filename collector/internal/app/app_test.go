@@ -632,18 +632,24 @@ func TestMetricsAndHealth(t *testing.T) {
 	tests := []struct {
 		name   string
 		pusher bool
+		live   int // of the 2 watched streamers
 	}{
-		{name: "poll only"},
+		{name: "poll only", live: 1},
 		// Pusher on but no channel id known: it sees nobody, so it must not
 		// keep /healthz green on its own.
 		{name: "pusher without channels", pusher: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sim := kicksim.Start(t, kicksim.WithStreamers(3))
+			sim := kicksim.Start(t, kicksim.WithStreamers(3), kicksim.WithLiveFraction(0))
 			env := simEnv(t, sim)
 			env["KICKMON_METRICS_ADDR"] = "127.0.0.1:0"
-			env["KICKMON_STREAMERS"] = sim.Streamers()[0].Slug
+			env["KICKMON_STREAMERS"] = sim.Streamers()[0].Slug + "," + sim.Streamers()[1].Slug
+			for _, st := range sim.Streamers()[:tt.live] {
+				if err := sim.GoLive(st.UserID); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if !tt.pusher {
 				env["KICK_REALTIME"] = "off"
 			}
@@ -675,6 +681,12 @@ func TestMetricsAndHealth(t *testing.T) {
 				if err != nil || code != http.StatusOK || !strings.Contains(body, `kickmon_collector_events_total{kind="STREAMER_ADDED"`) ||
 					!strings.Contains(body, `kickmon_collector_api_requests_total{endpoint="channels",outcome="ok"}`) {
 					return fmt.Errorf("/metrics: %d %v, STREAMER_ADDED not counted", code, err)
+				}
+				// The watch list's gauges (they once always read 0).
+				for _, want := range []string{"\nkickmon_collector_streamers 2\n", fmt.Sprintf("\nkickmon_collector_streamers_live %d\n", tt.live)} {
+					if !strings.Contains(body, want) {
+						return fmt.Errorf("/metrics lacks %q", strings.TrimSpace(want))
+					}
 				}
 				if tt.pusher && !strings.Contains(body, `kickmon_collector_realtime_provider{provider="centrifugo"} 1`) {
 					return errors.New("/metrics does not name the realtime provider in use (Centrifugo, negotiated with kicksim)")

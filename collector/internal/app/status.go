@@ -62,13 +62,7 @@ func (c *collector) Refresh(ctx context.Context, slugs []string) ([]*kickmonv1.S
 }
 
 func (c *collector) Status(ctx context.Context) (*kickmonv1.CollectorStatus, error) {
-	st := c.statusSnapshot()
-	total, live, err := c.engine.Counts(ctx)
-	if err != nil {
-		return nil, err
-	}
-	st.Streamers, st.Live = total, live
-	return st, nil
+	return c.statusSnapshot(), nil
 }
 
 // resolve resolves slugs through the official API.
@@ -114,6 +108,7 @@ func (c *collector) statusSnapshot() *kickmonv1.CollectorStatus {
 		Spool:    c.spool.Status(),
 		Watchers: int32(c.server.Watchers()),
 	}
+	st.Streamers, st.Live = c.engine.Counts()
 	st.Sources = append(st.Sources, pollStatus(ps))
 	st.Sources = append(st.Sources, c.realtimeStatus(st, ps.Streamers))
 	st.Sources = append(st.Sources, c.webhookStatus())

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kickmon/kickmon/collector/internal/kickrest"
 	"github.com/kickmon/kickmon/collector/internal/poller"
+	"github.com/kickmon/kickmon/collector/internal/profiling"
 	"github.com/kickmon/kickmon/collector/internal/pusher"
 	"github.com/kickmon/kickmon/collector/internal/realtime"
 	"github.com/kickmon/kickmon/proto/envfile"
@@ -78,6 +79,7 @@ type Config struct {
 	SpoolMaxBytes                 int64
 	AdminGroup                    string
 	MetricsAddr                   string
+	PprofAddr                     string // loopback only; empty: off
 	LogLevel                      slog.Level
 
 	// secretInFile names a secret read from the env file (for a warning).
@@ -155,6 +157,7 @@ func Load(env Lookup, envFile string) (*Config, error) {
 		WebhookTLSKey:     str("KICKMON_WEBHOOK_TLS_KEY", ""),
 		AdminGroup:        str("KICKMON_ADMIN_GROUP", DefaultAdminGroup),
 		MetricsAddr:       str("KICKMON_METRICS_ADDR", ""),
+		PprofAddr:         str("KICKMON_PPROF_ADDR", ""),
 		SpoolMaxBytes:     DefaultSpoolMaxBytes,
 	}
 	// Unset means the default; set to the empty string means off (Pusher),
@@ -332,6 +335,9 @@ func (c *Config) validate() []string {
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
 			p = append(p, fmt.Sprintf("%s=%q: want host:port", a.name, a.addr))
 		}
+	}
+	if err := profiling.CheckAddr("KICKMON_PPROF_ADDR", c.PprofAddr); err != nil {
+		p = append(p, err.Error())
 	}
 	return p
 }

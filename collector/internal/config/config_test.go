@@ -91,6 +91,7 @@ func TestEveryProblemListed(t *testing.T) {
 		"KICKMON_STREAMERS":       "ok,bad slug!",
 		"KICKMON_SOCKET":          "relative.sock",
 		"KICKMON_METRICS_ADDR":    "nope",
+		"KICKMON_PPROF_ADDR":      "0.0.0.0:6060",
 		"KICKMON_ALLOW_INSECURE":  "maybe",
 		"KICK_REALTIME":           "sometimes",
 		"KICK_WEB_URL":            "http://web.example",
@@ -101,7 +102,7 @@ func TestEveryProblemListed(t *testing.T) {
 		t.Fatal("Load accepted a bad configuration")
 	}
 	msg := err.Error()
-	for _, want := range []string{"KICK_CLIENT_ID is required", "KICK_API_URL", "KICKMON_POLL_INTERVAL", "KICKMON_OFFLINE_GRACE", "KICKMON_API_BUDGET", "KICKMON_SPOOL_MAX_BYTES", "KICKMON_LOG_LEVEL", `"bad slug!"`, "KICKMON_SOCKET", "KICKMON_METRICS_ADDR", "KICKMON_ALLOW_INSECURE", "KICK_REALTIME=", "KICK_WEB_URL", "KICK_CENTRIFUGO_URL", "KICK_REALTIME_ORIGIN"} {
+	for _, want := range []string{"KICK_CLIENT_ID is required", "KICK_API_URL", "KICKMON_POLL_INTERVAL", "KICKMON_OFFLINE_GRACE", "KICKMON_API_BUDGET", "KICKMON_SPOOL_MAX_BYTES", "KICKMON_LOG_LEVEL", `"bad slug!"`, "KICKMON_SOCKET", "KICKMON_METRICS_ADDR", "KICKMON_ALLOW_INSECURE", "KICK_REALTIME=", "KICK_WEB_URL", "KICK_CENTRIFUGO_URL", "KICK_REALTIME_ORIGIN", "KICKMON_PPROF_ADDR=\"0.0.0.0:6060\": profiles are served on loopback only"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not mention %s:\n%s", want, msg)
 		}

@@ -73,6 +73,8 @@ type Engine struct {
 	// time since born of the loop's last turn.
 	born     time.Time
 	progress atomic.Int64
+	total    atomic.Int64 // watched streamers, as of the loop's last turn
+	live     atomic.Int64 // of which live
 	running  atomic.Bool
 	stopped  chan struct{} // closed when Run returns
 
@@ -116,13 +118,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	now := e.o.Now()
 	r := e.o.Monitor.Restore(streamers, now)
-	for _, st := range e.o.Monitor.Streamers() {
-		e.watch(st.GetBroadcasterUserId(), st.GetChannelId())
+	for _, w := range e.o.Monitor.Watched() {
+		e.watch(w.UserID, w.ChannelID)
 	}
 	if err := e.apply(r); err != nil {
 		return err
 	}
 	e.o.Logger.Info("watch list restored", logkeys.Count, len(streamers))
+	e.storeCounts()
 	e.turned()
 	e.running.Store(true)
 	defer close(e.stopped)
@@ -151,6 +154,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		case <-heartbeat.C:
 		}
+		e.storeCounts()
 		e.turned()
 	}
 }
@@ -285,7 +289,11 @@ func (e *Engine) do(ctx context.Context, f func() error) error {
 	}
 	errc := make(chan error, 1)
 	select {
-	case e.calls <- func() { errc <- f() }:
+	case e.calls <- func() {
+		err := f()
+		e.storeCounts() // before the caller sees the result
+		errc <- err
+	}:
 	case <-e.stopped:
 		return ErrStopped
 	case <-ctx.Done():
@@ -343,18 +351,17 @@ func (e *Engine) Get(ctx context.Context, slug string, userID int64) (*kickmonv1
 	return st, err
 }
 
-// Counts returns how many streamers are watched and live.
-func (e *Engine) Counts(ctx context.Context) (total, live int64, err error) {
-	err = e.do(ctx, func() error {
-		for _, st := range e.o.Monitor.Streamers() {
-			total++
-			if st.GetState() == kickmonv1.LiveState_LIVE_STATE_LIVE {
-				live++
-			}
-		}
-		return nil
-	})
-	return total, live, err
+// storeCounts publishes the monitor's counts for Counts (loop only).
+func (e *Engine) storeCounts() {
+	e.total.Store(int64(e.o.Monitor.Len()))
+	e.live.Store(int64(e.o.Monitor.Live()))
+}
+
+// Counts returns how many streamers are watched and live, as of the loop's
+// last turn. It never waits for the loop, so metrics scrapes and status
+// calls stay cheap at 100k streamers and answer while the loop is busy.
+func (e *Engine) Counts() (total, live int64) {
+	return e.total.Load(), e.live.Load()
 }
 
 // normalize is the slug as the monitor keys it (an invalid one finds nothing).

@@ -110,6 +110,9 @@ var (
 	descSpoolSize = prometheus.NewDesc("kickmon_collector_spool_bytes", "Spool size in bytes.", nil, nil)
 	descSpoolSeq  = prometheus.NewDesc("kickmon_collector_spool_seq", "Spool sequence numbers (first retained, last written, acked by the writer).", []string{"which"}, nil)
 	descWatchers  = prometheus.NewDesc("kickmon_collector_watchers", "Open WatchEvents streams.", nil, nil)
+	descSpoolMax  = prometheus.NewDesc("kickmon_collector_spool_max_bytes", "Spool retention bound (KICKMON_SPOOL_MAX_BYTES); events are dropped as gaps above it.", nil, nil)
+	descLagSeq    = prometheus.NewDesc("kickmon_collector_writer_lag_events", "Events written to the spool that the writer has not acknowledged yet.", nil, nil)
+	descLagTime   = prometheus.NewDesc("kickmon_collector_writer_lag_seconds", "How long the oldest unacknowledged event has waited for the writer (0 when the writer is caught up).", nil, nil)
 	descRTBlind   = prometheus.NewDesc("kickmon_collector_realtime_streamers_blind", "Watched streamers the realtime feed cannot see.", nil, nil)
 )
 
@@ -118,7 +121,7 @@ type statusCollector struct {
 }
 
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descStreamers, descLive, descSource, descSockets, descBudget, descUsed, descLimited, descToken, descSpoolSize, descSpoolSeq, descWatchers, descRTBlind} {
+	for _, d := range []*prometheus.Desc{descStreamers, descLive, descSource, descSockets, descBudget, descUsed, descLimited, descToken, descSpoolSize, descSpoolSeq, descWatchers, descRTBlind, descSpoolMax, descLagSeq, descLagTime} {
 		ch <- d
 	}
 }
@@ -164,6 +167,28 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	if rt := st.GetRealtime(); rt != nil {
 		gauge(descRTBlind, float64(rt.GetStreamersBlind()))
 	}
+	gauge(descSpoolMax, float64(sp.GetMaxBytes()))
+	lagSeq, lagTime := writerLag(sp, time.Now())
+	gauge(descLagSeq, float64(lagSeq))
+	gauge(descLagTime, lagTime.Seconds())
+}
+
+// writerLag is how far the writer trails the spool, in events and in time:
+// since the oldest unacknowledged event was observed, or, where the spool
+// does not say, since the writer's last acknowledgement (an upper bound).
+func writerLag(sp *kickmonv1.SpoolStatus, now time.Time) (uint64, time.Duration) {
+	if sp.GetLastSeq() <= sp.GetAckedSeq() {
+		return 0, 0
+	}
+	since := sp.GetOldestUnackedAt()
+	if since == nil {
+		since = sp.GetAckedAt()
+	}
+	var d time.Duration
+	if since != nil {
+		d = max(now.Sub(since.AsTime()), 0)
+	}
+	return sp.GetLastSeq() - sp.GetAckedSeq(), d
 }
 
 // Serve serves /metrics and /healthz on addr until ctx ends. /healthz

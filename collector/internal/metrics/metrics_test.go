@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -48,7 +49,7 @@ func TestServeMetricsAndHealth(t *testing.T) {
 		Streamers: 3, Live: 1,
 		Sources: []*kickmonv1.SourceStatus{{Source: kickmonv1.Source_SOURCE_POLL, Health: kickmonv1.Health_HEALTH_OK}},
 		Sockets: []*kickmonv1.SocketStatus{{State: "connected"}, {State: "connected"}},
-		Spool:   &kickmonv1.SpoolStatus{LastSeq: 9, AckedSeq: 7},
+		Spool:   &kickmonv1.SpoolStatus{LastSeq: 9, AckedSeq: 7, MaxBytes: 1 << 20},
 	}
 	m := New(func() *kickmonv1.CollectorStatus { return status })
 	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -89,6 +90,8 @@ func TestServeMetricsAndHealth(t *testing.T) {
 		`kickmon_collector_pusher_sockets{state="connected"} 2`,
 		`kickmon_collector_source_up{health="ok",source="poll"} 1`,
 		`kickmon_collector_spool_seq{which="acked"} 7`,
+		"\nkickmon_collector_spool_max_bytes 1.048576e+06\n",
+		"\nkickmon_collector_writer_lag_events 2\n",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -104,6 +107,59 @@ func TestServeMetricsAndHealth(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("serve: %v", err)
+	}
+}
+
+func TestWriterLag(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	ago := func(d time.Duration) *timestamppb.Timestamp { return timestamppb.New(now.Add(-d)) }
+	for _, tc := range []struct {
+		name   string
+		sp     *kickmonv1.SpoolStatus
+		events uint64
+		lag    time.Duration
+	}{
+		{"caught up", &kickmonv1.SpoolStatus{LastSeq: 5, AckedSeq: 5, AckedAt: ago(time.Hour)}, 0, 0},
+		{"empty", &kickmonv1.SpoolStatus{}, 0, 0},
+		{"oldest unacked known", &kickmonv1.SpoolStatus{LastSeq: 9, AckedSeq: 5, AckedAt: ago(time.Hour), OldestUnackedAt: ago(3 * time.Second)}, 4, 3 * time.Second},
+		{"since the last ack", &kickmonv1.SpoolStatus{LastSeq: 9, AckedSeq: 5, AckedAt: ago(time.Minute)}, 4, time.Minute},
+		{"never acked, no time", &kickmonv1.SpoolStatus{LastSeq: 3}, 3, 0},
+	} {
+		events, lag := writerLag(tc.sp, now)
+		if events != tc.events || lag != tc.lag {
+			t.Errorf("%s: %d events, %s; want %d, %s", tc.name, events, lag, tc.events, tc.lag)
+		}
+	}
+}
+
+// Every metric the collector exports is documented in README.md's metrics
+// table, with its meaning.
+func TestMetricsDocumented(t *testing.T) {
+	readme, err := os.ReadFile("../../../README.md")
+	if err != nil {
+		t.Fatalf("README.md: %v", err)
+	}
+	m := New(func() *kickmonv1.CollectorStatus {
+		return &kickmonv1.CollectorStatus{Spool: &kickmonv1.SpoolStatus{}, Sockets: []*kickmonv1.SocketStatus{{State: "connected"}},
+			Sources: []*kickmonv1.SourceStatus{{Source: kickmonv1.Source_SOURCE_POLL}}}
+	})
+	m.ObserveEvents([]*kickmonv1.Event{{Kind: kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED, KickTime: timestamppb.Now(), ObservedAt: timestamppb.Now()}})
+	m.APIRequest("channels", "ok")
+	families, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range families {
+		if name := f.GetName(); strings.HasPrefix(name, "kickmon_") {
+			n++
+			if !strings.Contains(string(readme), "| `"+name+"` |") {
+				t.Errorf("README.md's metrics table lacks a row for %s", name)
+			}
+		}
+	}
+	if n < 10 {
+		t.Errorf("only %d kickmon metrics gathered", n)
 	}
 }
 

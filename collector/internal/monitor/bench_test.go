@@ -47,3 +47,33 @@ func BenchmarkObserve(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRestore measures a cold start's restore of 100k streamers (a
+// third of them live) from the spool's snapshot: Restore, then the list
+// of ids and channel ids the engine watches.
+func BenchmarkRestore(b *testing.B) {
+	const streamers = 100_000
+	src := New(Config{NewSessionID: seqIDs()})
+	for i := range streamers {
+		src.Add(Identity{UserID: int64(i + 1), Slug: "s" + strconv.Itoa(i), ChannelID: int64(i + 1)}, t0)
+		o := observation.Observation{Kind: observation.Status, Source: kickmonv1.Source_SOURCE_POLL, UserID: int64(i + 1), ObservedAt: t0, Live: observation.Offline}
+		if i%3 == 0 {
+			o.Live, o.StartedAt, o.HasTitle, o.Title = observation.Live, t0.Add(-time.Minute), true, "title"
+		}
+		src.Observe(o)
+	}
+	snapshot := src.Streamers()
+	for b.Loop() {
+		b.StopTimer()
+		fresh := make([]*kickmonv1.Streamer, len(snapshot)) // the spool decodes fresh ones
+		for i, s := range snapshot {
+			fresh[i] = clone(s)
+		}
+		m := New(Config{})
+		b.StartTimer()
+		m.Restore(fresh, t0.Add(time.Hour))
+		if n := len(m.Watched()); n != streamers {
+			b.Fatalf("%d watched", n)
+		}
+	}
+}

@@ -168,6 +168,7 @@ type Monitor struct {
 	pending   map[int64]*entry              // streamers with an open grace window
 	rechecks  map[int64]*entry              // streamers with a check due at recheck
 	removed   map[int64]*kickmonv1.Streamer // last state of removed streamers
+	nLive     int                           // entries with an open session
 	realtime  kickmonv1.Source              // the realtime provider that reported coverage last
 }
 
@@ -247,18 +248,21 @@ func New(cfg Config) *Monitor {
 // open or last session). Removed streamers are remembered for a re-add.
 // now is when watching resumes: a session found later that started before
 // now is observed_late. The Result asks for a check of every streamer that
-// was live and lists every known channel id; it has no events.
+// was live and lists every known channel id; it has no events. Restore
+// takes ownership of streamers (the spool decodes them fresh; cloning 100k
+// of them was a second of a cold start).
 func (m *Monitor) Restore(streamers []*kickmonv1.Streamer, now time.Time) Result {
 	var r Result
 	for _, s := range streamers {
-		s = proto.Clone(s).(*kickmonv1.Streamer)
 		if s.Removed {
 			m.removed[s.BroadcasterUserId] = s
 			continue
 		}
 		e := m.adopt(s, now)
 		if e.open {
-			r.check(s.BroadcasterUserId)
+			// Each streamer once: r.check's duplicate search made a
+			// restore of 30k live streamers quadratic (a second).
+			r.Check = append(r.Check, s.BroadcasterUserId)
 		}
 		if s.ChannelId != 0 {
 			r.Channels = append(r.Channels, ChannelLearned{UserID: s.BroadcasterUserId, ChannelID: s.ChannelId})
@@ -270,6 +274,9 @@ func (m *Monitor) Restore(streamers []*kickmonv1.Streamer, now time.Time) Result
 // adopt makes st the state of a watched streamer.
 func (m *Monitor) adopt(st *kickmonv1.Streamer, now time.Time) *entry {
 	e := &entry{st: st, fresh: true, watchSince: now}
+	if old, ok := m.streamers[st.BroadcasterUserId]; ok {
+		m.setOpen(old, false) // replaced: no longer counted
+	}
 	if st.State == kickmonv1.LiveState_LIVE_STATE_UNSPECIFIED {
 		st.State = kickmonv1.LiveState_LIVE_STATE_UNKNOWN
 	}
@@ -277,10 +284,10 @@ func (m *Monitor) adopt(st *kickmonv1.Streamer, now time.Time) *entry {
 		e.start = s.StartedAt.AsTime()
 		e.provisional = s.StartedAtProvisional
 		if s.EndedAt == nil && st.State == kickmonv1.LiveState_LIVE_STATE_LIVE {
-			e.open = true
+			m.setOpen(e, true)
 		} else {
 			if s.EndedAt == nil { // inconsistent snapshot: close it where it was last seen
-				s.EndedAt = st.LastConfirmedAt
+				s.EndedAt = proto.Clone(st.LastConfirmedAt).(*timestamppb.Timestamp) // never share: setTS updates in place
 			}
 			e.end = s.EndedAt.AsTime()
 		}
@@ -397,8 +404,33 @@ func (m *Monitor) Streamers() []*kickmonv1.Streamer {
 	return out
 }
 
+// Watched lists every watched streamer's user id and channel id (0 when
+// unknown), in no order, without copying their states.
+func (m *Monitor) Watched() []ChannelLearned {
+	out := make([]ChannelLearned, 0, len(m.streamers))
+	for id, e := range m.streamers {
+		out = append(out, ChannelLearned{UserID: id, ChannelID: e.st.ChannelId})
+	}
+	return out
+}
+
 // Len is the number of watched streamers.
 func (m *Monitor) Len() int { return len(m.streamers) }
+
+// Live is the number of watched streamers with an open session (kept as
+// sessions open and end: counting 100k entries per status would not be).
+func (m *Monitor) Live() int { return m.nLive }
+
+// setOpen opens or closes e's session, keeping the live count.
+func (m *Monitor) setOpen(e *entry, open bool) {
+	switch {
+	case open && !e.open:
+		m.nLive++
+	case !open && e.open:
+		m.nLive--
+	}
+	e.open = open
+}
 
 // NextDeadline is the earliest pending grace expiry or due recheck, if any.
 func (m *Monitor) NextDeadline() (time.Time, bool) {
@@ -503,6 +535,18 @@ func ts(t time.Time) *timestamppb.Timestamp {
 		return nil
 	}
 	return timestamppb.New(t)
+}
+
+// setTS sets *p to t, reusing the Timestamp already there: every poll
+// confirms 100k streamers, and a new Timestamp each time was most of the
+// monitor's garbage. The monitor's protos are never shared (events and
+// queries get clones), so updating in place is safe.
+func setTS(p **timestamppb.Timestamp, t time.Time) {
+	if *p == nil || t.IsZero() {
+		*p = ts(t)
+		return
+	}
+	(*p).Seconds, (*p).Nanos = t.Unix(), int32(t.Nanosecond())
 }
 
 // later returns the later of a and b.

@@ -245,7 +245,7 @@ func (m *Monitor) continueLive(e *entry, o observation.Observation, changed bool
 		e.recheck = time.Time{}
 		delete(m.rechecks, e.st.BroadcasterUserId)
 	}
-	e.st.LastConfirmedAt = ts(later(e.st.LastConfirmedAt.AsTime(), o.ObservedAt))
+	setTS(&e.st.LastConfirmedAt, later(e.st.LastConfirmedAt.AsTime(), o.ObservedAt))
 	if e.pend != nil && o.ObservedAt.After(e.pend.firstAt) {
 		e.pend = nil // a flap: live again after the offline report
 		delete(m.pending, e.st.BroadcasterUserId)
@@ -303,7 +303,8 @@ func (m *Monitor) startSession(e *entry, o observation.Observation, start time.T
 	st.State = kickmonv1.LiveState_LIVE_STATE_LIVE
 	st.ViewerCount = 0
 	st.ThumbnailUrl = "" // the last stream's image is not this one's
-	e.open, e.end, e.pend = true, time.Time{}, nil
+	m.setOpen(e, true)
+	e.end, e.pend = time.Time{}, nil
 	delete(m.pending, st.BroadcasterUserId)
 	m.setStart(e, start, prov)
 	e.lastLive = o.ObservedAt
@@ -327,7 +328,8 @@ func (m *Monitor) reopen(e *entry, o observation.Observation, start time.Time, p
 	st := e.st
 	st.State = kickmonv1.LiveState_LIVE_STATE_LIVE
 	st.Session.EndedAt = nil
-	e.open, e.end = true, time.Time{}
+	m.setOpen(e, true)
+	e.end = time.Time{}
 	m.setUnconfirmed(e, o)
 	corrected := e.provisional && !prov
 	if corrected {
@@ -358,7 +360,7 @@ func (m *Monitor) offline(e *entry, o observation.Observation, r *Result) {
 		}
 		st.State = kickmonv1.LiveState_LIVE_STATE_OFFLINE
 		e.lastOffline = later(e.lastOffline, o.ObservedAt)
-		st.LastConfirmedAt = ts(later(st.LastConfirmedAt.AsTime(), o.ObservedAt))
+		setTS(&st.LastConfirmedAt, later(st.LastConfirmedAt.AsTime(), o.ObservedAt))
 		return
 	}
 	if o.ObservedAt.Before(e.lastLive) {
@@ -417,7 +419,8 @@ func (m *Monitor) endSession(e *entry, end ending, r *Result) {
 	st.LiveSince = nil
 	st.ViewerCount = 0
 	st.LastConfirmedAt = ts(end.confirmedAt)
-	e.open, e.end = false, end.at
+	m.setOpen(e, false)
+	e.end = end.at
 	e.lastOffline = end.confirmedAt
 	e.pend = nil
 	delete(m.pending, st.BroadcasterUserId)
@@ -510,7 +513,7 @@ func (m *Monitor) touchCoverage(e *entry, source kickmonv1.Source, at time.Time)
 		e.st.Coverage = insertCoverage(e.st.Coverage, c)
 	}
 	if c.LastConfirmedAt == nil || at.After(c.LastConfirmedAt.AsTime()) {
-		c.LastConfirmedAt = ts(at)
+		setTS(&c.LastConfirmedAt, at)
 	}
 }
 

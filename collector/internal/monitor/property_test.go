@@ -102,13 +102,20 @@ func checkSequence(program []byte) error {
 				}
 			}
 		}
+		live := 0
 		for _, st := range m.Streamers() {
+			if st.State == kickmonv1.LiveState_LIVE_STATE_LIVE {
+				live++
+			}
 			if err := checkStreamer(st); err != nil {
 				return fmt.Errorf("%s: monitor state: %v", step, err)
 			}
 			if id := open[st.BroadcasterUserId]; (id != "") != (st.State == kickmonv1.LiveState_LIVE_STATE_LIVE) {
 				return fmt.Errorf("%s: streamer %d is %v, events say open session %q", step, st.BroadcasterUserId, st.State, id)
 			}
+		}
+		if m.Live() != live {
+			return fmt.Errorf("%s: Live() = %d, %d streamers are live", step, m.Live(), live)
 		}
 		return nil
 	})

@@ -77,6 +77,17 @@ type Options struct {
 	// BlindAfter: when no request has succeeded for this long, the poller
 	// reports itself blind (default 2×Interval).
 	BlindAfter time.Duration
+	// Budget is the request budget per minute (KICKMON_API_BUDGET). Half
+	// of what the routine rounds leave of it refreshes streamers without a
+	// channel id (no realtime coverage) more often: every Interval/3 at
+	// most, so that sessions shorter than the poll interval are seen. 0:
+	// no extra refreshes.
+	Budget int
+	// InFlight is how many requests may be in flight at once (default 1).
+	// One at a time, a round of 100k streamers (2000 requests a minute)
+	// is bound by the requests' latency: at 100–200 ms each it cannot fit
+	// a minute.
+	InFlight int
 
 	// minInterval lets in-package tests go below MinInterval.
 	minInterval time.Duration
@@ -101,6 +112,10 @@ type Poller struct {
 	queued  map[int64]bool
 	st      state
 	open    map[string]time.Time // breaker name → when it may half-open
+	learned int                  // channel ids learned since the round started
+	// Extra refreshes of streamers without a channel id (Options.Budget).
+	extra   []int64   // ids still to refresh in this pass
+	extraAt time.Time // when the next extra request may go
 
 	// Owned by Run.
 	round round
@@ -165,6 +180,9 @@ func New(client *kickrest.Client, o Options) (*Poller, error) {
 	}
 	if o.BlindAfter <= 0 {
 		o.BlindAfter = 2 * o.Interval
+	}
+	if o.InFlight <= 0 {
+		o.InFlight = 1
 	}
 	log := o.Logger
 	if log == nil {
@@ -270,23 +288,39 @@ func (p *Poller) Run(ctx context.Context) error {
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	// Requests in flight hold a slot. The loop takes one before it decides,
+	// so with one slot it decides after the previous answer (and its
+	// backoff), as a sequential poller would.
+	slots := make(chan struct{}, p.o.InFlight)
+	var polls sync.WaitGroup
+	defer polls.Wait()
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
 		now := time.Now()
 		if err := p.checkBlind(ctx, now); err != nil {
+			<-slots
 			return nil
 		}
 		wait := p.blindDeadline(now)
 		if until := p.waitUntil(); now.Before(until) {
 			wait = min(wait, until.Sub(now))
 		} else if round, ids, next := p.nextBatch(now); len(ids) > 0 {
-			p.poll(ctx, round, ids)
+			polls.Go(func() {
+				defer func() { <-slots }()
+				p.poll(ctx, round, ids)
+			})
 			continue
 		} else {
 			wait = min(wait, next.Sub(now))
 		}
+		<-slots
 		timer.Reset(max(wait, time.Millisecond))
 		select {
 		case <-ctx.Done():
@@ -337,6 +371,9 @@ func (p *Poller) nextBatch(now time.Time) (int, []int64, time.Time) {
 	if len(p.pending) == 0 {
 		p.pending = nil // let the backing array go
 	}
+	if len(ids) == 0 && due <= sent {
+		ids = p.extraBatch(now, in)
+	}
 	if len(ids) > 0 || due > sent {
 		for len(r.queue) > 0 && len(ids) < batchSize {
 			id := r.queue[0]
@@ -353,11 +390,63 @@ func (p *Poller) nextBatch(now time.Time) (int, []int64, time.Time) {
 	if len(r.queue) > 0 {
 		next = r.start.Add(slot * time.Duration((r.total-len(r.queue))/batchSize))
 	}
+	if p.o.Budget > 0 && p.extraAt.Before(next) {
+		next = p.extraAt
+	}
 	return r.n, ids, next
+}
+
+// extraEvery is how often streamers without a channel id are refreshed
+// when the budget allows.
+func (p *Poller) extraEvery() time.Duration { return p.o.Interval / 3 }
+
+// extraBatch returns up to a batch of streamers without a channel id that
+// are due for an extra refresh, when the budget has room (see
+// Options.Budget), and schedules the next. Caller holds mu.
+func (p *Poller) extraBatch(now time.Time, in map[int64]bool) []int64 {
+	if p.o.Budget <= 0 || now.Before(p.extraAt) {
+		return nil
+	}
+	every := p.extraEvery()
+	routine := (len(p.watched) + batchSize - 1) / batchSize * int(time.Minute/p.o.Interval)
+	spare := p.o.Budget/2 - routine // per minute
+	if spare <= 0 {
+		p.extraAt = now.Add(p.o.Interval) // look again when the list may have shrunk
+		return nil
+	}
+	if len(p.extra) == 0 {
+		for id, e := range p.watched {
+			if e.channelID == 0 && now.Sub(e.lastOK) >= every/2 {
+				p.extra = append(p.extra, id)
+			}
+		}
+		if len(p.extra) == 0 {
+			p.extraAt = now.Add(every)
+			return nil
+		}
+		slices.SortFunc(p.extra, func(a, b int64) int { return p.watched[a].lastOK.Compare(p.watched[b].lastOK) })
+	}
+	var ids []int64
+	for len(p.extra) > 0 && len(ids) < batchSize {
+		id := p.extra[0]
+		p.extra = p.extra[1:]
+		if e, ok := p.watched[id]; ok && !in[id] && e.channelID == 0 && now.Sub(e.lastOK) >= every/2 {
+			in[id] = true
+			ids = append(ids, id)
+		}
+	}
+	// Spread a pass over every, and never faster than the spare budget.
+	passes := max(1, (len(p.extra)+batchSize-1)/batchSize)
+	p.extraAt = now.Add(max(time.Minute/time.Duration(spare), every/time.Duration(passes+1)))
+	return ids
 }
 
 // startRound queues every watched streamer, least recently refreshed first.
 func (p *Poller) startRound(now time.Time) {
+	if p.learned > 0 {
+		p.log.Info("learned channel ids in the last round", logkeys.Count, p.learned)
+		p.learned = 0
+	}
 	ids := make([]int64, 0, len(p.watched))
 	for id := range p.watched {
 		ids = append(ids, id)
@@ -500,7 +589,10 @@ func (p *Poller) learnChannelIDs(ctx context.Context, ids []int64) {
 	for _, l := range ls {
 		if e, ok := p.watched[l.BroadcasterUserID]; ok && l.ChannelID > 0 && e.channelID == 0 {
 			e.channelID = l.ChannelID
-			p.log.Info("learned channel id", logkeys.UserID, l.BroadcasterUserID, logkeys.ChannelID, l.ChannelID)
+			p.learned++
+			// One info line per round says how many (startRound): at 100k
+			// streamers a line per id was 30k lines.
+			p.log.Debug("learned channel id", logkeys.UserID, l.BroadcasterUserID, logkeys.ChannelID, l.ChannelID)
 		}
 	}
 }

@@ -1,9 +1,12 @@
 package poller
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -33,13 +36,24 @@ type stamps struct {
 	next http.RoundTripper
 	mu   sync.Mutex
 	at   map[string][]time.Time
+	// Requests in flight now and at most, by path.
+	inFlight, maxInFlight map[string]int
 }
 
 func (s *stamps) RoundTrip(r *http.Request) (*http.Response, error) {
 	s.mu.Lock()
 	s.at[r.URL.Path] = append(s.at[r.URL.Path], time.Now())
+	if s.inFlight == nil {
+		s.inFlight, s.maxInFlight = map[string]int{}, map[string]int{}
+	}
+	s.inFlight[r.URL.Path]++
+	s.maxInFlight[r.URL.Path] = max(s.maxInFlight[r.URL.Path], s.inFlight[r.URL.Path])
 	s.mu.Unlock()
-	return s.next.RoundTrip(r)
+	resp, err := s.next.RoundTrip(r)
+	s.mu.Lock()
+	s.inFlight[r.URL.Path]--
+	s.mu.Unlock()
+	return resp, err
 }
 
 func (s *stamps) times(path string) []time.Time {
@@ -242,6 +256,94 @@ func TestBatchesOf50EveryRound(t *testing.T) {
 	}
 }
 
+// With slow answers, requests overlap up to Options.InFlight, never more;
+// with the default, one at a time.
+func TestRequestsInFlight(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		inFlight int
+		want     func(max int) bool
+	}{
+		{"default: one at a time", 0, func(m int) bool { return m == 1 }},
+		{"up to 4", 4, func(m int) bool { return m >= 2 && m <= 4 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			// 400 streamers: 8 requests a 1 s round, one due every 125 ms,
+			// each answered after 400 ms.
+			h := newHarness(t, setup{sim: []kicksim.Option{kicksim.WithStreamers(400), kicksim.WithLiveFraction(0)},
+				opts: func(o *Options) { o.InFlight = tc.inFlight }})
+			h.sim.FailNext(kicksim.EndpointChannels, 1000, kicksim.FaultSlow(400*time.Millisecond))
+			h.watchAll()
+			h.run()
+			h.waitFor("round 2", sawRound(2))
+			h.stop()
+			h.stamps.mu.Lock()
+			got := h.stamps.maxInFlight["/public/v1/channels"]
+			h.stamps.mu.Unlock()
+			if !tc.want(got) {
+				t.Errorf("at most %d channels requests in flight", got)
+			}
+		})
+	}
+}
+
+// Streamers without a channel id (no realtime coverage) are refreshed
+// more often than the others when the budget leaves room, and only then.
+func TestUncoveredPolledMoreOften(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		budget int
+		more   bool
+	}{
+		{"room in the budget", 10_000, true},
+		// The routine rounds need 120 requests a minute: no room.
+		{"budget taken by the rounds", 100, false},
+		{"no budget given", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, setup{sim: []kicksim.Option{kicksim.WithStreamers(100), kicksim.WithLiveFraction(0)},
+				opts: func(o *Options) { o.Budget = tc.budget }})
+			ss := h.sim.Streamers()
+			covered := map[int64]bool{}
+			for i, s := range ss {
+				if i%2 == 0 {
+					h.p.Watch(s.UserID, s.ChannelID) // the operator gave it
+					covered[s.UserID] = true
+				} else {
+					h.p.Watch(s.UserID, 0)
+				}
+			}
+			h.run()
+			h.waitFor("round 4", sawRound(4))
+			h.stop()
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			polled := map[int64]int{}
+			for _, b := range h.batches {
+				for _, id := range b.ids {
+					polled[id]++
+				}
+			}
+			maxCovered, minUncovered, maxUncovered := 0, 1<<30, 0
+			for _, s := range ss {
+				if covered[s.UserID] {
+					maxCovered = max(maxCovered, polled[s.UserID])
+				} else {
+					minUncovered, maxUncovered = min(minUncovered, polled[s.UserID]), max(maxUncovered, polled[s.UserID])
+				}
+			}
+			if tc.more && minUncovered <= maxCovered {
+				t.Errorf("uncovered streamers polled %d–%d times, covered up to %d: want more", minUncovered, maxUncovered, maxCovered)
+			}
+			if !tc.more && maxUncovered > maxCovered+1 {
+				t.Errorf("uncovered streamers polled up to %d times, covered up to %d: want no extra refreshes", maxUncovered, maxCovered)
+			}
+		})
+	}
+}
+
 func userIDsOf(ss []kicksim.Streamer) []int64 {
 	ids := make([]int64, len(ss))
 	for i, s := range ss {
@@ -252,7 +354,9 @@ func userIDsOf(ss []kicksim.Streamer) []int64 {
 }
 
 func TestObservationsCarryTheOfficialState(t *testing.T) {
-	h := newHarness(t, setup{sim: []kicksim.Option{kicksim.WithStreamers(60), kicksim.WithLiveFraction(0.5), kicksim.WithSeed(5)}})
+	var logs lockedBuffer
+	h := newHarness(t, setup{sim: []kicksim.Option{kicksim.WithStreamers(60), kicksim.WithLiveFraction(0.5), kicksim.WithSeed(5)},
+		opts: func(o *Options) { o.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) }})
 	ss := h.watchAll()
 	byID := map[int64]kicksim.Streamer{}
 	for _, s := range ss {
@@ -306,6 +410,42 @@ func TestObservationsCarryTheOfficialState(t *testing.T) {
 	if got := h.sim.Requests(kicksim.EndpointLivestreams); got != wantLS {
 		t.Errorf("livestreams requests = %d, want %d", got, wantLS)
 	}
+	// The channel ids learned are one info line for the round, not one
+	// line each (30k lines when 100k streamers are added).
+	var summaries []float64
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		switch m["msg"] {
+		case "learned channel id":
+			t.Errorf("a line per channel id at info: %s", line)
+		case "learned channel ids in the last round":
+			summaries = append(summaries, m["count"].(float64))
+		}
+	}
+	if len(summaries) != 1 || int(summaries[0]) != lives {
+		t.Errorf("summary lines %v, want one with count %d", summaries, lives)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the poller's goroutine and the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func TestOperatorChannelIDSkipsLivestreams(t *testing.T) {

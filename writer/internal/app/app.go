@@ -22,6 +22,7 @@ import (
 	"github.com/kickmon/kickmon/writer/internal/consumer"
 	"github.com/kickmon/kickmon/writer/internal/logkeys"
 	"github.com/kickmon/kickmon/writer/internal/metrics"
+	"github.com/kickmon/kickmon/writer/internal/profiling"
 	"github.com/kickmon/kickmon/writer/internal/retention"
 	"github.com/kickmon/kickmon/writer/internal/store"
 	"github.com/kickmon/kickmon/writer/internal/systemd"
@@ -182,6 +183,15 @@ func daemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	var auxErr error
 	// Beside the consumer, never holding it up: not part of READY or the watchdog.
 	wg.Go(func() { refresher.Run(aux) })
+	if cfg.PprofAddr != "" {
+		wg.Go(func() {
+			if err := profiling.Serve(aux, cfg.PprofAddr, log.With(logkeys.Component, "pprof")); err != nil {
+				auxErr = err
+				log.Error("pprof server failed; stopping", logkeys.Err, err)
+				stopAux()
+			}
+		})
+	}
 	wg.Go(func() {
 		retention.Run(aux, st, log.With(logkeys.Component, "retention"), retention.Options{Retention: cfg.EventsRetention})
 	})

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/kickmon/kickmon/proto/envfile"
+
+	"github.com/kickmon/kickmon/writer/internal/profiling"
 )
 
 // Defaults, as documented in design.md.
@@ -51,6 +53,7 @@ type Config struct {
 	// ConfirmInterval is how often confirmation times are refreshed.
 	ConfirmInterval time.Duration
 	MetricsAddr     string
+	PprofAddr       string // loopback only; empty: off
 	LogLevel        slog.Level
 	AllowInsecure   bool
 	// OnLogChange is OnLogChangeResync or OnLogChangeStop.
@@ -127,6 +130,7 @@ func Load(env Lookup, envFile string) (*Config, error) {
 		MaxBatch:        DefaultMaxBatch,
 		ConfirmInterval: DefaultConfirmInterval,
 		MetricsAddr:     get("KICKMON_METRICS_ADDR"),
+		PprofAddr:       get("KICKMON_PPROF_ADDR"),
 		OnLogChange:     str("KICKMON_ON_LOG_CHANGE", OnLogChangeResync),
 		EventsRetention: DefaultEventsRetention,
 	}
@@ -246,6 +250,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
 			p = append(p, fmt.Sprintf("KICKMON_METRICS_ADDR=%q: want host:port", c.MetricsAddr))
 		}
+	}
+	if err := profiling.CheckAddr("KICKMON_PPROF_ADDR", c.PprofAddr); err != nil {
+		p = append(p, err.Error())
 	}
 	if len(p) > 0 {
 		return &Error{Problems: p}

@@ -46,18 +46,19 @@ func TestLoadListsEveryProblem(t *testing.T) {
 		"KICKMON_LOG_LEVEL":        "loud",
 		"KICKMON_SOCKET":           "relative.sock",
 		"KICKMON_METRICS_ADDR":     "9100",
+		"KICKMON_PPROF_ADDR":       ":6060",
 	}), "")
 	var ce *Error
 	if !errors.As(err, &ce) {
 		t.Fatalf("err = %v, want *Error", err)
 	}
-	for _, want := range []string{"KICKMON_BATCH_INTERVAL", "KICKMON_BATCH_SIZE", "KICKMON_CONFIRM_INTERVAL", "KICKMON_ALLOW_INSECURE", "KICKMON_NOTIFY_OUTBOX", "KICKMON_LOG_LEVEL", "KICKMON_SOCKET", "KICKMON_METRICS_ADDR", "KICKMON_DATABASE_URL is required"} {
+	for _, want := range []string{"KICKMON_BATCH_INTERVAL", "KICKMON_BATCH_SIZE", "KICKMON_CONFIRM_INTERVAL", "KICKMON_ALLOW_INSECURE", "KICKMON_NOTIFY_OUTBOX", "KICKMON_LOG_LEVEL", "KICKMON_SOCKET", "KICKMON_METRICS_ADDR", "KICKMON_DATABASE_URL is required", "KICKMON_PPROF_ADDR=\":6060\": profiles are served on loopback only"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}
 	}
-	if len(ce.Problems) != 9 {
-		t.Errorf("%d problems, want 9:\n%v", len(ce.Problems), err)
+	if len(ce.Problems) != 10 {
+		t.Errorf("%d problems, want 10:\n%v", len(ce.Problems), err)
 	}
 }
 

@@ -2,6 +2,7 @@ package confirm_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -34,13 +35,20 @@ type env struct {
 // returns once its context is cancelled.
 func start(t *testing.T, fake *kickapitest.Server) *env {
 	t.Helper()
+	return startWith(t, fake, confirm.Options{})
+}
+
+// startWith is start with options (Interval and MinBackoff are the test's).
+func startWith(t *testing.T, fake *kickapitest.Server, opts confirm.Options) *env {
+	t.Helper()
 	log := writertest.Logger(t)
 	st, err := store.Open(context.Background(), writertest.NewDB(t).URL, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &env{fake: fake, st: st, m: metrics.New()}
-	r := confirm.New(fake.Dial(t), st, log, e.m, confirm.Options{Interval: 20 * time.Millisecond, MinBackoff: 5 * time.Millisecond})
+	opts.Interval, opts.MinBackoff = 20*time.Millisecond, 5*time.Millisecond
+	r := confirm.New(fake.Dial(t), st, log, e.m, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.Run(ctx); close(done) }()
@@ -177,6 +185,49 @@ func TestRefreshFollowsTheCollector(t *testing.T) {
 				t.Errorf("streamers (-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+// Refreshes go in chunks, and write only the streamers whose confirmation
+// times changed since the refresher last wrote them.
+func TestRefreshWritesChangesInChunks(t *testing.T) {
+	e := startWith(t, kickapitest.NewServer(t), confirm.Options{Chunk: 2})
+	var watched []*kickmonv1.Streamer
+	for i := range 5 {
+		st := streamer(int64(101+i), fmt.Sprintf("s%d", i), time.Minute)
+		e.publish(t, kickmonv1.EventKind_EVENT_KIND_STREAMER_ADDED, st)
+		watched = append(watched, streamer(int64(101+i), fmt.Sprintf("s%d", i), 5*time.Minute))
+	}
+	at := func(d time.Duration) time.Time { return writertest.T0.Add(d) }
+	all := func(d time.Duration) []row {
+		var out []row
+		for i := range 5 {
+			out = append(out, row{int64(101 + i), at(d)})
+		}
+		return out
+	}
+	e.fake.SetStreamers(watched...)
+	e.await(t, metrics.ConfirmOK)
+	if d := cmp.Diff(all(5*time.Minute), e.rows(t)); d != "" {
+		t.Fatalf("5 streamers in chunks of 2 (-want +got):\n%s", d)
+	}
+	// Move the rows back behind the refresher's back: an unchanged list
+	// does not write them again (it is not sent)…
+	if _, err := e.st.Pool().Exec(context.Background(), `UPDATE kickmon.streamers SET last_confirmed_at = $1`, at(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	e.await(t, metrics.ConfirmOK)
+	if d := cmp.Diff(all(time.Minute), e.rows(t)); d != "" {
+		t.Errorf("unchanged list (-want +got):\n%s", d)
+	}
+	// …and a changed confirmation is written.
+	watched[2] = streamer(103, "s2", 7*time.Minute)
+	e.fake.SetStreamers(watched...)
+	e.await(t, metrics.ConfirmOK)
+	want := all(time.Minute)
+	want[2].Confirmed = at(7 * time.Minute)
+	if d := cmp.Diff(want, e.rows(t)); d != "" {
+		t.Errorf("one changed (-want +got):\n%s", d)
 	}
 }
 

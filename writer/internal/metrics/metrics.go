@@ -36,6 +36,7 @@ type Metrics struct {
 	confirms    *prometheus.CounterVec
 	confirmRows prometheus.Counter
 	confirmLast prometheus.Gauge
+	confirmTime prometheus.Histogram
 }
 
 // Outcomes of a confirmation refresh (ObserveConfirm).
@@ -98,11 +99,16 @@ func New() *Metrics {
 			Name: "kickmon_writer_confirm_last_success_timestamp_seconds", Help: "Unix time of the last successful confirmation refresh (0: none yet).",
 		}),
 	}
+	m.confirmTime = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "kickmon_writer_confirm_duration_seconds",
+		Help:    "Time one confirmation refresh attempt took (the collector's list and the statement), whatever its outcome.",
+		Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+	})
 	for _, o := range []string{ConfirmOK, ConfirmBehind, ConfirmCollector, ConfirmDatabase} {
 		m.confirms.WithLabelValues(o)
 	}
 	m.reg.MustRegister(m.batches, m.flushErrors, m.events, m.rows, m.lost, m.flush, m.batchSize,
-		m.lagEvents, m.lagSeconds, m.cursor, m.dbUp, m.connected, m.confirms, m.confirmRows, m.confirmLast,
+		m.lagEvents, m.lagSeconds, m.cursor, m.dbUp, m.connected, m.confirms, m.confirmRows, m.confirmLast, m.confirmTime,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -178,6 +184,13 @@ func (m *Metrics) ObserveConfirm(outcome string, rows int64) {
 	if outcome == ConfirmOK {
 		m.confirmRows.Add(float64(rows))
 		m.confirmLast.SetToCurrentTime()
+	}
+}
+
+// ConfirmDuration records how long one confirmation refresh attempt took.
+func (m *Metrics) ConfirmDuration(d time.Duration) {
+	if m != nil {
+		m.confirmTime.Observe(d.Seconds())
 	}
 }
 

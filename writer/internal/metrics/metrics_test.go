@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -115,6 +116,35 @@ func TestNilMetricsIgnoresEverything(t *testing.T) {
 	m.SetLag(1)
 	m.SetConnected(true)
 	m.ObserveConfirm(ConfirmOK, 1)
+}
+
+// Every metric the writer exports is documented in README.md's metrics
+// table, with its meaning.
+func TestMetricsDocumented(t *testing.T) {
+	readme, err := os.ReadFile("../../../README.md")
+	if err != nil {
+		t.Fatalf("README.md: %v", err)
+	}
+	m := New()
+	m.ObserveFlush(Flush{Events: 1, Applied: 1, Rows: 1, Duration: time.Millisecond, Cursor: 1, Lag: time.Millisecond})
+	m.ObserveConfirm(ConfirmOK, 1)
+	m.ConfirmDuration(time.Millisecond)
+	families, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range families {
+		if name := f.GetName(); strings.HasPrefix(name, "kickmon_") {
+			n++
+			if !strings.Contains(string(readme), "| `"+name+"` |") {
+				t.Errorf("README.md's metrics table lacks a row for %s", name)
+			}
+		}
+	}
+	if n < 10 {
+		t.Errorf("only %d kickmon metrics gathered", n)
+	}
 }
 
 // TestIdleConnectionsAreClosed: a client that keeps a connection open
