@@ -4,13 +4,22 @@ package systemdtest
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,7 +34,8 @@ var exposureRE = regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`)
 
 // TestPackageUnderSystemd installs the .deb named by KICKMON_DEB in a booted
 // Debian 12 container, runs both units against PostgreSQL and a kicksim on
-// the host's loopback, and purges the package at the end.
+// the host's loopback, kicknotify against a webhook sink on that loopback,
+// and purges the package at the end.
 func TestPackageUnderSystemd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a Debian container (minutes): not in -short")
@@ -96,7 +106,7 @@ func TestPackageUnderSystemd(t *testing.T) {
 	t.Cleanup(m.Close)
 	t.Cleanup(func() {
 		if t.Failed() {
-			out, _ := m.Exec(context.Background(), "journalctl", "--no-pager", "-n", "150", "-u", "kickmon-collector", "-u", "kickmon-writer", "-u", "postgresql@15-main")
+			out, _ := m.Exec(context.Background(), "journalctl", "--no-pager", "-n", "150", "-u", "kickmon-collector", "-u", "kickmon-writer", "-u", "kickmon-notify", "-u", "postgresql@15-main")
 			t.Logf("journal:\n%s", out)
 		}
 	})
@@ -137,7 +147,7 @@ func TestPackageUnderSystemd(t *testing.T) {
 	step("install")
 	run("sh", "-c", "dpkg -i /mnt/kickmon/"+filepath.Base(deb))
 	run("id", "kickmon")
-	for _, u := range []string{"kickmon-collector", "kickmon-writer"} {
+	for _, u := range []string{"kickmon-collector", "kickmon-writer", "kickmon-notify"} {
 		if got := show(u, "UnitFileState"); got != "disabled" {
 			t.Errorf("%s after install: UnitFileState=%s, want disabled (install must not enable)", u, got)
 		}
@@ -150,7 +160,7 @@ func TestPackageUnderSystemd(t *testing.T) {
 	}
 
 	step("systemd-analyze verify and security")
-	for _, u := range []string{"kickmon-collector.service", "kickmon-writer.service"} {
+	for _, u := range []string{"kickmon-collector.service", "kickmon-writer.service", "kickmon-notify.service"} {
 		if out := run("systemd-analyze", "verify", "--man=no", u); strings.TrimSpace(out) != "" {
 			t.Errorf("systemd-analyze verify %s:\n%s", u, out)
 		}
@@ -247,6 +257,80 @@ func TestPackageUnderSystemd(t *testing.T) {
 		}
 	}
 
+	step("kicknotify: a go-live reaches a signed webhook on the host's loopback")
+	sink := startHookSink(t)
+	notifyYAML := fmt.Sprintf("targets:\n  - name: hook\n    type: webhook\n    url: %s/kickmon\n    secret_file: hook-secret\n    events: [live]\n", sink.URL)
+	// The secret as the unit's comment says: a credential loaded by a drop-in.
+	for path, data := range map[string]string{
+		"/etc/kickmon/notify.yaml":                               notifyYAML,
+		"/etc/kickmon/credentials/hook-secret":                   string(sink.secret),
+		"/run/systemd/system/kickmon-notify.service.d/hook.conf": "[Service]\nLoadCredential=hook-secret:/etc/kickmon/credentials/hook-secret\n",
+	} {
+		run("mkdir", "-p", filepath.Dir(path))
+		if err := m.WriteFile(ctx, path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run("chmod", "0640", "/etc/kickmon/notify.yaml")
+	run("chgrp", "kickmon", "/etc/kickmon/notify.yaml")
+	run("chmod", "0644", "/run/systemd/system/kickmon-notify.service.d/hook.conf")
+	run("systemctl", "daemon-reload")
+	run("systemctl", "start", "kickmon-notify")
+	// systemctl start returned, so READY=1 came: its socket must answer now.
+	if got := strings.TrimSpace(run("systemctl", "is-active", "kickmon-notify")); got != "active" {
+		t.Errorf("kickmon-notify after start: %s", got)
+	}
+	run("kickctl", "notify", "status")
+	if st := show("kickmon-notify", "StatusText"); st == "" {
+		t.Error("kickmon-notify: no STATUS= text")
+	} else {
+		t.Logf("notify status: %s", st)
+	}
+	// doctor's notifier check sees it through the packaged default socket.
+	out, _ := m.Exec(ctx, "kickctl", "doctor", "-o", "json") // other checks may fail in a container: judge the notifier's
+	var rep struct {
+		Checks []struct{ Name, State, Summary string }
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("kickctl doctor -o json: %v\n%s", err, out)
+	}
+	notifier := false
+	for _, c := range rep.Checks {
+		if c.Name == "notifier" {
+			notifier = true
+			if c.State != "ok" {
+				t.Errorf("doctor's notifier check: %s: %s", c.State, c.Summary)
+			}
+		}
+	}
+	if !notifier {
+		t.Errorf("kickctl doctor has no notifier check:\n%s", out)
+	}
+	// An offline watched streamer goes live in kicksim.
+	var sims []struct {
+		UserID int64  `json:"user_id"`
+		Slug   string `json:"slug"`
+		Live   bool   `json:"live"`
+	}
+	if err := json.Unmarshal(simControl(t, env["KICKSIM_CONTROL_URL"], "GET", "/streamers"), &sims); err != nil {
+		t.Fatalf("kicksim streamers: %v", err)
+	}
+	goLive := ""
+	for _, x := range sims {
+		if !x.Live && slices.Contains(slugs[:4], x.Slug) {
+			goLive = x.Slug
+			simControl(t, env["KICKSIM_CONTROL_URL"], "POST", fmt.Sprintf("/streamers/%d/live", x.UserID))
+			break
+		}
+	}
+	if goLive == "" {
+		t.Fatalf("no offline streamer among %q in kicksim to send live", slugs[:4])
+	}
+	waitFor("the go-live of "+goLive+" at the webhook sink", func() bool { return sink.delivered("live", goLive) })
+	if n := sink.badSignatures(); n > 0 {
+		t.Errorf("%d deliveries with a bad X-Kickmon-Signature", n)
+	}
+
 	step("watchdog: a frozen collector is restarted")
 	before := show("kickmon-collector", "MainPID")
 	run("systemctl", "kill", "--kill-who=main", "--signal=SIGSTOP", "kickmon-collector")
@@ -274,6 +358,12 @@ func TestPackageUnderSystemd(t *testing.T) {
 	run("dpkg", "-r", "kickmon")
 	run("test", "-s", "/var/lib/kickmon/spool.db")
 	run("test", "-f", "/etc/kickmon/kickmon.env")
+	run("test", "-f", "/etc/kickmon/notify.yaml")
+	for _, u := range []string{"kickmon-collector", "kickmon-writer", "kickmon-notify"} {
+		if got := show(u, "ActiveState"); got != "inactive" {
+			t.Errorf("%s after remove: ActiveState=%s, want inactive (its binary is gone)", u, got)
+		}
+	}
 	if got := show("kickmon-collector", "LoadState"); got != "not-found" {
 		t.Errorf("collector unit after remove: LoadState=%s, want not-found", got)
 	}
@@ -287,4 +377,80 @@ func TestPackageUnderSystemd(t *testing.T) {
 		t.Errorf("dpkg -s kickmon after purge:\n%s", out)
 	}
 	step("done")
+}
+
+// hookSink is kicknotify's webhook target on the host's loopback (which the
+// container shares): it answers 204 to deliveries signed with secret and
+// keeps their kind and slug, and counts the badly signed ones (401).
+type hookSink struct {
+	*httptest.Server
+	secret []byte
+
+	mu  sync.Mutex
+	got []string // "kind slug"
+	bad int
+}
+
+func startHookSink(t *testing.T) *hookSink {
+	t.Helper()
+	s := &hookSink{secret: []byte(rand.Text())}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mac := hmac.New(sha256.New, s.secret)
+		mac.Write(body)
+		var ev struct {
+			Streamer struct{ Slug string } `json:"streamer"`
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !hmac.Equal([]byte(r.Header.Get("X-Kickmon-Signature")), []byte(hex.EncodeToString(mac.Sum(nil)))) {
+			s.bad++
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		if err := json.Unmarshal(body, &ev); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.got = append(s.got, r.Header.Get("X-Kickmon-Kind")+" "+ev.Streamer.Slug)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// delivered says whether a signed delivery of kind about slug arrived.
+func (s *hookSink) delivered(kind, slug string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Contains(s.got, kind+" "+slug)
+}
+
+func (s *hookSink) badSignatures() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bad
+}
+
+// simControl calls kicksim's control API (KICKSIM_CONTROL_URL) and returns the body.
+func simControl(t *testing.T, base, method, path string) []byte {
+	t.Helper()
+	req, err := http.NewRequest(method, base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("kicksim %s %s: %v", method, path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		t.Fatalf("kicksim %s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	return b
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/kickmon/kickmon/collector/internal/monitor"
 	"github.com/kickmon/kickmon/collector/internal/observation"
 	"github.com/kickmon/kickmon/collector/internal/poller"
-	"github.com/kickmon/kickmon/collector/internal/profiling"
 	"github.com/kickmon/kickmon/collector/internal/realtime"
 	"github.com/kickmon/kickmon/collector/internal/rpc"
 	"github.com/kickmon/kickmon/collector/internal/sdnotify"
@@ -31,6 +30,8 @@ import (
 	"github.com/kickmon/kickmon/collector/internal/webhook"
 	"github.com/kickmon/kickmon/proto/backoff"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"github.com/kickmon/kickmon/proto/profiling"
+	"github.com/kickmon/kickmon/proto/unixsock"
 )
 
 // Version is the collector's version, set at build time with -ldflags -X.
@@ -163,7 +164,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 	if err != nil {
 		return err
 	}
-	lis, err := rpc.Listen(cfg.Socket)
+	lis, err := unixsock.Listen(cfg.Socket, "kickcollector")
 	if err != nil {
 		return err
 	}

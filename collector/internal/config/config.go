@@ -17,10 +17,10 @@ import (
 
 	"github.com/kickmon/kickmon/collector/internal/kickrest"
 	"github.com/kickmon/kickmon/collector/internal/poller"
-	"github.com/kickmon/kickmon/collector/internal/profiling"
 	"github.com/kickmon/kickmon/collector/internal/pusher"
 	"github.com/kickmon/kickmon/collector/internal/realtime"
 	"github.com/kickmon/kickmon/proto/envfile"
+	"github.com/kickmon/kickmon/proto/profiling"
 )
 
 // Defaults, as documented in design.md.

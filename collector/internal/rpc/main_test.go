@@ -16,6 +16,7 @@ import (
 	"github.com/kickmon/kickmon/collector/internal/spool"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/proto/kickapi"
+	"github.com/kickmon/kickmon/proto/unixsock"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
@@ -112,7 +113,7 @@ func start(t *testing.T, opts ...func(*config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := Listen(e.path)
+	lis, err := unixsock.Listen(e.path, "kickcollector")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,13 +101,7 @@ func TestSocketFromEnvironment(t *testing.T) {
 }
 
 func TestUnreachableCollector(t *testing.T) {
-	stale := filepath.Join(t.TempDir(), "stale.sock")
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: stale, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.SetUnlinkOnClose(false)
-	_ = l.Close()
+	stale := staleSocket(t)
 	notSocket := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(notSocket, nil, 0o600); err != nil {
 		t.Fatal(err)

@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"os/user"
@@ -24,7 +26,10 @@ const (
 	spoolFillWarn, spoolFillFail = 0.80, 0.95
 	writerLagWarn, writerLagFail = 30 * time.Second, 5 * time.Minute
 	clockSkewWarn, clockSkewFail = 2 * time.Second, time.Minute // Date has 1 s resolution
-	slugsPerReason               = 3                            // blind slugs named per reason
+	// Oldest notification job (event or delivery) still waiting: a go-live
+	// message that late has lost most of its point.
+	notifyBacklogWarn, notifyBacklogFail = 5 * time.Minute, time.Hour
+	slugsPerReason                       = 3 // blind slugs named per reason
 )
 
 // checkState is the outcome of one doctor check.
@@ -69,7 +74,8 @@ func (e *env) doctorCommand() *cobra.Command {
 		Use:   "doctor",
 		Short: "Check that everything works and say how to fix what does not (exit 1 if anything is ✘)",
 		Long: `Check that everything works and say how to fix what does not: the socket and your access,
-the collector, the Kick token, each source's coverage, the spool, the writer's lag and the clock.
+the collector, the Kick token, each source's coverage, the spool, the writer's lag, the clock
+and kicknotify's deliveries (optional: a warning when it is not running).
 
 Each check is ✔ (fine), ! (works, needs attention) or ✘ (broken), with the fix in one line.
 Exit 0 when nothing is ✘ (warnings allowed; --strict makes them exit 1 too), 1 otherwise.`,
@@ -153,25 +159,107 @@ func (e *env) diagnose(ctx context.Context) []check {
 		return append(checks, check{Name: "streamers", State: checkFail, Summary: err.Error(), Fix: "journalctl -u kickmon-collector"})
 	}
 	d := diagnosis{env: e, st: st, streamers: list.GetStreamers()}
-	return append(checks, d.collector(), d.token(), d.poller(), d.realtime(), d.webhooks(), d.spool(), d.writer(), d.clock())
+	checks = append(checks, d.collector(), d.token(), d.poller(), d.realtime(), d.webhooks(), d.spool(), d.writer(), d.clock())
+	if e.notifySocket != "" { // --notify-socket '' skips it, as in kickctl status
+		checks = append(checks, e.notifierCheck(ctx))
+	}
+	return checks
+}
+
+// notifierCheck asks kicknotify for its status. kicknotify is optional, so
+// not running or not reachable is a warning; a target that keeps failing
+// (or a backlog an hour old) is a failure.
+func (e *env) notifierCheck(ctx context.Context) check {
+	c := check{Name: "notifier", State: checkWarn}
+	if _, err := os.Stat(e.notifySocket); errors.Is(err, fs.ErrNotExist) {
+		c.Summary = "not running (no socket at " + e.notifySocket + "): no go-live notifications are sent"
+		c.Fix = "sudo systemctl enable --now kickmon-notify (see README, Notifications), or point --notify-socket / KICKMON_NOTIFY_SOCKET at its socket; --notify-socket '' skips this check"
+		return c
+	}
+	st, err := e.notifierStatus(ctx)
+	if err != nil {
+		c.Summary, c.Fix = err.Error(), reachFix(err.Error(), "kickmon-notify", "--notify-socket / KICKMON_NOTIFY_SOCKET")
+		return c
+	}
+	return e.judgeNotifier(st)
+}
+
+// judgeNotifier is notifierCheck's verdict on kicknotify's answer. A target
+// keeps failing when it gave deliveries up in 24 h and has not delivered
+// since its last error (✘); given up earlier but delivering again, or
+// failing now with retries left, it is a warning.
+func (e *env) judgeNotifier(st *kickmonv1.GetNotifierStatusResponse) check {
+	c := check{Name: "notifier", State: checkOK, Summary: e.notifierSummary(st)}
+	var failing, flaky []string
+	named := "TARGET" // the first target in trouble, for the fix
+	for _, t := range st.GetTargets() {
+		lastErr := t.GetLastErrorAt().AsTime()
+		erring := t.GetLastError() != "" && (t.GetLastDeliveredAt() == nil || lastErr.After(t.GetLastDeliveredAt().AsTime()))
+		why := ""
+		if t.GetLastError() != "" {
+			why = ", last error " + e.ago(t.GetLastErrorAt()) + ": " + cell(t.GetLastError(), 60)
+		}
+		if named == "TARGET" && (t.GetFailed() > 0 || t.GetRetrying() > 0 && erring) {
+			named = cell(t.GetName(), 0)
+		}
+		switch {
+		case t.GetFailed() > 0 && erring:
+			failing = append(failing, fmt.Sprintf("%s keeps failing (%d given up in 24h%s)", cell(t.GetName(), 0), t.GetFailed(), why))
+		case t.GetFailed() > 0:
+			flaky = append(flaky, fmt.Sprintf("%s gave up %d deliver%s in 24h, delivering again since", cell(t.GetName(), 0), t.GetFailed(), pluralY(t.GetFailed())))
+		case t.GetRetrying() > 0 && erring:
+			flaky = append(flaky, fmt.Sprintf("%s failing, %d retrying%s", cell(t.GetName(), 0), t.GetRetrying(), why))
+		}
+	}
+	var waited time.Duration
+	if st.GetOldestPendingAt() != nil {
+		waited = max(0, e.now().Sub(st.GetOldestPendingAt().AsTime()))
+	}
+	for _, s := range append(failing, flaky...) {
+		c.Summary += "; " + s
+	}
+	switch {
+	case len(failing) > 0:
+		c.State = checkFail
+		c.Fix = "kickctl notify test " + named + " shows the target's answer; fix its url or secret in notify.yaml, then sudo systemctl restart kickmon-notify"
+	case waited >= notifyBacklogFail:
+		c.State, c.Fix = checkFail, "notifications are late: systemctl status kickmon-notify; journalctl -u kickmon-notify"
+	case len(flaky) > 0:
+		c.State = checkWarn
+		c.Fix = "deliveries are retried (up to 20 attempts); kickctl notify test " + named + " shows the target's answer"
+	case waited >= notifyBacklogWarn:
+		c.State, c.Fix = checkWarn, "notifications are late: kickctl notify status; journalctl -u kickmon-notify"
+	}
+	return c
+}
+
+// pluralY is "y" for one, "ies" otherwise (delivery, deliveries).
+func pluralY(n int64) string {
+	if n == 1 {
+		return "y"
+	}
+	return "ies"
 }
 
 // socketFailed explains an unreachable collector (kickapi.Explain through
 // rpcError) and picks the fix for the reason it gives.
 func socketFailed(err error) check {
-	msg := err.Error()
-	c := check{Name: "socket", State: checkFail, Summary: msg}
+	return check{Name: "socket", State: checkFail, Summary: err.Error(),
+		Fix: reachFix(err.Error(), "kickmon-collector", "--socket / KICKMON_SOCKET")}
+}
+
+// reachFix is the fix for a daemon (its systemd unit, the flag and env
+// naming its socket) that cannot be reached for the reason msg gives.
+func reachFix(msg, unit, socketFlags string) string {
 	switch {
 	case strings.Contains(msg, "permission denied"):
-		c.Fix = "sudo usermod -aG kickmon $USER, then log in again (or run as a member of the socket's group)"
+		return "sudo usermod -aG kickmon $USER, then log in again (or run as a member of the socket's group)"
 	case strings.Contains(msg, "stale socket"):
-		c.Fix = "the collector is not running: sudo systemctl restart kickmon-collector (it removes the stale socket)"
+		return "it is not running: sudo systemctl restart " + unit + " (it removes the stale socket)"
 	case strings.Contains(msg, "no such file"):
-		c.Fix = "sudo systemctl start kickmon-collector, or point --socket / KICKMON_SOCKET at its socket"
-	default:
-		c.Fix = "systemctl status kickmon-collector; journalctl -u kickmon-collector"
+		return "sudo systemctl start " + unit + ", or point " + socketFlags + " at its socket"
 	}
-	return c
+	return "systemctl status " + unit + "; journalctl -u " + unit
 }
 
 // accessCheck says whether this user may change the collector (add, remove,

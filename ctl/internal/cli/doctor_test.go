@@ -78,11 +78,14 @@ func TestDoctorGolden(t *testing.T) {
 		}
 		srv.SetStreamers(list...)
 	}
+	stale := staleSocket(t)
 	tests := []struct {
-		name  string
-		args  []string
-		setup func(*kickapitest.Server)
-		code  int
+		name     string
+		args     []string
+		setup    func(*kickapitest.Server)
+		notifier *kickmonv1.GetNotifierStatusResponse // nil: healthyNotifier
+		notify   string                               // kicknotify's socket: "none" (nothing there), a path, else the fake's
+		code     int
 	}{
 		{name: "doctor_healthy", args: []string{"doctor"}},
 		{name: "doctor_healthy_json", args: []string{"doctor", "-o", "json"}},
@@ -131,6 +134,12 @@ func TestDoctorGolden(t *testing.T) {
 			})(srv)
 			srv.Publish(testEvents()...)
 		}},
+		{name: "doctor_notifier_not_running", args: []string{"doctor"}, notify: "none"},
+		{name: "doctor_notifier_stale", args: []string{"doctor"}, notify: stale},
+		{name: "doctor_notifier_failing", args: []string{"doctor"}, notifier: testNotifierStatus(), code: ExitError},
+		{name: "doctor_notifier_failing_json", args: []string{"doctor", "-o", "json"}, notifier: testNotifierStatus(), code: ExitError},
+		{name: "doctor_notifier_warnings", args: []string{"doctor"}, notifier: flakyNotifier()},
+		{name: "doctor_notifier_skipped", args: []string{"doctor", "--notify-socket", ""}, notify: "none"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,11 +147,113 @@ func TestDoctorGolden(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(srv)
 			}
-			r := run(t, t.Context(), srv.Path(), tt.args...)
+			var stdout, stderr syncBuffer
+			e := testEnv(srv.Path(), &stdout, &stderr)
+			switch tt.notify {
+			case "":
+				st := tt.notifier
+				if st == nil {
+					st = healthyNotifier()
+				}
+				e.notifySocket = startFakeNotifier(t, st)
+			case "none":
+				e.notifySocket = "/nonexistent/kickmon-notify/notify.sock"
+			default:
+				e.notifySocket = tt.notify
+			}
+			code := e.run(t.Context(), tt.args)
+			r := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 			if r.code != tt.code {
 				t.Errorf("exit code %d, want %d; stderr:\n%s", r.code, tt.code, r.stderr)
 			}
-			checkGolden(t, tt.name, r.golden(srv.Path(), tt.args))
+			got := r.golden(srv.Path(), tt.args)
+			if e.notifySocket != "" { // --notify-socket '' empties it
+				got = strings.ReplaceAll(got, e.notifySocket, "$NOTIFY_SOCKET")
+			}
+			checkGolden(t, tt.name, got)
+		})
+	}
+}
+
+// healthyNotifier is a kicknotify whose targets all deliver.
+func healthyNotifier() *kickmonv1.GetNotifierStatusResponse {
+	return &kickmonv1.GetNotifierStatusResponse{StartedAt: at(time.Hour), Targets: []*kickmonv1.TargetStatus{
+		{Name: "team-discord", Type: "discord", Delivered: 14, LastDeliveredAt: at(3 * time.Minute)},
+		{Name: "ops-hook", Type: "webhook", Delivered: 20, LastDeliveredAt: at(3 * time.Minute),
+			LastError: "webhook target answered 502 Bad Gateway", LastErrorAt: at(30 * time.Minute)}, // retried and delivered since
+	}}
+}
+
+// flakyNotifier has a target that gave a delivery up but delivers again, one
+// failing now with retries left, and a backlog over notifyBacklogWarn.
+func flakyNotifier() *kickmonv1.GetNotifierStatusResponse {
+	st := healthyNotifier()
+	st.EventsPending, st.OldestPendingAt = 2, at(7*time.Minute)
+	st.Targets[0].Failed = 1
+	st.Targets[0].LastError, st.Targets[0].LastErrorAt = "discord target answered 429 Too Many Requests", at(time.Hour)
+	st.Targets[1].Retrying = 2
+	st.Targets[1].LastError, st.Targets[1].LastErrorAt = "webhook target answered 503 Service Unavailable", at(40*time.Second)
+	return st
+}
+
+// staleSocket is the path of a socket nobody listens on any more.
+func staleSocket(t *testing.T) string {
+	t.Helper()
+	stale := filepath.Join(t.TempDir(), "stale.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: stale, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetUnlinkOnClose(false)
+	_ = l.Close()
+	return stale
+}
+
+// TestJudgeNotifier: the thresholds of the notifier check.
+func TestJudgeNotifier(t *testing.T) {
+	target := func(edit func(*kickmonv1.TargetStatus)) *kickmonv1.GetNotifierStatusResponse {
+		st := healthyNotifier()
+		edit(st.Targets[1])
+		return st
+	}
+	backlog := func(d time.Duration) *kickmonv1.GetNotifierStatusResponse {
+		st := healthyNotifier()
+		st.OldestPendingAt = at(d)
+		return st
+	}
+	tests := []struct {
+		name  string
+		st    *kickmonv1.GetNotifierStatusResponse
+		state checkState
+		says  string
+	}{
+		{"healthy, an old error retried and delivered", healthyNotifier(), checkOK, "2 targets"},
+		{"nothing configured", &kickmonv1.GetNotifierStatusResponse{}, checkOK, "0 targets"},
+		{"backlog under the warning", backlog(notifyBacklogWarn - time.Second), checkOK, "oldest waiting since"},
+		{"backlog at the warning", backlog(notifyBacklogWarn), checkWarn, "oldest waiting since"},
+		{"backlog at the failure", backlog(notifyBacklogFail), checkFail, "oldest waiting since"},
+		{"given up, error after the last delivery", target(func(x *kickmonv1.TargetStatus) {
+			x.Failed, x.LastErrorAt = 3, at(time.Minute)
+		}), checkFail, "ops-hook keeps failing (3 given up in 24h"},
+		{"given up, never delivered", target(func(x *kickmonv1.TargetStatus) {
+			x.Failed, x.Delivered, x.LastDeliveredAt, x.LastErrorAt = 1, 0, nil, at(time.Minute)
+		}), checkFail, "keeps failing"},
+		{"given up, delivering again", target(func(x *kickmonv1.TargetStatus) { x.Failed = 1 }), checkWarn, "gave up 1 delivery in 24h, delivering again"},
+		{"given up, error forgotten by a restart", target(func(x *kickmonv1.TargetStatus) {
+			x.Failed, x.LastError, x.LastErrorAt = 2, "", nil
+		}), checkWarn, "gave up 2 deliveries"},
+		{"retrying after an error", target(func(x *kickmonv1.TargetStatus) {
+			x.Retrying, x.LastErrorAt = 1, at(time.Second)
+		}), checkWarn, "ops-hook failing, 1 retrying"},
+		{"retrying, delivered since the error", target(func(x *kickmonv1.TargetStatus) { x.Retrying = 1 }), checkOK, "1 retrying"},
+	}
+	e := testEnv("", &syncBuffer{}, &syncBuffer{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := e.judgeNotifier(tt.st)
+			if c.State != tt.state || !strings.Contains(c.Summary, tt.says) || (c.State == checkOK) != (c.Fix == "") {
+				t.Errorf("got %+v, want %s saying %q (a fix exactly when not ok)", c, tt.state, tt.says)
+			}
 		})
 	}
 }
@@ -177,13 +288,7 @@ func TestDoctorJSONAgreesWithExitCode(t *testing.T) {
 // TestDoctorSocketFixes: each reason the collector cannot be reached gets
 // its own fix.
 func TestDoctorSocketFixes(t *testing.T) {
-	stale := filepath.Join(t.TempDir(), "stale.sock")
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: stale, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.SetUnlinkOnClose(false)
-	_ = l.Close()
+	stale := staleSocket(t)
 	tests := []struct {
 		name, socket, summary, fix string
 	}{

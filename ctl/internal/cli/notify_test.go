@@ -19,9 +19,16 @@ import (
 // in deploy/e2e's TestNotificationsEndToEnd).
 type fakeNotifier struct {
 	kickmonv1.UnimplementedNotifyServiceServer
+	status *kickmonv1.GetNotifierStatusResponse
 }
 
-func (fakeNotifier) GetNotifierStatus(context.Context, *kickmonv1.GetNotifierStatusRequest) (*kickmonv1.GetNotifierStatusResponse, error) {
+func (f fakeNotifier) GetNotifierStatus(context.Context, *kickmonv1.GetNotifierStatusRequest) (*kickmonv1.GetNotifierStatusResponse, error) {
+	return f.status, nil
+}
+
+// testNotifierStatus is a kicknotify with one healthy target and one that
+// keeps failing (a delivery given up, no success since its last error).
+func testNotifierStatus() *kickmonv1.GetNotifierStatusResponse {
 	return &kickmonv1.GetNotifierStatusResponse{
 		EventsPending: 1, OldestPendingAt: at(12 * time.Second), StartedAt: at(time.Hour),
 		Targets: []*kickmonv1.TargetStatus{
@@ -29,7 +36,7 @@ func (fakeNotifier) GetNotifierStatus(context.Context, *kickmonv1.GetNotifierSta
 			{Name: "ops-hook", Type: "webhook", Retrying: 2, Delivered: 3, Failed: 1, LastDeliveredAt: at(time.Hour),
 				LastError: "webhook target answered 500 Internal Server Error: oops", LastErrorAt: at(20 * time.Second)},
 		},
-	}, nil
+	}
 }
 
 func (fakeNotifier) SendTest(_ context.Context, req *kickmonv1.SendTestRequest) (*kickmonv1.SendTestResponse, error) {
@@ -39,7 +46,8 @@ func (fakeNotifier) SendTest(_ context.Context, req *kickmonv1.SendTestRequest) 
 	return &kickmonv1.SendTestResponse{Status: "204 No Content"}, nil
 }
 
-func startFakeNotifier(t *testing.T) string {
+// startFakeNotifier serves st as kicknotify's status and returns its socket.
+func startFakeNotifier(t *testing.T, st *kickmonv1.GetNotifierStatusResponse) string {
 	dir, err := os.MkdirTemp("", "kctl")
 	if err != nil {
 		t.Fatal(err)
@@ -51,14 +59,14 @@ func startFakeNotifier(t *testing.T) string {
 		t.Fatal(err)
 	}
 	g := grpc.NewServer()
-	kickmonv1.RegisterNotifyServiceServer(g, fakeNotifier{})
+	kickmonv1.RegisterNotifyServiceServer(g, fakeNotifier{status: st})
 	go func() { _ = g.Serve(lis) }()
 	t.Cleanup(g.Stop)
 	return path
 }
 
 func TestNotifyGolden(t *testing.T) {
-	notifier := startFakeNotifier(t)
+	notifier := startFakeNotifier(t, testNotifierStatus())
 	tests := []struct {
 		name   string
 		args   []string

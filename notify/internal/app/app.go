@@ -23,6 +23,7 @@ import (
 	"github.com/kickmon/kickmon/notify/internal/metrics"
 	"github.com/kickmon/kickmon/notify/internal/systemd"
 	"github.com/kickmon/kickmon/notify/internal/targets"
+	"github.com/kickmon/kickmon/proto/unixsock"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 )
@@ -108,7 +109,7 @@ func daemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	lis, err := api.Listen(cfg.Socket)
+	lis, err := unixsock.Listen(cfg.Socket, "kicknotify")
 	if err != nil {
 		return err
 	}

@@ -17,12 +17,12 @@ import (
 
 	"github.com/kickmon/kickmon/proto/backoff"
 	"github.com/kickmon/kickmon/proto/kickapi"
+	"github.com/kickmon/kickmon/proto/profiling"
 	"github.com/kickmon/kickmon/writer/internal/config"
 	"github.com/kickmon/kickmon/writer/internal/confirm"
 	"github.com/kickmon/kickmon/writer/internal/consumer"
 	"github.com/kickmon/kickmon/writer/internal/logkeys"
 	"github.com/kickmon/kickmon/writer/internal/metrics"
-	"github.com/kickmon/kickmon/writer/internal/profiling"
 	"github.com/kickmon/kickmon/writer/internal/retention"
 	"github.com/kickmon/kickmon/writer/internal/store"
 	"github.com/kickmon/kickmon/writer/internal/systemd"

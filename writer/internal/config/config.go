@@ -17,7 +17,7 @@ import (
 
 	"github.com/kickmon/kickmon/proto/envfile"
 
-	"github.com/kickmon/kickmon/writer/internal/profiling"
+	"github.com/kickmon/kickmon/proto/profiling"
 )
 
 // Defaults, as documented in design.md.

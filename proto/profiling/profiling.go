@@ -1,7 +1,8 @@
-// Package profiling serves Go's pprof endpoints (/debug/pprof/) on a
-// loopback address (KICKMON_PPROF_ADDR), for go tool pprof. Profiles show
-// the process's internals, so the listener is refused anywhere but
-// loopback; reach it from elsewhere through an SSH tunnel.
+// Package profiling owns the daemons' pprof endpoint: it checks the
+// KICKMON_PPROF_ADDR setting and serves Go's /debug/pprof/ handlers on it,
+// for go tool pprof. Profiles show the process's internals, so the listener
+// is refused anywhere but loopback; reach it from elsewhere through an SSH
+// tunnel. kickcollector and kickwriter share it.
 package profiling
 
 import (
@@ -13,9 +14,11 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
-
-	"github.com/kickmon/kickmon/collector/internal/logkeys"
 )
+
+// keyAddr is the slog key of the bound address: the same as each daemon's
+// keyAddr, which this shared module cannot import.
+const keyAddr = "addr"
 
 // CheckAddr returns a problem with addr ("" is fine: off), naming the
 // variable: it must be host:port with a loopback IP or "localhost".
@@ -54,7 +57,7 @@ func Serve(ctx context.Context, addr string, log *slog.Logger) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("pprof listening", logkeys.Addr, ln.Addr().String())
+	log.Info("pprof listening", keyAddr, ln.Addr().String())
 	select {
 	case err := <-errc:
 		return fmt.Errorf("pprof server: %w", err)

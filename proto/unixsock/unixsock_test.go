@@ -1,4 +1,4 @@
-package rpc
+package unixsock
 
 import (
 	"io/fs"
@@ -67,7 +67,7 @@ func TestListen(t *testing.T) {
 			if tt.prepare != nil {
 				tt.prepare(t, path)
 			}
-			lis, err := Listen(path)
+			lis, err := Listen(path, "kickcollector")
 			if tt.wantErr != "" {
 				if err == nil {
 					_ = lis.Close()

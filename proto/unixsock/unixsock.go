@@ -1,4 +1,8 @@
-package api
+// Package unixsock owns how a daemon listens on its API's Unix socket:
+// create the directory, take over a stale socket only when nothing answers
+// on it, never remove anything else, and set the socket's mode. kickcollector
+// and kicknotify share it; the client side is kickapi.Dial.
+package unixsock
 
 import (
 	"errors"
@@ -11,18 +15,19 @@ import (
 	"time"
 )
 
-// SocketMode is the mode of the API socket: kicknotify's user and group
-// may connect. Give the socket the admin group through the service's
+// SocketMode is the mode of an API socket: the daemon's user and group may
+// connect. Give the socket the admin group through the service's
 // primary group (systemd Group=, RuntimeDirectory) so its members can reach it.
 const SocketMode = 0o660
 
-// Listen listens on the Unix socket at path for the API. It creates the
-// parent directory if needed. An existing socket is probed first: if
-// something answers (another kicknotify) Listen refuses; if nothing
-// does, the stale socket is removed. A path that exists and is not a socket
+// Listen listens on the Unix socket at path for daemon's API (daemon, e.g.
+// "kickcollector", is named in the error when the socket is taken). It
+// creates the parent directory if needed. An existing socket is probed
+// first: if something answers (another instance of daemon) Listen refuses;
+// if nothing does, the stale socket is removed. A path that exists and is not a socket
 // is never removed. The socket is chmod'ed to SocketMode after listen and
 // removed when the listener closes.
-func Listen(path string) (net.Listener, error) {
+func Listen(path, daemon string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("listen %s: create directory: %w", path, err)
 	}
@@ -37,7 +42,7 @@ func Listen(path string) (net.Listener, error) {
 		c, err := net.DialTimeout("unix", path, time.Second)
 		if err == nil {
 			_ = c.Close()
-			return nil, fmt.Errorf("listen %s: another process answers on this socket (is another kicknotify running?)", path)
+			return nil, fmt.Errorf("listen %s: another process answers on this socket (is another %s running?)", path, daemon)
 		}
 		if !errors.Is(err, syscall.ECONNREFUSED) {
 			return nil, fmt.Errorf("listen %s: probe existing socket: %w", path, err)
