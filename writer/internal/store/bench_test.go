@@ -52,7 +52,7 @@ func BenchmarkStoreWrite(b *testing.B) {
 // nothing. One iteration is one streamer-day. It reports the bytes the
 // day adds to kickmon (tables, TOAST and indexes; status_events is nearly
 // all of it) per streamer-day and per event. Measured (2-core x86_64,
-// PG 15): see /work/notes/data.md and README's database section.
+// PG 15): 313 KB (4 h live), 610 KB (8 h), 1.79 MB (24 h); README, "Growth and retention".
 func BenchmarkDatabaseSizePerStreamerDay(b *testing.B) {
 	for _, live := range []time.Duration{4 * time.Hour, 8 * time.Hour, 24 * time.Hour} {
 		b.Run(fmt.Sprintf("live=%s", live), func(b *testing.B) {
