@@ -209,7 +209,7 @@ func BenchmarkOutbox(b *testing.B) {
 				}
 				b.StopTimer()
 				var jobs int64
-				if err := stores[1].Pool().QueryRow(context.Background(), `SELECT count(*) FROM `+store.RiverSchema+`.river_job`).Scan(&jobs); err != nil {
+				if err := stores[1].Pool().QueryRow(context.Background(), `SELECT count(*) FROM kickmon.notify_outbox`).Scan(&jobs); err != nil {
 					b.Fatal(err)
 				}
 				off, on := float64(b.N*size)/took[0].Seconds(), float64(b.N*size)/took[1].Seconds()

@@ -24,7 +24,6 @@ import (
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/writer/internal/batch"
 	"github.com/kickmon/kickmon/writer/internal/logkeys"
-	"github.com/riverqueue/river"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -43,8 +42,7 @@ type Store struct {
 	// transaction with the statement's name.
 	beforeStmt func(ctx context.Context, name string)
 
-	outbox    *river.Client[pgx.Tx] // inserts notification jobs (outbox.go)
-	outboxOff bool
+	outboxOff bool // no notify_outbox rows (outbox.go)
 }
 
 // Open creates a connection pool (8 connections unless the DSN says
@@ -61,12 +59,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database pool: %w", err)
 	}
-	outbox, err := newOutbox(pool)
-	if err != nil {
-		pool.Close()
-		return nil, err
-	}
-	return &Store{pool: pool, log: log, outbox: outbox}, nil
+	return &Store{pool: pool, log: log}, nil
 }
 
 // Close closes the pool.
@@ -333,7 +326,7 @@ func (s *Store) applyTx(ctx context.Context, evs []*kickmonv1.Event, enc *encode
 			if err := s.ensureEventPartitions(ctx, tx, fresh); err != nil {
 				return 0, err
 			}
-			if err := s.enqueue(ctx, tx, fresh); err != nil { // before exec: it reads the streamers rows as they were
+			if err := s.insertOutbox(ctx, tx, fresh); err != nil { // before exec: it reads the streamers rows as they were
 				return 0, err
 			}
 			if err := s.exec(ctx, tx, enc, useCopy, res); err != nil {
