@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
@@ -27,8 +29,9 @@ const (
 	// RiverSchema is the PostgreSQL schema holding River's tables,
 	// migrated by the writer (MigrateRiver) for kicknotify.
 	RiverSchema = "kickmon_river"
-	// OutboxChannel is NOTIFYed (empty payload) by a transaction that
-	// inserted outbox rows: kicknotify LISTENs on it.
+	// OutboxChannel is NOTIFYed (empty payload) by the outbox table's
+	// trigger when a statement inserted rows, sent at commit: kicknotify
+	// LISTENs on it.
 	OutboxChannel = "kickmon_outbox"
 )
 
@@ -63,17 +66,17 @@ COMMENT ON SCHEMA `+RiverSchema+` IS 'River job queue of kicknotify, migrated by
 // DisableOutbox stops writing the notification outbox (KICKMON_NOTIFY_OUTBOX=false).
 func (s *Store) DisableOutbox() { s.outboxOff = true }
 
-// insertOutbox inserts the outbox rows of the notable events of fresh
-// (ascending, all above the cursor) in one statement, which also NOTIFYs
-// OutboxChannel when it inserted any. It must run before the streamers
-// upsert: a title or category change is found by comparing a
-// STREAM_UPDATED with the streamer's previous state, the earlier events of
-// the batch (here, in Go) or else the streamers row (in the statement).
-// The rows do not depend on how events are batched (the consumer tests
-// compare databases written in different batchings).
-func (s *Store) insertOutbox(ctx context.Context, tx pgx.Tx, fresh []*kickmonv1.Event) error {
+// outboxRows returns the parameters of the outbox rows of the notable
+// events of fresh (ascending, all above the cursor), or nil for none. A
+// title or category change is found by comparing a STREAM_UPDATED with the
+// streamer's previous state: the earlier events of the batch (here, in
+// Go), or else the streamers row (in the statement, which runs with the
+// streamers upsert and sees the rows as they were before it). The rows do
+// not depend on how events are batched (the consumer tests compare
+// databases written in different batchings).
+func (s *Store) outboxRows(fresh []*kickmonv1.Event) (*params, error) {
 	if s.outboxOff {
-		return nil
+		return nil, nil
 	}
 	type shown struct{ title, category string }
 	seen := map[int64]shown{} // the latest state of each streamer in the batch so far
@@ -118,37 +121,52 @@ func (s *Store) insertOutbox(ctx context.Context, tx pgx.Tx, fresh []*kickmonv1.
 		}
 	}
 	if len(seq) == 0 {
-		return nil
+		return nil, nil
 	}
 	m := typeMaps.Get().(*pgtype.Map)
+	defer typeMaps.Put(m)
 	p, err := encodeParams(m, []any{seq, uid, changes, title, c})
-	typeMaps.Put(m)
 	if err != nil {
-		return fmt.Errorf("outbox: encode: %w", err)
+		return nil, invalid("encode outbox rows: %v", err)
 	}
-	s.hook(ctx, "outbox")
-	if _, err := p.exec(ctx, tx, "kickmon_outbox", insertOutbox); err != nil {
-		return fmt.Errorf("outbox: insert %d candidates: %w", len(seq), err)
-	}
-	return nil
+	return &p, nil
 }
 
-// insertOutbox takes (seq, broadcaster_user_id, changes, title, category)
-// per event: changes decided by the writer (comma-separated), or "" for a
-// live STREAM_UPDATED whose previous state is the streamers row, as yet
-// unchanged by this transaction: a row is inserted if its title or
-// category differs. It NOTIFYs once if it inserted any (a data-modifying
-// CTE runs to completion whatever reads it); PostgreSQL sends it at commit.
-const insertOutbox = `
-WITH ins AS (
+// upsertStreamersWithOutbox runs the streamers upsert (sp, its encoded
+// parameters) with the outbox rows (ob, from outboxRows; nil for none) in
+// one statement: the outbox insert is a data-modifying WITH in front of
+// the upsert, so it costs the flush no round trip of its own, and it reads
+// the streamers rows from the statement's snapshot, before the upsert. The
+// command tag is the upsert's. (Every fresh event has a streamers row, so
+// this statement runs whenever there are outbox rows.)
+func upsertStreamersWithOutbox(ctx context.Context, tx pgx.Tx, sp params, ob *params) (pgconn.CommandTag, error) {
+	if ob == nil {
+		return sp.exec(ctx, tx, "kickmon_streamers", upsertStreamers)
+	}
+	both := params{
+		values:  append(slices.Clip(sp.values), ob.values...),
+		oids:    append(slices.Clip(sp.oids), ob.oids...),
+		formats: append(slices.Clip(sp.formats), ob.formats...),
+	}
+	n := len(sp.values)
+	return both.exec(ctx, tx, "kickmon_streamers_outbox", fmt.Sprintf(withOutbox, n+1, n+2, n+3, n+4, n+5)+upsertStreamers)
+}
+
+// withOutbox inserts the outbox rows, given as (seq, broadcaster_user_id,
+// changes, title, category) arrays in the parameters after the upsert's
+// (their numbers are filled in): changes
+// decided by the writer (comma-separated), or "" for a live STREAM_UPDATED
+// whose previous state is the streamers row: a row is inserted if its
+// title or category differs. The table's trigger NOTIFYs OutboxChannel.
+const withOutbox = `
+WITH outbox AS (
     INSERT INTO kickmon.notify_outbox (seq, changes)
-    SELECT u.seq, CASE WHEN u.changes <> '' THEN string_to_array(u.changes, ',')
-        ELSE array_remove(ARRAY[CASE WHEN coalesce(s.title, '') <> u.title THEN 'title' END,
-                                CASE WHEN coalesce(s.category_name, '') <> u.cat THEN 'category' END], NULL) END
-    FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[]) AS u(seq, uid, changes, title, cat)
-    LEFT JOIN kickmon.streamers s ON u.changes = '' AND s.broadcaster_user_id = u.uid
-    WHERE u.changes <> '' OR (s.broadcaster_user_id IS NOT NULL
-        AND (coalesce(s.title, '') <> u.title OR coalesce(s.category_name, '') <> u.cat))
-    ON CONFLICT (seq) DO NOTHING
-    RETURNING seq)
-SELECT pg_notify('` + OutboxChannel + `', '') FROM (SELECT FROM ins LIMIT 1) AS one`
+    SELECT o.seq, CASE WHEN o.changes <> '' THEN string_to_array(o.changes, ',')
+        ELSE array_remove(ARRAY[CASE WHEN coalesce(s.title, '') <> o.title THEN 'title' END,
+                                CASE WHEN coalesce(s.category_name, '') <> o.cat THEN 'category' END], NULL) END
+    FROM unnest($%[1]d::bigint[], $%[2]d::bigint[], $%[3]d::text[], $%[4]d::text[], $%[5]d::text[])
+        AS o(seq, uid, changes, title, cat)
+    LEFT JOIN kickmon.streamers s ON o.changes = '' AND s.broadcaster_user_id = o.uid
+    WHERE o.changes <> '' OR (s.broadcaster_user_id IS NOT NULL
+        AND (coalesce(s.title, '') <> o.title OR coalesce(s.category_name, '') <> o.cat))
+    ON CONFLICT (seq) DO NOTHING)`

@@ -13,3 +13,16 @@ COMMENT ON TABLE kickmon.notify_outbox IS 'Notable events not yet handed to kick
 COMMENT ON COLUMN kickmon.notify_outbox.seq IS 'The event (kickmon.status_events.seq).';
 COMMENT ON COLUMN kickmon.notify_outbox.changes IS 'What is notable: live, offline, title, category, renamed.';
 COMMENT ON COLUMN kickmon.notify_outbox.enqueued_at IS 'When the writer''s transaction stored it (the backlog''s age).';
+
+-- kicknotify LISTENs on kickmon_outbox: one NOTIFY per statement that
+-- inserted rows (sent at commit), whatever statement it was.
+CREATE FUNCTION kickmon.notify_outbox_wake() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT FROM inserted) THEN
+        PERFORM pg_notify('kickmon_outbox', '');
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION kickmon.notify_outbox_wake() IS 'NOTIFY kickmon_outbox when a statement inserted kickmon.notify_outbox rows (wakes kicknotify).';
+CREATE TRIGGER notify_outbox_wake AFTER INSERT ON kickmon.notify_outbox
+    REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION kickmon.notify_outbox_wake();
