@@ -142,7 +142,8 @@ func TestMoveOutboxTwoPumpsRace(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() { movedA = drain(t, a) })
 	<-paused // a holds seqs 1-50
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang would be b waiting for a's rows
+	// b must not wait for a's rows: a hang would be that.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	moved, err := b.MoveOutbox(ctx)
 	cancel()
 	if err != nil || moved != batch {
