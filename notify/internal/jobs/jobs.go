@@ -38,8 +38,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// The outbox contract with kickwriter (writer/internal/store/outbox.go):
-// schema, queue and job kind of the jobs it enqueues.
+// River's schema (migrated by kickwriter, writer/internal/store/outbox.go),
+// and the queue and job kind of the fan-out jobs: the pump enqueues them
+// from the outbox, and writers before the outbox enqueued them themselves.
 const (
 	Schema      = "kickmon_river"
 	EventsQueue = "events"
@@ -52,8 +53,8 @@ const (
 	MaxAttempts = 20
 )
 
-// EventArgs is the writer's job: one notable event, by seq (the event is
-// read from kickmon.status_events, stored in the same transaction).
+// EventArgs is a fan-out job: one notable event, by seq (the event is read
+// from kickmon.status_events, stored with its outbox row).
 type EventArgs struct {
 	Seq     uint64   `json:"seq" river:"unique"`
 	Changes []string `json:"changes"`

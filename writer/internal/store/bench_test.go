@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -217,8 +220,20 @@ func BenchmarkOutbox(b *testing.B) {
 				b.ReportMetric(on, "on-events/s")
 				b.ReportMetric(on/off, "on/off")
 				b.ReportMetric(float64(jobs)/took[1].Seconds(), "jobs/s")
+				b.ReportMetric(loadAverage(), "load1")
 				b.ReportMetric(0, "ns/op")
 			})
 		}
 	}
+}
+
+// loadAverage is the machine's 1-minute load average (0 where unknown),
+// reported beside figures measured on a shared machine.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f, _ := strconv.ParseFloat(strings.Fields(string(b))[0], 64)
+	return f
 }
