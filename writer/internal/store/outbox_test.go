@@ -2,14 +2,19 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/writer/internal/store"
 	"github.com/kickmon/kickmon/writer/internal/writertest"
+	"github.com/kickmon/kickmon/writer/pgtest"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 )
 
 type job struct {
@@ -180,6 +185,65 @@ func TestOutboxNotifiesOnlyWithRows(t *testing.T) {
 	if d := cmp.Diff([]string{"marker", ""}, got); d != "" {
 		t.Errorf("notifications (-want +got):\n%s", d)
 	}
+	if d := cmp.Diff([]job{{3, []string{"live"}, "alpha"}}, outbox(t, s)); d != "" {
+		t.Errorf("outbox (-want +got):\n%s", d)
+	}
+}
+
+// oldEventArgs is the job writers before migration 004 enqueued.
+type oldEventArgs struct {
+	Seq     uint64   `json:"seq" river:"unique"`
+	Changes []string `json:"changes"`
+}
+
+func (oldEventArgs) Kind() string { return "kickmon_event" }
+
+// Migration 004 over a database holding River jobs an older writer
+// enqueued leaves them as they are (kicknotify works them), and the
+// writer records notable events in the outbox from then on.
+func TestOutboxMigrationKeepsPendingJobs(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.New(t)
+	pool, err := pgxpool.New(ctx, db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, _, err := store.MigrateTo(ctx, pool, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.MigrateRiver(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	old, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Schema: store.RiverSchema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Insert(ctx, oldEventArgs{Seq: 1, Changes: []string{"live"}},
+		&river.InsertOpts{Queue: "events", UniqueOpts: river.UniqueOpts{ByArgs: true}}); err != nil {
+		t.Fatal(err)
+	}
+	jobs := func() string {
+		t.Helper()
+		var out string
+		if err := pool.QueryRow(ctx, `SELECT string_agg(kind || ' ' || state || ' ' || args::text, '; ') FROM `+store.RiverSchema+`.river_job`).Scan(&out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	before := jobs()
+	s, err := store.Open(ctx, db.URL, writertest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if from, to, err := s.Migrate(ctx); err != nil || from != 3 || to != store.LatestVersion() {
+		t.Fatalf("Migrate = %d, %d, %v; want 3, %d", from, to, err, store.LatestVersion())
+	}
+	if after := jobs(); after != before || !strings.Contains(after, "available") {
+		t.Errorf("River jobs after the migration: %q, before: %q", after, before)
+	}
+	write(t, s, writertest.Number(1, writertest.Scenario())[:3])
 	if d := cmp.Diff([]job{{3, []string{"live"}, "alpha"}}, outbox(t, s)); d != "" {
 		t.Errorf("outbox (-want +got):\n%s", d)
 	}
