@@ -157,3 +157,36 @@ func TestMoveOutboxTwoPumpsRace(t *testing.T) {
 	}
 	checkMoved(t, pool, rows)
 }
+
+// The status's events to fan out count the outbox's rows as well as the
+// fan-out jobs: moving rows into the queue does not change it. Without
+// the table (a writer from before it) nothing waits there.
+func TestStatusCountsTheOutbox(t *testing.T) {
+	ctx := context.Background()
+	_, pool := newPumpDB(t, 5)
+	n := newMover(t, pool, 2)
+	check := func(wantPending, wantRows int64) {
+		t.Helper()
+		st, err := n.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, oldest, err := n.OutboxBacklog(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.GetEventsPending() != wantPending || st.GetOldestPendingAt() == nil || rows != wantRows || (rows > 0) == oldest.IsZero() {
+			t.Errorf("events pending %d (oldest %v), outbox %d rows (oldest %v); want %d pending, %d rows",
+				st.GetEventsPending(), st.GetOldestPendingAt(), rows, oldest, wantPending, wantRows)
+		}
+	}
+	check(5, 5)
+	if moved, err := n.MoveOutbox(ctx); err != nil || moved != 2 {
+		t.Fatalf("MoveOutbox = %d, %v; want 2", moved, err)
+	}
+	check(5, 3)
+	if _, err := pool.Exec(ctx, `DROP TABLE `+jobs.OutboxTable); err != nil {
+		t.Fatal(err)
+	}
+	check(2, 0)
+}
