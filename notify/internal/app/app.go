@@ -36,7 +36,7 @@ var ErrUsage = errors.New("usage")
 
 const usage = `Usage: kicknotify [run|check|version] [--env-file FILE]
 
-  run       deliver the writer's notification jobs to the targets (default)
+  run       deliver the writer's notable events to the targets (default)
   check     validate the configuration and notify.yaml, then exit
   version   print the version
 
@@ -188,7 +188,8 @@ func waitForQueue(ctx context.Context, pool *pgxpool.Pool, notify *systemd.Notif
 	}
 }
 
-// statusLines keeps systemctl status's line and the backlog gauges current.
+// statusLines keeps systemctl status's line and the backlog gauges (the
+// queue's and the outbox's) current.
 func statusLines(ctx context.Context, n *jobs.Notifier, notify *systemd.Notifier, m *metrics.Metrics) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
@@ -196,6 +197,13 @@ func statusLines(ctx context.Context, n *jobs.Notifier, notify *systemd.Notifier
 	for {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		st, err := n.Status(qctx)
+		if rows, oldest, oerr := n.OutboxBacklog(qctx); oerr == nil {
+			age := time.Duration(0)
+			if !oldest.IsZero() {
+				age = time.Since(oldest)
+			}
+			m.SetOutbox(rows, age)
+		}
 		cancel()
 		var line string
 		if err != nil {

@@ -24,7 +24,6 @@ import (
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/writer/internal/batch"
 	"github.com/kickmon/kickmon/writer/internal/logkeys"
-	"github.com/riverqueue/river"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -43,8 +42,7 @@ type Store struct {
 	// transaction with the statement's name.
 	beforeStmt func(ctx context.Context, name string)
 
-	outbox    *river.Client[pgx.Tx] // inserts notification jobs (outbox.go)
-	outboxOff bool
+	outboxOff bool // no notify_outbox rows (outbox.go)
 }
 
 // Open creates a connection pool (8 connections unless the DSN says
@@ -61,12 +59,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database pool: %w", err)
 	}
-	outbox, err := newOutbox(pool)
-	if err != nil {
-		pool.Close()
-		return nil, err
-	}
-	return &Store{pool: pool, log: log, outbox: outbox}, nil
+	return &Store{pool: pool, log: log}, nil
 }
 
 // Close closes the pool.
@@ -333,10 +326,11 @@ func (s *Store) applyTx(ctx context.Context, evs []*kickmonv1.Event, enc *encode
 			if err := s.ensureEventPartitions(ctx, tx, fresh); err != nil {
 				return 0, err
 			}
-			if err := s.enqueue(ctx, tx, fresh); err != nil { // before exec: it reads the streamers rows as they were
+			outbox, err := s.outboxRows(fresh)
+			if err != nil {
 				return 0, err
 			}
-			if err := s.exec(ctx, tx, enc, useCopy, res); err != nil {
+			if err := s.exec(ctx, tx, enc, outbox, useCopy, res); err != nil {
 				return 0, err
 			}
 		}
@@ -413,8 +407,9 @@ func encode(evs []*kickmonv1.Event) (*encoded, error) {
 
 // exec runs one statement per table for an encoded run of fresh events;
 // status_events by COPY when enc has its stream and useCopy, else by
-// insertEvents.
-func (s *Store) exec(ctx context.Context, tx pgx.Tx, enc *encoded, useCopy bool, res *Result) error {
+// insertEvents; the notification outbox's rows (outboxRows) with the
+// streamers upsert.
+func (s *Store) exec(ctx context.Context, tx pgx.Tx, enc *encoded, outbox *params, useCopy bool, res *Result) error {
 	rows := enc.rows
 	events := func() (pgconn.CommandTag, error) {
 		switch {
@@ -434,7 +429,9 @@ func (s *Store) exec(ctx context.Context, tx pgx.Tx, enc *encoded, useCopy bool,
 		n    int
 		run  func() (pgconn.CommandTag, error)
 	}{
-		{"streamers", len(rows.Streamers), with("streamers", upsertStreamers, enc.streamers)},
+		{"streamers", len(rows.Streamers), func() (pgconn.CommandTag, error) {
+			return upsertStreamersWithOutbox(ctx, tx, enc.streamers, outbox)
+		}},
 		{"stream_sessions", len(rows.Sessions), with("sessions", upsertSessions, enc.sessions)},
 		{"status_events", len(rows.Events), events},
 		{"coverage_gaps close", len(rows.Closes), with("close_gaps", closeGaps, enc.closes)},
