@@ -123,7 +123,7 @@ func daemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		if err := pool.Ping(hctx); err != nil {
 			return fmt.Errorf("database: %w", err)
 		}
-		return nil
+		return n.Alive(time.Now())
 	}
 
 	aux, stopAux := context.WithCancel(ctx)
@@ -216,8 +216,8 @@ func statusLines(ctx context.Context, n *jobs.Notifier, notify *systemd.Notifier
 				m.SetBacklog(t.GetName(), "pending", t.GetPending())
 				m.SetBacklog(t.GetName(), "retrying", t.GetRetrying())
 			}
-			line = fmt.Sprintf("%d targets; %d events to fan out, %d deliveries pending, %d retrying, %d failed in 24 h",
-				len(st.GetTargets()), st.GetEventsPending(), pending, retrying, failed)
+			line = fmt.Sprintf("%d target%s; %d events to fan out, %d deliveries pending, %d retrying, %d failed in 24 h",
+				len(st.GetTargets()), plural(len(st.GetTargets())), st.GetEventsPending(), pending, retrying, failed)
 		}
 		if line != last && ctx.Err() == nil {
 			notify.Status(line)
@@ -229,4 +229,12 @@ func statusLines(ctx context.Context, n *jobs.Notifier, notify *systemd.Notifier
 		case <-t.C:
 		}
 	}
+}
+
+// plural is the plural ending of a count ("1 target", "2 targets").
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

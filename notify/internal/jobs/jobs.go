@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -123,6 +124,9 @@ type Notifier struct {
 	outboxPoll  time.Duration
 	stopPump    context.CancelFunc
 	pumpDone    chan struct{}
+	// pumpBeat is when the pump's loop last came round (Unix nanoseconds),
+	// for Alive.
+	pumpBeat atomic.Int64
 	// beforeStmt, when set (tests), runs before each step of MoveOutbox.
 	beforeStmt func(ctx context.Context, name string)
 }
@@ -176,6 +180,7 @@ func (n *Notifier) Start(ctx context.Context) error {
 	}
 	pctx, stop := context.WithCancel(ctx)
 	n.stopPump, n.pumpDone = stop, make(chan struct{})
+	n.beat()
 	go func() {
 		defer close(n.pumpDone)
 		n.pump(pctx)

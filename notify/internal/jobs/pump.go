@@ -43,6 +43,7 @@ func (EventArgs) InsertOpts() river.InsertOpts {
 func (n *Notifier) pump(ctx context.Context) {
 	policy := backoff.For(backoff.Transient, n.outboxPoll)
 	for attempt := 0; ; attempt++ {
+		n.beat()
 		start := time.Now()
 		err := n.listenAndMove(ctx)
 		if ctx.Err() != nil {
@@ -73,6 +74,7 @@ func (n *Notifier) listenAndMove(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", OutboxChannel, err)
 	}
 	for {
+		n.beat()
 		for { // until the outbox is empty
 			moved, err := n.MoveOutbox(ctx)
 			if err != nil {
@@ -172,4 +174,36 @@ func (n *Notifier) OutboxBacklog(ctx context.Context) (rows int64, oldest time.T
 		oldest = *at
 	}
 	return rows, oldest, nil
+}
+
+// PumpStale is how long the pump's loop may go without coming round before
+// Alive calls it wedged: it comes round at least every OutboxPoll when
+// working, and every backoff wait (at most backoff.MinTransientMax) when not.
+const PumpStale = 2 * time.Minute
+
+func (n *Notifier) beat() { n.pumpBeat.Store(time.Now().UnixNano()) }
+
+// Alive says whether the notifier is still working, for the watchdog and
+// /healthz: River's client has not stopped on its own and the outbox pump
+// came round within PumpStale of now. A database that is down is the
+// caller's check (a ping); this one finds loops that are stuck or gone.
+func (n *Notifier) Alive(now time.Time) error {
+	select {
+	case <-n.client.Stopped():
+		return errors.New("the job queue's client has stopped")
+	default:
+	}
+	if n.pumpDone == nil {
+		return errors.New("not started")
+	}
+	select {
+	case <-n.pumpDone:
+		return errors.New("the outbox pump has stopped")
+	default:
+	}
+	if last := time.Unix(0, n.pumpBeat.Load()); now.Sub(last) > PumpStale {
+		return fmt.Errorf("the outbox pump has not come round for %s (since %s)",
+			now.Sub(last).Round(time.Second), last.UTC().Format(time.RFC3339))
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -189,4 +190,37 @@ func TestStatusCountsTheOutbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(2, 0)
+}
+
+// Alive is what the watchdog and /healthz add to the database ping: a
+// started notifier is alive; one whose pump stopped coming round for
+// PumpStale, or whose loops have stopped, is not.
+func TestAlive(t *testing.T) {
+	_, pool := newPumpDB(t, 0)
+	n := newMover(t, pool, 10)
+	if err := n.Alive(time.Now()); err == nil {
+		t.Error("Alive before Start: nil, want an error")
+	}
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			n.Stop(time.Second)
+		}
+	})
+	now := time.Now()
+	if err := n.Alive(now); err != nil {
+		t.Errorf("Alive just after Start: %v", err)
+	}
+	err := n.Alive(now.Add(jobs.PumpStale + time.Minute))
+	if err == nil || !strings.Contains(err.Error(), "has not come round") {
+		t.Errorf("Alive with the pump's last round %s ago: %v, want a wedged pump", jobs.PumpStale+time.Minute, err)
+	}
+	n.Stop(time.Second)
+	stopped = true
+	if err := n.Alive(time.Now()); err == nil {
+		t.Error("Alive after Stop: nil, want an error")
+	}
 }
