@@ -35,6 +35,7 @@ func (m *Monitor) observeStatus(o observation.Observation, r *Result) {
 		return // this source already told us something newer
 	}
 	e.lastSeen[o.Source] = o.ObservedAt
+	m.touch(e)
 	m.touchCoverage(e, o.Source, o.ObservedAt)
 
 	if o.Slug != "" && o.Slug != e.st.Slug && !o.ObservedAt.Before(e.lastSlug) {
@@ -410,6 +411,7 @@ type ending struct {
 }
 
 func (m *Monitor) endSession(e *entry, end ending, r *Result) {
+	m.touch(e)
 	st := e.st
 	if end.at.Before(e.start) {
 		end.at = e.start
@@ -474,6 +476,7 @@ func (m *Monitor) setCoverage(e *entry, source kickmonv1.Source, blind bool, rea
 	if c == nil && isRealtime(source) {
 		if c = realtimeCoverage(e.st); c != nil {
 			moved = true // the other provider's entry: take it over
+			m.touch(e)
 			e.st.Coverage = slices.DeleteFunc(e.st.Coverage, func(x *kickmonv1.Coverage) bool { return x == c })
 			c.Source = source
 			e.st.Coverage = insertCoverage(e.st.Coverage, c)
@@ -481,6 +484,7 @@ func (m *Monitor) setCoverage(e *entry, source kickmonv1.Source, blind bool, rea
 	}
 	switch {
 	case c == nil:
+		m.touch(e)
 		c = &kickmonv1.Coverage{Source: source}
 		e.st.Coverage = insertCoverage(e.st.Coverage, c)
 		if !blind {
@@ -492,6 +496,7 @@ func (m *Monitor) setCoverage(e *entry, source kickmonv1.Source, blind bool, rea
 	case c.Blind == blind && c.Reason == reason && !moved:
 		return
 	}
+	m.touch(e)
 	c.Blind, c.Reason, c.Since = blind, reason, ts(at)
 	ev := e.event(kickmonv1.EventKind_EVENT_KIND_COVERAGE_CHANGED, evSource, kickTime, at)
 	ev.Coverage = proto.Clone(c).(*kickmonv1.Coverage)
