@@ -644,6 +644,7 @@ func TestMetricsAndHealth(t *testing.T) {
 			sim := kicksim.Start(t, kicksim.WithStreamers(3), kicksim.WithLiveFraction(0))
 			env := simEnv(t, sim)
 			env["KICKMON_METRICS_ADDR"] = "127.0.0.1:0"
+			env["KICKMON_MEMORY_LIMIT"] = "300MiB"
 			env["KICKMON_STREAMERS"] = sim.Streamers()[0].Slug + "," + sim.Streamers()[1].Slug
 			for _, st := range sim.Streamers()[:tt.live] {
 				if err := sim.GoLive(st.UserID); err != nil {
@@ -687,6 +688,9 @@ func TestMetricsAndHealth(t *testing.T) {
 					if !strings.Contains(body, want) {
 						return fmt.Errorf("/metrics lacks %q", strings.TrimSpace(want))
 					}
+				}
+				if !strings.Contains(body, "\ngo_gc_gomemlimit_bytes 3.145728e+08\n") {
+					return errors.New("/metrics: the runtime's memory limit is not KICKMON_MEMORY_LIMIT (300MiB)")
 				}
 				if tt.pusher && !strings.Contains(body, `kickmon_collector_realtime_provider{provider="centrifugo"} 1`) {
 					return errors.New("/metrics does not name the realtime provider in use (Centrifugo, negotiated with kicksim)")
