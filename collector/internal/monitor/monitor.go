@@ -443,13 +443,13 @@ func (m *Monitor) confirmations(since uint64) []*kickmonv1.Streamer {
 	sts := make([]kickmonv1.Streamer, len(changed))
 	cs := make([]kickmonv1.Coverage, covs)
 	cps := make([]*kickmonv1.Coverage, covs)
-	ts := make([]timestamppb.Timestamp, times)
+	stamps := make([]timestamppb.Timestamp, times)
 	copyTS := func(t *timestamppb.Timestamp) *timestamppb.Timestamp {
 		if t == nil {
 			return nil
 		}
-		c := &ts[0]
-		ts = ts[1:]
+		c := &stamps[0]
+		stamps = stamps[1:]
 		c.Seconds, c.Nanos = t.Seconds, t.Nanos
 		return c
 	}

@@ -37,8 +37,8 @@ type ListStreamersRequest struct {
 	// the watched streamers whose state or confirmation times may have
 	// changed after that response (changes_only tells whether the list is
 	// such a subset). A token of another run of the collector, or none,
-	// gets every streamer. Removed streamers (include_removed) are always
-	// all listed.
+	// gets every streamer. include_removed still appends every removed
+	// streamer, in full.
 	ChangedSince  string `protobuf:"bytes,3,opt,name=changed_since,json=changedSince,proto3" json:"changed_since,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
