@@ -327,6 +327,15 @@ func TestKillAndRestart(t *testing.T) {
 	if _, err := p.conn.AckEvents(rpcCtx(t), &kickmonv1.AckEventsRequest{Seq: acked}); err != nil {
 		t.Fatal(err)
 	}
+	// The writer's list of confirmation times: trimmed, and a token to ask
+	// for changes since, which a restarted collector does not honour.
+	confirmations, err := p.conn.ListStreamers(rpcCtx(t), &kickmonv1.ListStreamersRequest{ConfirmationsOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := confirmations.GetStreamers(); len(got) != 2 || got[0].GetSlug() != "" || got[0].GetLastConfirmedAt() == nil || confirmations.GetChangesToken() == "" {
+		t.Errorf("confirmations only: %v, token %q", got, confirmations.GetChangesToken())
+	}
 	p.kill(t)
 
 	p = startProcess(t, env)
@@ -348,6 +357,13 @@ func TestKillAndRestart(t *testing.T) {
 	}
 	if diff := cmp.Diff(slugsOf(all[:2]...), slugs); diff != "" {
 		t.Errorf("watch list after restart (-want +got):\n%s", diff)
+	}
+	since, err := p.conn.ListStreamers(rpcCtx(t), &kickmonv1.ListStreamersRequest{ConfirmationsOnly: true, ChangedSince: confirmations.GetChangesToken()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if since.GetChangesOnly() || len(since.GetStreamers()) != 2 {
+		t.Errorf("changes since a token of the run before the kill: changes_only %v, %d streamers; want the whole list (2)", since.GetChangesOnly(), len(since.GetStreamers()))
 	}
 
 	// New events continue the seq and repeat nothing from before the kill.
