@@ -327,6 +327,15 @@ func TestKillAndRestart(t *testing.T) {
 	if _, err := p.conn.AckEvents(rpcCtx(t), &kickmonv1.AckEventsRequest{Seq: acked}); err != nil {
 		t.Fatal(err)
 	}
+	// The writer's list of confirmation times: trimmed, and a token to ask
+	// for changes since, which a restarted collector does not honour.
+	confirmations, err := p.conn.ListStreamers(rpcCtx(t), &kickmonv1.ListStreamersRequest{ConfirmationsOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := confirmations.GetStreamers(); len(got) != 2 || got[0].GetSlug() != "" || got[0].GetLastConfirmedAt() == nil || confirmations.GetChangesToken() == "" {
+		t.Errorf("confirmations only: %v, token %q", got, confirmations.GetChangesToken())
+	}
 	p.kill(t)
 
 	p = startProcess(t, env)
@@ -348,6 +357,13 @@ func TestKillAndRestart(t *testing.T) {
 	}
 	if diff := cmp.Diff(slugsOf(all[:2]...), slugs); diff != "" {
 		t.Errorf("watch list after restart (-want +got):\n%s", diff)
+	}
+	since, err := p.conn.ListStreamers(rpcCtx(t), &kickmonv1.ListStreamersRequest{ConfirmationsOnly: true, ChangedSince: confirmations.GetChangesToken()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if since.GetChangesOnly() || len(since.GetStreamers()) != 2 {
+		t.Errorf("changes since a token of the run before the kill: changes_only %v, %d streamers; want the whole list (2)", since.GetChangesOnly(), len(since.GetStreamers()))
 	}
 
 	// New events continue the seq and repeat nothing from before the kill.
@@ -644,6 +660,7 @@ func TestMetricsAndHealth(t *testing.T) {
 			sim := kicksim.Start(t, kicksim.WithStreamers(3), kicksim.WithLiveFraction(0))
 			env := simEnv(t, sim)
 			env["KICKMON_METRICS_ADDR"] = "127.0.0.1:0"
+			env["KICKMON_MEMORY_LIMIT"] = "300MiB"
 			env["KICKMON_STREAMERS"] = sim.Streamers()[0].Slug + "," + sim.Streamers()[1].Slug
 			for _, st := range sim.Streamers()[:tt.live] {
 				if err := sim.GoLive(st.UserID); err != nil {
@@ -687,6 +704,9 @@ func TestMetricsAndHealth(t *testing.T) {
 					if !strings.Contains(body, want) {
 						return fmt.Errorf("/metrics lacks %q", strings.TrimSpace(want))
 					}
+				}
+				if !strings.Contains(body, "\ngo_gc_gomemlimit_bytes 3.145728e+08\n") {
+					return errors.New("/metrics: the runtime's memory limit is not KICKMON_MEMORY_LIMIT (300MiB)")
 				}
 				if tt.pusher && !strings.Contains(body, `kickmon_collector_realtime_provider{provider="centrifugo"} 1`) {
 					return errors.New("/metrics does not name the realtime provider in use (Centrifugo, negotiated with kicksim)")

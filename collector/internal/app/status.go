@@ -25,8 +25,8 @@ const (
 
 // The gRPC server's Backend: the engine answers, the app adds status.
 
-func (c *collector) List(ctx context.Context, includeRemoved bool) ([]*kickmonv1.Streamer, uint64, error) {
-	return c.engine.List(ctx, includeRemoved)
+func (c *collector) List(ctx context.Context, req *kickmonv1.ListStreamersRequest) (*kickmonv1.ListStreamersResponse, error) {
+	return c.engine.List(ctx, req)
 }
 
 func (c *collector) Get(ctx context.Context, slug string, userID int64) (*kickmonv1.Streamer, error) {
@@ -79,10 +79,11 @@ func isPermanent(err error) bool {
 func (c *collector) watchedIDs() []int64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	list, _, err := c.engine.List(ctx, false)
+	res, err := c.engine.List(ctx, &kickmonv1.ListStreamersRequest{ConfirmationsOnly: true}) // ids are all it needs
 	if err != nil {
 		return nil
 	}
+	list := res.GetStreamers()
 	ids := make([]int64, len(list))
 	for i, s := range list {
 		ids[i] = s.GetBroadcasterUserId()

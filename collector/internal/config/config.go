@@ -40,6 +40,7 @@ const (
 	DefaultSpoolMaxBytes     = 1 << 30
 	DefaultAdminGroup        = "kickmon"
 	MinPollInterval          = time.Second
+	MinMemoryLimit           = 32 << 20
 	WarnPollInterval         = 10 * time.Second
 )
 
@@ -77,10 +78,13 @@ type Config struct {
 	// HTTPS itself (both or neither).
 	WebhookTLSCert, WebhookTLSKey string
 	SpoolMaxBytes                 int64
-	AdminGroup                    string
-	MetricsAddr                   string
-	PprofAddr                     string // loopback only; empty: off
-	LogLevel                      slog.Level
+	// MemoryLimit is the Go runtime's soft memory limit
+	// (debug.SetMemoryLimit); 0 leaves the runtime's (GOMEMLIMIT, else none).
+	MemoryLimit int64
+	AdminGroup  string
+	MetricsAddr string
+	PprofAddr   string // loopback only; empty: off
+	LogLevel    slog.Level
 
 	// secretInFile names a secret read from the env file (for a warning).
 	secretInFile string
@@ -186,6 +190,14 @@ func Load(env Lookup, envFile string) (*Config, error) {
 			problems = append(problems, fmt.Sprintf("KICKMON_SPOOL_MAX_BYTES=%q: %v", v, err))
 		} else {
 			c.SpoolMaxBytes = n
+		}
+	}
+	if v := str("KICKMON_MEMORY_LIMIT", ""); v != "" {
+		n, err := ParseSize(v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("KICKMON_MEMORY_LIMIT=%q: %v", v, err))
+		} else {
+			c.MemoryLimit = n
 		}
 	}
 	if v := str("KICKMON_LOG_LEVEL", "info"); v != "" {
@@ -308,6 +320,9 @@ func (c *Config) validate() []string {
 	}
 	if c.SpoolMaxBytes < 1<<20 {
 		p = append(p, fmt.Sprintf("KICKMON_SPOOL_MAX_BYTES=%d: must be at least 1MiB", c.SpoolMaxBytes))
+	}
+	if c.MemoryLimit != 0 && c.MemoryLimit < MinMemoryLimit {
+		p = append(p, fmt.Sprintf("KICKMON_MEMORY_LIMIT=%d: must be at least 32MiB (a smaller heap would be collected all the time)", c.MemoryLimit))
 	}
 	if !filepath.IsAbs(c.Socket) {
 		p = append(p, fmt.Sprintf("KICKMON_SOCKET=%q: must be an absolute path", c.Socket))

@@ -56,6 +56,7 @@ func TestValues(t *testing.T) {
 		{"insecure sim urls", with(map[string]string{"KICKMON_ALLOW_INSECURE": "true", "KICK_API_URL": "http://127.0.0.1:1", "KICK_PUSHER_URL": "ws://127.0.0.1:1/app/k?protocol=7"}), func(c *Config) bool { return c.AllowInsecure && c.APIURL == "http://127.0.0.1:1" }},
 		{"streamers normalised", with(map[string]string{"KICKMON_STREAMERS": " XQC, 4head,,"}), func(c *Config) bool { return cmp.Equal(c.Streamers, []string{"xqc", "4head"}) }},
 		{"spool size units", with(map[string]string{"KICKMON_SPOOL_MAX_BYTES": "512MiB"}), func(c *Config) bool { return c.SpoolMaxBytes == 512<<20 }},
+		{"memory limit", with(map[string]string{"KICKMON_MEMORY_LIMIT": "400MiB"}), func(c *Config) bool { return c.MemoryLimit == 400<<20 }},
 		{"state dir from systemd", with(map[string]string{"STATE_DIRECTORY": "/var/lib/x"}), func(c *Config) bool { return c.StateDir == "/var/lib/x" }},
 		{"log level", with(map[string]string{"KICKMON_LOG_LEVEL": "debug"}), func(c *Config) bool { return c.LogLevel.String() == "DEBUG" }},
 		{"realtime settings", with(map[string]string{"KICK_REALTIME": "Centrifugo", "KICK_WEB_URL": "https://web.example", "KICK_CENTRIFUGO_URL": "wss://rt.example/connection/websocket", "KICK_REALTIME_ORIGIN": "https://kick.example"}),
@@ -87,6 +88,7 @@ func TestEveryProblemListed(t *testing.T) {
 		"KICKMON_OFFLINE_GRACE":   "-1s",
 		"KICKMON_API_BUDGET":      "0",
 		"KICKMON_SPOOL_MAX_BYTES": "lots",
+		"KICKMON_MEMORY_LIMIT":    "1MiB",
 		"KICKMON_LOG_LEVEL":       "loud",
 		"KICKMON_STREAMERS":       "ok,bad slug!",
 		"KICKMON_SOCKET":          "relative.sock",
@@ -102,7 +104,7 @@ func TestEveryProblemListed(t *testing.T) {
 		t.Fatal("Load accepted a bad configuration")
 	}
 	msg := err.Error()
-	for _, want := range []string{"KICK_CLIENT_ID is required", "KICK_API_URL", "KICKMON_POLL_INTERVAL", "KICKMON_OFFLINE_GRACE", "KICKMON_API_BUDGET", "KICKMON_SPOOL_MAX_BYTES", "KICKMON_LOG_LEVEL", `"bad slug!"`, "KICKMON_SOCKET", "KICKMON_METRICS_ADDR", "KICKMON_ALLOW_INSECURE", "KICK_REALTIME=", "KICK_WEB_URL", "KICK_CENTRIFUGO_URL", "KICK_REALTIME_ORIGIN", "KICKMON_PPROF_ADDR=\"0.0.0.0:6060\": profiles are served on loopback only"} {
+	for _, want := range []string{"KICK_CLIENT_ID is required", "KICK_API_URL", "KICKMON_POLL_INTERVAL", "KICKMON_OFFLINE_GRACE", "KICKMON_API_BUDGET", "KICKMON_SPOOL_MAX_BYTES", "KICKMON_MEMORY_LIMIT=1048576: must be at least 32MiB", "KICKMON_LOG_LEVEL", `"bad slug!"`, "KICKMON_SOCKET", "KICKMON_METRICS_ADDR", "KICKMON_ALLOW_INSECURE", "KICK_REALTIME=", "KICK_WEB_URL", "KICK_CENTRIFUGO_URL", "KICK_REALTIME_ORIGIN", "KICKMON_PPROF_ADDR=\"0.0.0.0:6060\": profiles are served on loopback only"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not mention %s:\n%s", want, msg)
 		}

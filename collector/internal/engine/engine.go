@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/kickmon/kickmon/collector/internal/rpc"
 	"github.com/kickmon/kickmon/collector/internal/spool"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"github.com/oklog/ulid/v2"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -81,6 +84,10 @@ type Engine struct {
 	// fatal is a spool commit failure inside an operator call; Run stops
 	// with it. Owned by the loop.
 	fatal error
+
+	// run names this run in ListStreamers' changes tokens: the monitor's
+	// change count starts again at every start.
+	run string
 }
 
 // New returns an Engine; Run starts it.
@@ -97,7 +104,8 @@ func New(o Options) *Engine {
 	if o.In == nil {
 		o.In = make(chan observation.Observation, 8192)
 	}
-	return &Engine{o: o, obs: o.In, calls: make(chan func()), stopped: make(chan struct{}), born: time.Now()}
+	return &Engine{o: o, obs: o.In, calls: make(chan func()), stopped: make(chan struct{}), born: time.Now(),
+		run: ulid.Make().String()}
 }
 
 // Observations is where sources send what they see.
@@ -319,18 +327,38 @@ func (e *Engine) Healthy(stall time.Duration) error {
 	return nil
 }
 
-// List returns the watch list and the seq it reflects.
-func (e *Engine) List(ctx context.Context, includeRemoved bool) ([]*kickmonv1.Streamer, uint64, error) {
-	var list []*kickmonv1.Streamer
-	var last uint64
+// List answers ListStreamers: the watch list (or what changed since the
+// request's changed_since) and the seq it reflects.
+func (e *Engine) List(ctx context.Context, req *kickmonv1.ListStreamersRequest) (*kickmonv1.ListStreamersResponse, error) {
+	since := e.changesSince(req.GetChangedSince())
+	var res *kickmonv1.ListStreamersResponse
 	err := e.do(ctx, func() error {
-		list, last = e.o.Monitor.Streamers(), e.o.Spool.LastSeq()
-		if includeRemoved {
-			list = append(list, e.o.Monitor.Removed()...)
+		res = &kickmonv1.ListStreamersResponse{
+			Streamers:    e.o.Monitor.List(since, req.GetConfirmationsOnly()),
+			LastSeq:      e.o.Spool.LastSeq(),
+			ChangesToken: e.run + "." + strconv.FormatUint(e.o.Monitor.Changes(), 10),
+			ChangesOnly:  since > 0,
+		}
+		if req.GetIncludeRemoved() {
+			res.Streamers = append(res.Streamers, e.o.Monitor.Removed()...)
 		}
 		return nil
 	})
-	return list, last, err
+	return res, err
+}
+
+// changesSince is the monitor's change count a changes token of this run
+// names; 0 (everything) for any other token.
+func (e *Engine) changesSince(token string) uint64 {
+	run, count, ok := strings.Cut(token, ".")
+	if !ok || run != e.run {
+		return 0
+	}
+	n, err := strconv.ParseUint(count, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // Get returns one watched streamer by slug or user id.

@@ -165,16 +165,16 @@ func TestAddObserveRemove(t *testing.T) {
 	if err != nil || rm[0].GetError() != "" || rm[1].GetError() == "" || !rm[0].GetStreamer().GetRemoved() {
 		t.Fatalf("remove = %v, %v", rm, err)
 	}
-	list, last, err := h.e.List(ctx, false)
-	if err != nil || len(list) != 1 || list[0].GetSlug() != "alice" {
+	listed, err := h.e.List(ctx, &kickmonv1.ListStreamersRequest{})
+	if list := listed.GetStreamers(); err != nil || len(list) != 1 || list[0].GetSlug() != "alice" {
 		t.Fatalf("list = %v, %v", list, err)
 	}
-	if last != h.sp.LastSeq() {
+	if last := listed.GetLastSeq(); last != h.sp.LastSeq() {
 		t.Errorf("list last_seq %d, spool %d", last, h.sp.LastSeq())
 	}
-	withRemoved, _, _ := h.e.List(ctx, true)
-	if len(withRemoved) != 2 {
-		t.Errorf("list with removed has %d streamers, want 2", len(withRemoved))
+	withRemoved, _ := h.e.List(ctx, &kickmonv1.ListStreamersRequest{IncludeRemoved: true})
+	if n := len(withRemoved.GetStreamers()); n != 2 {
+		t.Errorf("list with removed has %d streamers, want 2", n)
 	}
 	got := kinds(t, h.sp)
 	for _, want := range []string{"EVENT_KIND_STREAMER_ADDED:alice", "EVENT_KIND_STREAMER_ADDED:bob", "EVENT_KIND_STREAM_STARTED:bob", "EVENT_KIND_STREAM_STARTED:alice", "EVENT_KIND_STREAMER_REMOVED:bob"} {
@@ -229,10 +229,73 @@ func TestRestartRestores(t *testing.T) {
 	}
 }
 
+// A list with changed_since gives only the streamers that changed after
+// the list whose token it names; a token of another run, or none, gets
+// every one. confirmations_only copies confirmation times alone.
+func TestListChangedSince(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "spool.db")
+	h := start(t, path)
+	if _, err := h.e.Add(ctx, []string{"alice", "bob"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	list := func(t *testing.T, req *kickmonv1.ListStreamersRequest) ([]int64, *kickmonv1.ListStreamersResponse) {
+		t.Helper()
+		res, err := h.e.List(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for _, st := range res.GetStreamers() {
+			ids = append(ids, st.GetBroadcasterUserId())
+		}
+		return ids, res
+	}
+	all, first := list(t, &kickmonv1.ListStreamersRequest{ConfirmationsOnly: true})
+	if !slices.Equal(all, []int64{1, 2}) || first.GetChangesOnly() || first.GetChangesToken() == "" {
+		t.Fatalf("first list: users %v, changes_only %v, token %q; want [1 2], false, a token", all, first.GetChangesOnly(), first.GetChangesToken())
+	}
+	if bob := first.GetStreamers()[1]; bob.GetSlug() != "" || bob.GetSession() != nil || bob.GetLastConfirmedAt() == nil || len(bob.GetCoverage()) == 0 {
+		t.Errorf("confirmations only gave %v", bob)
+	}
+	unchanged, res := list(t, &kickmonv1.ListStreamersRequest{ConfirmationsOnly: true, ChangedSince: first.GetChangesToken()})
+	if len(unchanged) != 0 || !res.GetChangesOnly() {
+		t.Errorf("nothing changed: users %v, changes_only %v; want none, true", unchanged, res.GetChangesOnly())
+	}
+
+	h.e.Observations() <- observation.Observation{Source: kickmonv1.Source_SOURCE_POLL, UserID: 2, Live: observation.Offline, ObservedAt: time.Now()}
+	testwait.For(t, waitTimeout, "bob offline", func() bool {
+		st, _ := h.e.Get(ctx, "bob", 0)
+		return st.GetState() == kickmonv1.LiveState_LIVE_STATE_OFFLINE
+	})
+	changed, res := list(t, &kickmonv1.ListStreamersRequest{ChangedSince: first.GetChangesToken()})
+	if !slices.Equal(changed, []int64{2}) || !res.GetChangesOnly() || res.GetStreamers()[0].GetSlug() != "bob" {
+		t.Errorf("bob confirmed offline: list %v, changes_only %v; want bob's full state only", res.GetStreamers(), res.GetChangesOnly())
+	}
+	again, _ := list(t, &kickmonv1.ListStreamersRequest{ChangedSince: res.GetChangesToken()})
+	if len(again) != 0 {
+		t.Errorf("after the list that gave bob's change: users %v, want none", again)
+	}
+	for _, token := range []string{"", "another-run.1", first.GetChangesToken() + "x", "nonsense"} {
+		if ids, res := list(t, &kickmonv1.ListStreamersRequest{ChangedSince: token}); !slices.Equal(ids, []int64{1, 2}) || res.GetChangesOnly() {
+			t.Errorf("token %q: users %v, changes_only %v; want every one", token, ids, res.GetChangesOnly())
+		}
+	}
+
+	// A restarted collector counts changes anew: an earlier run's token
+	// gets the whole list.
+	h.stop()
+	h = start(t, path)
+	defer h.stop()
+	if ids, res := list(t, &kickmonv1.ListStreamersRequest{ChangedSince: first.GetChangesToken()}); !slices.Equal(ids, []int64{1, 2}) || res.GetChangesOnly() {
+		t.Errorf("after a restart: users %v, changes_only %v; want every one", ids, res.GetChangesOnly())
+	}
+}
+
 func TestCallsFailWhenStopped(t *testing.T) {
 	h := start(t, filepath.Join(t.TempDir(), "spool.db"))
 	h.stop()
-	if _, _, err := h.e.List(context.Background(), false); err == nil {
+	if _, err := h.e.List(context.Background(), &kickmonv1.ListStreamersRequest{}); err == nil {
 		t.Error("List succeeded on a stopped engine")
 	}
 	if err := h.e.Healthy(time.Minute); err == nil {
@@ -275,7 +338,7 @@ func TestCallCommitFailureStopsLoop(t *testing.T) {
 		<-done
 		t.Fatal("Run went on after a failed commit")
 	}
-	if _, _, err := e.List(ctx, false); err == nil {
+	if _, err := e.List(ctx, &kickmonv1.ListStreamersRequest{}); err == nil {
 		t.Error("List succeeded after the loop stopped")
 	}
 }

@@ -82,16 +82,17 @@ func (n *Int) UnmarshalJSON(b []byte) error {
 // "1"/"0", an empty string or null.
 type Bool bool
 
-// UnmarshalJSON implements json.Unmarshaler.
+// UnmarshalJSON implements json.Unmarshaler. It allocates nothing on
+// success: a poll round decodes 100k of them.
 func (v *Bool) UnmarshalJSON(b []byte) error {
-	s := strings.Trim(string(bytes.TrimSpace(b)), `"`)
-	switch strings.ToLower(s) {
-	case "true", "1":
+	t := bytes.Trim(bytes.TrimSpace(b), `"`)
+	switch {
+	case bytes.EqualFold(t, []byte("true")), string(t) == "1":
 		*v = true
-	case "false", "0", "", "null":
+	case bytes.EqualFold(t, []byte("false")), string(t) == "0", len(t) == 0, bytes.EqualFold(t, []byte("null")):
 		*v = false
 	default:
-		return fmt.Errorf("not a boolean: %.40q", s)
+		return fmt.Errorf("not a boolean: %.40q", t)
 	}
 	return nil
 }

@@ -314,10 +314,27 @@ type call struct {
 	body     []byte
 }
 
-// response is a successful answer.
+// response is a successful answer. Its body is a pooled buffer: release
+// it once decoded (decoders copy what they keep).
 type response struct {
 	body []byte
 	date time.Time
+	buf  *bytes.Buffer
+}
+
+// bodies holds read buffers: a poll round at 100k streamers reads 2,000
+// bodies of ~25 KB, and io.ReadAll grew a new buffer for each.
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBody is the largest buffer kept for reuse; the rare bigger
+// answer (up to maxBody) is left to the collector.
+const maxPooledBody = 256 << 10
+
+func (r response) release() {
+	if r.buf != nil && r.buf.Cap() <= maxPooledBody {
+		r.buf.Reset()
+		bodies.Put(r.buf)
+	}
 }
 
 // do performs c with a bearer token: it waits for the budget, and on a 401
@@ -388,10 +405,17 @@ func (c *Client) exchange(ctx context.Context, cl call, tok string) (response, e
 		return response{}, &Error{Kind: Network, Endpoint: cl.endpoint, Err: err}
 	}
 	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, maxBody+1))
-	if err != nil {
+	out := response{buf: bodies.Get().(*bytes.Buffer)}
+	ok := false
+	defer func() {
+		if !ok {
+			out.release() // errors keep only excerpts (copies)
+		}
+	}()
+	if _, err := out.buf.ReadFrom(io.LimitReader(res.Body, maxBody+1)); err != nil {
 		return response{}, &Error{Kind: Network, Endpoint: cl.endpoint, Status: res.StatusCode, Err: err}
 	}
+	body := out.buf.Bytes()
 	if len(body) > maxBody {
 		return response{}, &Error{Kind: BadResponse, Endpoint: cl.endpoint, Status: res.StatusCode, Err: fmt.Errorf("body over %d bytes", maxBody)}
 	}
@@ -403,7 +427,8 @@ func (c *Client) exchange(ctx context.Context, cl call, tok string) (response, e
 	}
 	date, _ := http.ParseTime(res.Header.Get("Date"))
 	c.noteDate(date, sent, time.Now())
-	return response{body: body, date: date}, nil
+	out.body, out.date, ok = body, date, true
+	return out, nil
 }
 
 // noteDate records Kick's clock skew from a Date header. The header has

@@ -3,6 +3,7 @@ package kickrest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -43,7 +44,7 @@ func (r *recorder) snapshot() []recorded {
 	return slices.Clone(r.reqs)
 }
 
-func newClient(t *testing.T, sim *kicksim.Sim, mod func(*kickrest.Config)) *kickrest.Client {
+func newClient(t testing.TB, sim *kicksim.Sim, mod func(*kickrest.Config)) *kickrest.Client {
 	t.Helper()
 	cfg := kickrest.Config{
 		ClientID: sim.ClientID(), ClientSecret: sim.ClientSecret(),
@@ -163,6 +164,27 @@ func TestChannelsMatchTheWorld(t *testing.T) {
 		if a := r.header.Get("Accept"); a != "application/json" {
 			t.Errorf("%s: Accept %q", r.path, a)
 		}
+	}
+}
+
+// Answers are read into reused buffers: what one call returned stays as it
+// was while later calls reuse its buffer.
+func TestResultsOutliveTheirBuffer(t *testing.T) {
+	sim := kicksim.Start(t, kicksim.WithStreamers(100), kicksim.WithLiveFraction(0.5), kicksim.WithSeed(3))
+	c := newClient(t, sim, nil)
+	ctx := testContext(t)
+	first, err := c.Channels(ctx, userIDs(sim.Streamers()[:50]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprint(first) // every string's bytes, now
+	for range 20 {
+		if _, err := c.Channels(ctx, userIDs(sim.Streamers()[50:])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := fmt.Sprint(first); got != want {
+		t.Errorf("the first answer changed under later calls:\n%s\nwas\n%s", got, want)
 	}
 }
 
@@ -607,5 +629,19 @@ func TestClockSkewFromDateHeader(t *testing.T) {
 				t.Errorf("ClockSkew = %v, %v; want about %v", skew, ok, tt.offset)
 			}
 		})
+	}
+}
+
+// BenchmarkChannels is one poll batch (50 channels, half live) through the
+// client against kicksim: request, read, decode.
+func BenchmarkChannels(b *testing.B) {
+	sim := kicksim.Start(b, kicksim.WithStreamers(50), kicksim.WithLiveFraction(0.5), kicksim.WithSeed(3))
+	c := newClient(b, sim, nil)
+	ids := userIDs(sim.Streamers())
+	b.ReportAllocs()
+	for b.Loop() {
+		if chs, err := c.Channels(b.Context(), ids); err != nil || len(chs) != 50 {
+			b.Fatalf("%d channels, %v", len(chs), err)
+		}
 	}
 }

@@ -51,8 +51,11 @@ func (v *flexStrings) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*v = nil
-	for _, s := range raw {
-		*v = append(*v, string(s))
+	if len(raw) > 0 {
+		*v = make([]string, len(raw))
+		for i, s := range raw {
+			(*v)[i] = string(s)
+		}
 	}
 	return nil
 }
@@ -66,10 +69,12 @@ type envelope[T any] struct {
 // decodeItems decodes an envelope whose data is an array of W and converts
 // each item, keeping those conv accepts.
 func decodeItems[W, T any](body []byte, conv func(W) (T, bool)) ([]T, error) {
-	items, err := decodeData[[]W](body)
-	if err != nil {
+	// Room for a whole batch up front: json grows a slice from 1.
+	env := envelope[[]W]{Data: make([]W, 0, MaxChannelIDs)}
+	if err := json.Unmarshal(body, &env); err != nil {
 		return nil, err
 	}
+	items := env.Data
 	out := make([]T, 0, len(items))
 	for _, w := range items {
 		if t, ok := conv(w); ok {

@@ -221,6 +221,43 @@ func FuzzDecodeChannels(f *testing.F) {
 	})
 }
 
+// channelSeeds are channels bodies of the plain shape and around it.
+var channelSeeds = []string{specChannels, fixtureChannels, offlineChannel,
+	`{"data":[{"broadcaster_user_id":"1","category":[],"stream":{"start_time":"2024-02-06 19:10:40"}}]}`,
+	"{\"data\":[{\"broadcaster_user_id\":1,\"slug\":\"a\",\"stream_title\":\"\xff\xfe\",\"category\":{\"id\":1,\"name\":\"x\xc3\"}}]}",
+	`{"data":[{"broadcaster_user_id":1,"Slug":"folded","stream":{"is_live":true},"stream":{"viewer_count":3}}]}`,
+	`{"data":[null,{"broadcaster_user_id":2,"stream":null,"category":null}],"message":"OK"} `,
+	`{"data":null}`, `{}`, `{"data":[]}`, `{"data":[1]}`, `{"data":[{"broadcaster_user_id":01}]}`,
+	`{"message":{},"data":[{"broadcaster_user_id":1}]}`, `{"data":[{"broadcaster_user_id":1,"slug":"a\u00e9\n"}]} x`,
+}
+
+// The fast path takes the plain bodies, Kick's and kicksim's.
+func TestFastChannelsTakesThePlainShape(t *testing.T) {
+	for _, body := range []string{specChannels, fixtureChannels, offlineChannel, `{"data":[]}`, `{"data":null}`} {
+		if _, err := fastChannels([]byte(body)); err != nil {
+			t.Errorf("fastChannels gave up on %s", body)
+		}
+	}
+}
+
+// fastChannels, when it takes a body, decodes it as encoding/json does.
+func FuzzFastChannels(f *testing.F) {
+	addSeeds(f, channelSeeds...)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, err := fastChannels(body)
+		if err != nil {
+			return
+		}
+		slow, err := slowChannels(body)
+		if err != nil {
+			t.Fatalf("fast path took a body encoding/json refuses (%v): %q", err, body)
+		}
+		if diff := cmp.Diff(slow, fast); diff != "" {
+			t.Fatalf("fast path differs (-encoding/json +fast) on %q:\n%s", body, diff)
+		}
+	})
+}
+
 func FuzzDecodeLivestreams(f *testing.F) {
 	addSeeds(f, specLivestreams, `{"data":[{"broadcaster_user_id":1,"channel_id":"2","started_at":"2025-09-15T21:12:45.000000Z"}]}`,
 		"{\"data\":[{\"broadcaster_user_id\":1,\"stream_title\":\"t\xff\xfe\\u0000\"}]}")

@@ -65,6 +65,7 @@ func fetch[T any](ctx context.Context, c *Client, cl call, decode func([]byte) (
 	if err != nil {
 		return zero, time.Time{}, err
 	}
+	defer res.release()
 	out, err := decode(res.body)
 	if err != nil {
 		return zero, time.Time{}, badResponse(cl.endpoint, res.body, err)

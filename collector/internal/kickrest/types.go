@@ -38,15 +38,17 @@ type wireChannel struct {
 	Slug              kickjson.String `json:"slug"`
 	StreamTitle       kickjson.String `json:"stream_title"`
 	Category          wireCategory    `json:"category"`
-	Stream            *struct {
-		IsLive      kickjson.Bool   `json:"is_live"`
-		IsMature    kickjson.Bool   `json:"is_mature"`
-		Language    kickjson.String `json:"language"`
-		StartTime   kickjson.Time   `json:"start_time"`
-		ViewerCount kickjson.Int    `json:"viewer_count"`
-		Thumbnail   kickjson.String `json:"thumbnail"`
-		CustomTags  flexStrings     `json:"custom_tags"`
-	} `json:"stream"`
+	Stream            *wireStream     `json:"stream"`
+}
+
+type wireStream struct {
+	IsLive      kickjson.Bool   `json:"is_live"`
+	IsMature    kickjson.Bool   `json:"is_mature"`
+	Language    kickjson.String `json:"language"`
+	StartTime   kickjson.Time   `json:"start_time"`
+	ViewerCount kickjson.Int    `json:"viewer_count"`
+	Thumbnail   kickjson.String `json:"thumbnail"`
+	CustomTags  flexStrings     `json:"custom_tags"`
 }
 
 func (w wireChannel) channel() Channel {
@@ -71,6 +73,15 @@ func (w wireChannel) channel() Channel {
 // DecodeChannels decodes the body of GET /public/v1/channels. Items without
 // a broadcaster_user_id are dropped.
 func DecodeChannels(body []byte) ([]Channel, error) {
+	if out, err := fastChannels(body); err == nil {
+		return out, nil
+	}
+	return slowChannels(body)
+}
+
+// slowChannels is DecodeChannels through encoding/json: what fastChannels
+// must agree with.
+func slowChannels(body []byte) ([]Channel, error) {
 	return decodeItems(body, func(w wireChannel) (Channel, bool) { return w.channel(), w.BroadcasterUserID > 0 })
 }
 

@@ -31,13 +31,14 @@ func (m *Monitor) observeStatus(o observation.Observation, r *Result) {
 	if !ok || o.Source <= 0 || int(o.Source) >= numSources {
 		return
 	}
-	if o.ObservedAt.Before(e.lastSeen[o.Source]) {
+	if o.ObservedAt.Before(e.lastSeen[o.Source].Time()) {
 		return // this source already told us something newer
 	}
-	e.lastSeen[o.Source] = o.ObservedAt
+	e.lastSeen[o.Source] = instantOf(o.ObservedAt)
+	m.touch(e)
 	m.touchCoverage(e, o.Source, o.ObservedAt)
 
-	if o.Slug != "" && o.Slug != e.st.Slug && !o.ObservedAt.Before(e.lastSlug) {
+	if o.Slug != "" && o.Slug != e.st.Slug && !o.ObservedAt.Before(e.lastSlug.Time()) {
 		m.rename(e, o.Slug, o.Source, o.KickTime, o.ObservedAt, r)
 	}
 	if o.ChannelID != 0 && o.ChannelID != e.st.ChannelId {
@@ -167,7 +168,7 @@ func (m *Monitor) liveEnded(e *entry, o observation.Observation, start time.Time
 		return
 	}
 	if m.sameEnded(e, start) {
-		if o.ObservedAt.Before(e.lastOffline) || (!e.fresh && o.ObservedAt.Sub(e.end) > m.cfg.ContinueWithin) {
+		if o.ObservedAt.Before(e.lastOffline.Time()) || (!e.fresh && o.ObservedAt.Sub(e.end) > m.cfg.ContinueWithin) {
 			return // stale report about the ended session
 		}
 		if e.provisional && !m.unused(e, start) {
@@ -206,7 +207,7 @@ func (m *Monitor) isPrev(e *entry, start time.Time) bool {
 // resumable reports whether the previous session may still be continued by
 // a report observed then.
 func (m *Monitor) resumable(e *entry, o observation.Observation) bool {
-	return !o.ObservedAt.Before(e.lastOffline) && o.ObservedAt.Sub(e.prev.EndedAt.AsTime()) <= m.cfg.ContinueWithin
+	return !o.ObservedAt.Before(e.lastOffline.Time()) && o.ObservedAt.Sub(e.prev.EndedAt.AsTime()) <= m.cfg.ContinueWithin
 }
 
 // unused reports whether start is more than 1 s after the start of every
@@ -223,7 +224,7 @@ func (m *Monitor) resumePrev(e *entry, o observation.Observation, start time.Tim
 	e.prev = nil
 	e.st.Session = p
 	e.start, e.provisional, e.end = p.StartedAt.AsTime(), p.StartedAtProvisional, p.EndedAt.AsTime()
-	e.lastMeta = time.Time{}
+	e.lastMeta = 0
 	m.reopen(e, o, start, false, r)
 }
 
@@ -239,10 +240,10 @@ func (m *Monitor) setStart(e *entry, start time.Time, provisional bool) {
 // an end to a pending offline report seen before it, metadata. changed
 // forces a STREAM_UPDATED (the start time was corrected).
 func (m *Monitor) continueLive(e *entry, o observation.Observation, changed bool, r *Result) {
-	e.lastLive = later(e.lastLive, o.ObservedAt)
+	e.lastLive = instantOf(later(e.lastLive.Time(), o.ObservedAt))
 	if o.Source == kickmonv1.Source_SOURCE_POLL {
-		e.unconfirmed = time.Time{} // the API lists the stream now
-		e.recheck = time.Time{}
+		e.unconfirmed = 0 // the API lists the stream now
+		e.recheck = 0
 		delete(m.rechecks, e.st.BroadcasterUserId)
 	}
 	setTS(&e.st.LastConfirmedAt, later(e.st.LastConfirmedAt.AsTime(), o.ObservedAt))
@@ -258,10 +259,10 @@ func (m *Monitor) continueLive(e *entry, o observation.Observation, changed bool
 // applyMeta applies title, category and viewers of a live streamer, and
 // reports whether anything changed.
 func (m *Monitor) applyMeta(e *entry, o observation.Observation) bool {
-	if o.ObservedAt.Before(e.lastMeta) {
+	if o.ObservedAt.Before(e.lastMeta.Time()) {
 		return false
 	}
-	e.lastMeta = o.ObservedAt
+	e.lastMeta = instantOf(o.ObservedAt)
 	st, s := e.st, e.st.Session
 	changed := false
 	if o.HasTitle && (o.Title != st.Title || o.Title != s.Title) {
@@ -296,7 +297,7 @@ func (m *Monitor) startSession(e *entry, o observation.Observation, start time.T
 	st.Session = &kickmonv1.Session{
 		SessionId:    m.cfg.NewSessionID(),
 		DetectedBy:   o.Source,
-		ObservedLate: e.fresh && start.Before(e.watchSince),
+		ObservedLate: e.fresh && start.Before(e.watchSince.Time()),
 		Title:        st.Title,
 		CategoryName: st.CategoryName,
 	}
@@ -307,8 +308,8 @@ func (m *Monitor) startSession(e *entry, o observation.Observation, start time.T
 	e.end, e.pend = time.Time{}, nil
 	delete(m.pending, st.BroadcasterUserId)
 	m.setStart(e, start, prov)
-	e.lastLive = o.ObservedAt
-	e.lastMeta = time.Time{}
+	e.lastLive = instantOf(o.ObservedAt)
+	e.lastMeta = 0
 	st.LastConfirmedAt = ts(o.ObservedAt)
 	m.applyMeta(e, o)
 	r.Events = append(r.Events, e.event(kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED, o.Source, start, o.ObservedAt))
@@ -317,9 +318,9 @@ func (m *Monitor) startSession(e *entry, o observation.Observation, start time.T
 // setUnconfirmed records whether the session (re)opened by o still waits
 // for the official API to list it (see Config.APILag).
 func (m *Monitor) setUnconfirmed(e *entry, o observation.Observation) {
-	e.unconfirmed = time.Time{}
+	e.unconfirmed = 0
 	if o.Source != kickmonv1.Source_SOURCE_POLL {
-		e.unconfirmed = o.ObservedAt
+		e.unconfirmed = instantOf(o.ObservedAt)
 	}
 }
 
@@ -337,7 +338,7 @@ func (m *Monitor) reopen(e *entry, o observation.Observation, start time.Time, p
 	} else {
 		st.LiveSince = ts(e.start)
 	}
-	e.lastLive = o.ObservedAt
+	e.lastLive = instantOf(o.ObservedAt)
 	st.LastConfirmedAt = ts(o.ObservedAt)
 	m.applyMeta(e, o)
 	r.Events = append(r.Events, e.event(kickmonv1.EventKind_EVENT_KIND_STREAM_UPDATED, o.Source, o.KickTime, o.ObservedAt))
@@ -355,15 +356,15 @@ func (m *Monitor) endImplied(e *entry, o observation.Observation, newStart time.
 func (m *Monitor) offline(e *entry, o observation.Observation, r *Result) {
 	st := e.st
 	if !e.open {
-		if o.ObservedAt.Before(e.lastLive) {
+		if o.ObservedAt.Before(e.lastLive.Time()) {
 			return
 		}
 		st.State = kickmonv1.LiveState_LIVE_STATE_OFFLINE
-		e.lastOffline = later(e.lastOffline, o.ObservedAt)
+		e.lastOffline = instantOf(later(e.lastOffline.Time(), o.ObservedAt))
 		setTS(&st.LastConfirmedAt, later(st.LastConfirmedAt.AsTime(), o.ObservedAt))
 		return
 	}
-	if o.ObservedAt.Before(e.lastLive) {
+	if o.ObservedAt.Before(e.lastLive.Time()) {
 		return // a newer live report supersedes it
 	}
 	if !o.StartedAt.IsZero() && m.relate(e.start, e.provisional, o.StartedAt, o.Provisional) != sameStart {
@@ -372,9 +373,9 @@ func (m *Monitor) offline(e *entry, o observation.Observation, r *Result) {
 	if !o.EndedAt.IsZero() && o.EndedAt.Before(e.start.Add(-m.cfg.StartTolerance)) {
 		return // ended before this session began
 	}
-	if o.Source == kickmonv1.Source_SOURCE_POLL && !e.unconfirmed.IsZero() && o.ObservedAt.Before(e.unconfirmed.Add(m.cfg.APILag)) {
+	if o.Source == kickmonv1.Source_SOURCE_POLL && e.unconfirmed != 0 && o.ObservedAt.Before(e.unconfirmed.Time().Add(m.cfg.APILag)) {
 		// The API may not list the stream yet: ask again once it should.
-		e.recheck = e.unconfirmed.Add(m.cfg.APILag)
+		e.recheck = instantOf(e.unconfirmed.Time().Add(m.cfg.APILag))
 		m.rechecks[st.BroadcasterUserId] = e
 		return
 	}
@@ -410,6 +411,7 @@ type ending struct {
 }
 
 func (m *Monitor) endSession(e *entry, end ending, r *Result) {
+	m.touch(e)
 	st := e.st
 	if end.at.Before(e.start) {
 		end.at = e.start
@@ -421,10 +423,10 @@ func (m *Monitor) endSession(e *entry, end ending, r *Result) {
 	st.LastConfirmedAt = ts(end.confirmedAt)
 	m.setOpen(e, false)
 	e.end = end.at
-	e.lastOffline = end.confirmedAt
+	e.lastOffline = instantOf(end.confirmedAt)
 	e.pend = nil
 	delete(m.pending, st.BroadcasterUserId)
-	e.unconfirmed, e.recheck = time.Time{}, time.Time{}
+	e.unconfirmed, e.recheck = 0, 0
 	delete(m.rechecks, st.BroadcasterUserId)
 	r.Events = append(r.Events, e.event(kickmonv1.EventKind_EVENT_KIND_STREAM_ENDED, end.source, end.at, end.observedAt))
 }
@@ -474,6 +476,7 @@ func (m *Monitor) setCoverage(e *entry, source kickmonv1.Source, blind bool, rea
 	if c == nil && isRealtime(source) {
 		if c = realtimeCoverage(e.st); c != nil {
 			moved = true // the other provider's entry: take it over
+			m.touch(e)
 			e.st.Coverage = slices.DeleteFunc(e.st.Coverage, func(x *kickmonv1.Coverage) bool { return x == c })
 			c.Source = source
 			e.st.Coverage = insertCoverage(e.st.Coverage, c)
@@ -481,6 +484,7 @@ func (m *Monitor) setCoverage(e *entry, source kickmonv1.Source, blind bool, rea
 	}
 	switch {
 	case c == nil:
+		m.touch(e)
 		c = &kickmonv1.Coverage{Source: source}
 		e.st.Coverage = insertCoverage(e.st.Coverage, c)
 		if !blind {
@@ -492,6 +496,7 @@ func (m *Monitor) setCoverage(e *entry, source kickmonv1.Source, blind bool, rea
 	case c.Blind == blind && c.Reason == reason && !moved:
 		return
 	}
+	m.touch(e)
 	c.Blind, c.Reason, c.Since = blind, reason, ts(at)
 	ev := e.event(kickmonv1.EventKind_EVENT_KIND_COVERAGE_CHANGED, evSource, kickTime, at)
 	ev.Coverage = proto.Clone(c).(*kickmonv1.Coverage)

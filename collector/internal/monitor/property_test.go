@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 
 	"github.com/kickmon/kickmon/collector/internal/observation"
@@ -50,7 +52,12 @@ func checkSequence(program []byte) error {
 	ended := map[string]int64{}                // ended session id → user
 	seen := map[string]bool{}                  // every session id started
 	starts := map[int64]map[string]time.Time{} // user → session id → started_at
+	before, mark := map[int64]*kickmonv1.Streamer{}, m.Changes()
 	return replay(m, program, func(step string, r Result) error {
+		if err := checkChanges(m, before, mark); err != nil {
+			return fmt.Errorf("%s: %v", step, err)
+		}
+		mark = m.Changes()
 		for _, e := range r.Events {
 			if err := checkEvent(e); err != nil {
 				return fmt.Errorf("%s: %v: %v", step, err, e)
@@ -119,6 +126,43 @@ func checkSequence(program []byte) error {
 		}
 		return nil
 	})
+}
+
+// checkChanges checks that List(mark, …) gives every watched streamer
+// whose state differs from before (the states as of mark), full and
+// confirmations only, then makes before the current states.
+func checkChanges(m *Monitor, before map[int64]*kickmonv1.Streamer, mark uint64) error {
+	listed := map[int64]bool{}
+	for _, st := range m.List(mark, false) {
+		listed[st.BroadcasterUserId] = true
+	}
+	slim := map[int64]*kickmonv1.Streamer{}
+	for _, st := range m.List(mark, true) {
+		slim[st.BroadcasterUserId] = st
+	}
+	now := m.Streamers()
+	for _, st := range now {
+		uid := st.BroadcasterUserId
+		if prev := before[uid]; !listed[uid] && (prev == nil || !proto.Equal(prev, st)) {
+			return fmt.Errorf("user %d changed, not listed as changed:\n%v\nwas\n%v", uid, st, prev)
+		}
+		if want := confirmationsOf(st); slim[uid] != nil && !proto.Equal(want, slim[uid]) {
+			return fmt.Errorf("confirmations of %d: %v, want %v", uid, slim[uid], want)
+		}
+		if listed[uid] != (slim[uid] != nil) {
+			return fmt.Errorf("user %d is in one of the lists of changes only", uid)
+		}
+	}
+	clear(before)
+	for _, st := range now {
+		before[st.BroadcasterUserId] = st
+	}
+	for uid := range listed {
+		if before[uid] == nil {
+			return fmt.Errorf("user %d listed as changed, not watched", uid)
+		}
+	}
+	return nil
 }
 
 func checkEvent(e *kickmonv1.Event) error {
@@ -252,4 +296,13 @@ func replay(m *Monitor, program []byte, after func(step string, r Result) error)
 		}
 	}
 	return nil
+}
+
+// confirmationsOf is what List(…, true) must give of st.
+func confirmationsOf(st *kickmonv1.Streamer) *kickmonv1.Streamer {
+	out := &kickmonv1.Streamer{BroadcasterUserId: st.BroadcasterUserId, LastConfirmedAt: st.LastConfirmedAt}
+	for _, c := range st.Coverage {
+		out.Coverage = append(out.Coverage, &kickmonv1.Coverage{Source: c.Source, LastConfirmedAt: c.LastConfirmedAt})
+	}
+	return out
 }

@@ -199,7 +199,7 @@ func (b *fakeBackend) resolvable(list ...*kickmonv1.Streamer) {
 	}
 }
 
-func (b *fakeBackend) List(ctx context.Context, includeRemoved bool) ([]*kickmonv1.Streamer, uint64, error) {
+func (b *fakeBackend) List(ctx context.Context, req *kickmonv1.ListStreamersRequest) (*kickmonv1.ListStreamersResponse, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []*kickmonv1.Streamer
@@ -207,7 +207,7 @@ func (b *fakeBackend) List(ctx context.Context, includeRemoved bool) ([]*kickmon
 		out = append(out, proto.Clone(st).(*kickmonv1.Streamer))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].GetSlug() < out[j].GetSlug() })
-	return out, b.sp.LastSeq(), nil
+	return &kickmonv1.ListStreamersResponse{Streamers: out, LastSeq: b.sp.LastSeq()}, nil
 }
 
 func (b *fakeBackend) Get(ctx context.Context, slug string, userID int64) (*kickmonv1.Streamer, error) {

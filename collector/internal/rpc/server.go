@@ -67,9 +67,9 @@ var ErrUnavailable = errors.New("unavailable")
 // keep their meaning (ErrUnavailable: UNAVAILABLE); anything else is
 // INTERNAL.
 type Backend interface {
-	// List returns the watched streamers ordered by slug (and removed ones
-	// when includeRemoved) and the seq of the last event reflected in them.
-	List(ctx context.Context, includeRemoved bool) ([]*kickmonv1.Streamer, uint64, error)
+	// List answers ListStreamers: the watched streamers (see the request's
+	// options) and the seq of the last event reflected in them.
+	List(ctx context.Context, req *kickmonv1.ListStreamersRequest) (*kickmonv1.ListStreamersResponse, error)
 	// Get returns a streamer by slug, or by user id when slug is empty.
 	Get(ctx context.Context, slug string, userID int64) (*kickmonv1.Streamer, error)
 	// Add resolves and watches slugs; one result per slug, in order.
@@ -273,11 +273,11 @@ func toStatus(err error) error {
 
 // ListStreamers implements the API.
 func (s *Server) ListStreamers(ctx context.Context, req *kickmonv1.ListStreamersRequest) (*kickmonv1.ListStreamersResponse, error) {
-	list, last, err := s.backend.List(ctx, req.GetIncludeRemoved())
+	res, err := s.backend.List(ctx, req)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &kickmonv1.ListStreamersResponse{Streamers: list, LastSeq: last}, nil
+	return res, nil
 }
 
 // GetStreamer implements the API.

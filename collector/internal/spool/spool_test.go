@@ -572,6 +572,84 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
+// BenchmarkOpen100k measures opening a spool holding 100k streamers'
+// snapshots after churn (a cold start's first step).
+func BenchmarkOpen100k(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "spool.db")
+	s, err := Open(path, Options{KeepAcked: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	fillChurned(b, s)
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		s, err := Open(path, Options{KeepAcked: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAppend100k measures appends of 10 events to a spool holding
+// 100k streamers' snapshots after churn (every event rewrites its
+// streamer's snapshot, so the file has many free pages, as the collector's
+// at 100k streamers does).
+func BenchmarkAppend100k(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "spool.db"), Options{KeepAcked: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	fillChurned(b, s)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := s.Append(churn(i*7919, 10, 991)); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	st := s.db.Stats()
+	b.ReportMetric(float64(st.FreePageN+st.PendingPageN), "free-pages")
+}
+
+// churn is n events of streamers first, first+step, … (of 100k).
+func churn(first, n, step int) []*kickmonv1.Event {
+	const streamers = 100_000
+	var out []*kickmonv1.Event
+	for i := range n {
+		uid := int64((first+i*step)%streamers + 1)
+		e := events(uid, 1)[0]
+		e.Streamer.Title = strings.Repeat("t", 100)
+		out = append(out, e)
+	}
+	return out
+}
+
+// fillChurned gives s 100k streamers' snapshots, then rewrites them all
+// over the file in 200 commits, acknowledging as it goes.
+func fillChurned(b *testing.B, s *Spool) {
+	b.Helper()
+	for i := 0; i < 100_000; i += 1000 {
+		if err := s.Append(churn(i, 1000, 1)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := range 200 {
+		if err := s.Append(churn(i, 100, 997)); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Ack(s.LastSeq()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkRead(b *testing.B) {
 	s, err := Open(filepath.Join(b.TempDir(), "spool.db"), Options{})
 	if err != nil {

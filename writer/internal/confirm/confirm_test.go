@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
+	"github.com/kickmon/kickmon/proto/kickapi"
 	"github.com/kickmon/kickmon/proto/kickapitest"
 	"github.com/kickmon/kickmon/writer/internal/batch"
 	"github.com/kickmon/kickmon/writer/internal/confirm"
@@ -41,6 +42,13 @@ func start(t *testing.T, fake *kickapitest.Server) *env {
 // startWith is start with options (Interval and MinBackoff are the test's).
 func startWith(t *testing.T, fake *kickapitest.Server, opts confirm.Options) *env {
 	t.Helper()
+	return startOn(t, fake, fake.Dial(t), opts)
+}
+
+// startOn is startWith reading the list from conn (fake or a collector in
+// front of it).
+func startOn(t *testing.T, fake *kickapitest.Server, conn *kickapi.Conn, opts confirm.Options) *env {
+	t.Helper()
 	log := writertest.Logger(t)
 	st, err := store.Open(context.Background(), writertest.NewDB(t).URL, log)
 	if err != nil {
@@ -48,7 +56,7 @@ func startWith(t *testing.T, fake *kickapitest.Server, opts confirm.Options) *en
 	}
 	e := &env{fake: fake, st: st, m: metrics.New()}
 	opts.Interval, opts.MinBackoff = 20*time.Millisecond, 5*time.Millisecond
-	r := confirm.New(fake.Dial(t), st, log, e.m, opts)
+	r := confirm.New(conn, st, log, e.m, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.Run(ctx); close(done) }()
@@ -139,7 +147,9 @@ func streamer(uid int64, slug string, confirmed time.Duration) *kickmonv1.Stream
 }
 
 // The collector confirms states without events (SetStreamers): the rows
-// follow, forward only, and only rows that exist.
+// follow, forward only, and only rows that exist. kickapitest ignores
+// confirmations_only and changed_since, as a collector that predates them
+// does: whole lists of full states work as they always did.
 func TestRefreshFollowsTheCollector(t *testing.T) {
 	e := start(t, kickapitest.NewServer(t))
 	e.publish(t, kickmonv1.EventKind_EVENT_KIND_STREAMER_ADDED, streamer(101, "alpha", time.Minute))
@@ -188,24 +198,34 @@ func TestRefreshFollowsTheCollector(t *testing.T) {
 	}
 }
 
-// Refreshes go in chunks, and write only the streamers whose confirmation
-// times changed since the refresher last wrote them.
-func TestRefreshWritesChangesInChunks(t *testing.T) {
-	e := startWith(t, kickapitest.NewServer(t), confirm.Options{Chunk: 2})
+// addFive publishes and writes streamers 101…105 (s0…s4) confirmed at
+// T0+1m and returns them as the collector lists them, confirmed at T0+5m.
+func (e *env) addFive(t *testing.T) []*kickmonv1.Streamer {
+	t.Helper()
 	var watched []*kickmonv1.Streamer
 	for i := range 5 {
 		st := streamer(int64(101+i), fmt.Sprintf("s%d", i), time.Minute)
 		e.publish(t, kickmonv1.EventKind_EVENT_KIND_STREAMER_ADDED, st)
 		watched = append(watched, streamer(int64(101+i), fmt.Sprintf("s%d", i), 5*time.Minute))
 	}
-	at := func(d time.Duration) time.Time { return writertest.T0.Add(d) }
-	all := func(d time.Duration) []row {
-		var out []row
-		for i := range 5 {
-			out = append(out, row{int64(101 + i), at(d)})
-		}
-		return out
+	return watched
+}
+
+// all is a row for each of addFive's streamers, confirmed at T0+d.
+func all(d time.Duration) []row {
+	var out []row
+	for i := range 5 {
+		out = append(out, row{int64(101 + i), writertest.T0.Add(d)})
 	}
+	return out
+}
+
+// Refreshes go in chunks, and write only the streamers whose confirmation
+// times changed since the refresher last wrote them.
+func TestRefreshWritesChangesInChunks(t *testing.T) {
+	e := startWith(t, kickapitest.NewServer(t), confirm.Options{Chunk: 2})
+	watched := e.addFive(t)
+	at := func(d time.Duration) time.Time { return writertest.T0.Add(d) }
 	e.fake.SetStreamers(watched...)
 	e.await(t, metrics.ConfirmOK)
 	if d := cmp.Diff(all(5*time.Minute), e.rows(t)); d != "" {

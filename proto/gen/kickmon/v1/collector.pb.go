@@ -26,8 +26,22 @@ type ListStreamersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// include_removed also returns streamers removed from the watch list.
 	IncludeRemoved bool `protobuf:"varint,1,opt,name=include_removed,json=includeRemoved,proto3" json:"include_removed,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// confirmations_only asks for each streamer's confirmation times alone:
+	// broadcaster_user_id, last_confirmed_at and, per coverage entry, source
+	// and last_confirmed_at; the streamers are then ordered by user id. What
+	// keeps kickmon.streamers' confirmation times fresh needs no more, and
+	// the full states of 100k streamers every 30 s were a third of a quiet
+	// collector's CPU. A collector that predates it sends full states.
+	ConfirmationsOnly bool `protobuf:"varint,2,opt,name=confirmations_only,json=confirmationsOnly,proto3" json:"confirmations_only,omitempty"`
+	// changed_since, a changes_token from an earlier response, asks only for
+	// the watched streamers whose state or confirmation times may have
+	// changed after that response (changes_only tells whether the list is
+	// such a subset). A token of another run of the collector, or none,
+	// gets every streamer. include_removed still appends every removed
+	// streamer, in full.
+	ChangedSince  string `protobuf:"bytes,3,opt,name=changed_since,json=changedSince,proto3" json:"changed_since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListStreamersRequest) Reset() {
@@ -67,6 +81,20 @@ func (x *ListStreamersRequest) GetIncludeRemoved() bool {
 	return false
 }
 
+func (x *ListStreamersRequest) GetConfirmationsOnly() bool {
+	if x != nil {
+		return x.ConfirmationsOnly
+	}
+	return false
+}
+
+func (x *ListStreamersRequest) GetChangedSince() string {
+	if x != nil {
+		return x.ChangedSince
+	}
+	return ""
+}
+
 // ListStreamersResponse is the watch list.
 type ListStreamersResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -75,7 +103,14 @@ type ListStreamersResponse struct {
 	Streamers []*Streamer `protobuf:"bytes,1,rep,name=streamers,proto3" json:"streamers,omitempty"`
 	// last_seq is the seq of the last event reflected in this list; watch
 	// from last_seq+1 to follow changes without missing any.
-	LastSeq       uint64 `protobuf:"varint,2,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	LastSeq uint64 `protobuf:"varint,2,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	// changes_token names this list: pass it as changed_since to get only
+	// what changed after it. Empty from a collector that predates it.
+	ChangesToken string `protobuf:"bytes,3,opt,name=changes_token,json=changesToken,proto3" json:"changes_token,omitempty"`
+	// changes_only is true when streamers holds only the streamers that may
+	// have changed since the request's changed_since (those missing are as
+	// that earlier list gave them), false when it holds every one.
+	ChangesOnly   bool `protobuf:"varint,4,opt,name=changes_only,json=changesOnly,proto3" json:"changes_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -122,6 +157,20 @@ func (x *ListStreamersResponse) GetLastSeq() uint64 {
 		return x.LastSeq
 	}
 	return 0
+}
+
+func (x *ListStreamersResponse) GetChangesToken() string {
+	if x != nil {
+		return x.ChangesToken
+	}
+	return ""
+}
+
+func (x *ListStreamersResponse) GetChangesOnly() bool {
+	if x != nil {
+		return x.ChangesOnly
+	}
+	return false
 }
 
 // GetStreamerRequest names one streamer by slug or by user id.
@@ -923,12 +972,16 @@ var File_kickmon_v1_collector_proto protoreflect.FileDescriptor
 const file_kickmon_v1_collector_proto_rawDesc = "" +
 	"\n" +
 	"\x1akickmon/v1/collector.proto\x12\n" +
-	"kickmon.v1\x1a\x16kickmon/v1/event.proto\x1a\x17kickmon/v1/status.proto\x1a\x19kickmon/v1/streamer.proto\"?\n" +
+	"kickmon.v1\x1a\x16kickmon/v1/event.proto\x1a\x17kickmon/v1/status.proto\x1a\x19kickmon/v1/streamer.proto\"\x93\x01\n" +
 	"\x14ListStreamersRequest\x12'\n" +
-	"\x0finclude_removed\x18\x01 \x01(\bR\x0eincludeRemoved\"f\n" +
+	"\x0finclude_removed\x18\x01 \x01(\bR\x0eincludeRemoved\x12-\n" +
+	"\x12confirmations_only\x18\x02 \x01(\bR\x11confirmationsOnly\x12#\n" +
+	"\rchanged_since\x18\x03 \x01(\tR\fchangedSince\"\xae\x01\n" +
 	"\x15ListStreamersResponse\x122\n" +
 	"\tstreamers\x18\x01 \x03(\v2\x14.kickmon.v1.StreamerR\tstreamers\x12\x19\n" +
-	"\blast_seq\x18\x02 \x01(\x04R\alastSeq\"c\n" +
+	"\blast_seq\x18\x02 \x01(\x04R\alastSeq\x12#\n" +
+	"\rchanges_token\x18\x03 \x01(\tR\fchangesToken\x12!\n" +
+	"\fchanges_only\x18\x04 \x01(\bR\vchangesOnly\"c\n" +
 	"\x12GetStreamerRequest\x12\x14\n" +
 	"\x04slug\x18\x01 \x01(\tH\x00R\x04slug\x120\n" +
 	"\x13broadcaster_user_id\x18\x02 \x01(\x03H\x00R\x11broadcasterUserIdB\x05\n" +
