@@ -281,6 +281,8 @@ var (
 	descPollUncovered = prometheus.NewDesc("kickmon_collector_poll_uncovered_period_seconds",
 		"How often each streamer without a channel id is refreshed (0: only by the rounds); a session shorter than this, of a streamer never seen live, can be missed.",
 		nil, nil)
+	descPollUncoveredN = prometheus.NewDesc("kickmon_collector_poll_uncovered_streamers",
+		"Watched streamers without a channel id (no realtime coverage), which the poller alone can see.", nil, nil)
 )
 
 // WatchPoller exports the poller's counters by reason, read at each scrape
@@ -295,6 +297,7 @@ func (pollerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descPollRequests
 	ch <- descPollRefreshes
 	ch <- descPollUncovered
+	ch <- descPollUncoveredN
 }
 
 func (c pollerCollector) Collect(ch chan<- prometheus.Metric) {
@@ -306,4 +309,5 @@ func (c pollerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descPollRefreshes, prometheus.CounterValue, float64(n), reason)
 	}
 	ch <- prometheus.MustNewConstMetric(descPollUncovered, prometheus.GaugeValue, s.UncoveredEvery.Seconds())
+	ch <- prometheus.MustNewConstMetric(descPollUncoveredN, prometheus.GaugeValue, float64(s.Uncovered))
 }
