@@ -36,12 +36,12 @@ const (
 
 // deployment is kicksim, kickcollector and kickwriter for one world size.
 type deployment struct {
-	dir, socket, control, dsn string
-	collEnv                   []string
-	sim, coll, writer         *proc.Process
-	api                       *kickapi.Conn
+	dir, socket, control, dsn  string
+	collEnv                    []string
+	sim, coll, writer          *proc.Process
+	api                        *kickapi.Conn
 	writerMetrics, collMetrics string
-	http                      *http.Client
+	http                       *http.Client
 	// pprof addresses (empty unless profiles are asked for) and where
 	// profiles go.
 	collPprof, writerPprof, profileDir string
