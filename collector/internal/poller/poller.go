@@ -580,12 +580,13 @@ func (p *Poller) extraBatch(now time.Time) ([]int64, time.Time) {
 		p.extra = nil
 	}
 	if len(ids) > 0 {
-		// Spread what is due over half a period (a bulk add, a cold start), and
-		// never faster than half the spare budget.
+		// Paced by half the spare budget only: a backlog (a bulk add, a
+		// cold start) goes as fast as that and the requests in flight
+		// allow, after the rounds and checks. Spreading it by what is left
+		// held the last due streamers back by up to half a period.
 		perMinute := int(time.Minute / p.o.Interval)
 		spare := p.o.Budget/2 - (len(p.watched)+batchSize-1)/batchSize*max(1, perMinute)
-		batches := (len(p.extra) + batchSize - 1) / batchSize
-		p.extraAt = now.Add(max(time.Minute/time.Duration(max(1, spare)), every/2/time.Duration(batches+1)))
+		p.extraAt = now.Add(time.Minute / time.Duration(max(1, spare)))
 		return ids, time.Time{}
 	}
 	return nil, p.extraBuildAt

@@ -89,3 +89,59 @@ func simClient(tb testing.TB, sim *kicksim.Sim) *kickrest.Client {
 	}
 	return c
 }
+
+// Each streamer without a channel id is asked for again within its period
+// (plus the pacing of one batch), in simulated time: nextBatch takes the
+// time as an argument. Before, pacing by the length of the candidate list
+// held its last due streamers back by up to half a period.
+func TestUncoveredAskedWithinThePeriod(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		n      int
+		spread bool // last asked spread over a period, else all new (a bulk add)
+	}{
+		{"steady, 500 streamers", 500, true},
+		{"steady, 5000 streamers", 5000, true},
+		{"bulk add of 5000", 5000, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := make(chan observation.Observation)
+			p, err := New(simClient(t, kicksim.Start(t, kicksim.WithStreamers(1))), Options{Interval: time.Minute, Budget: 100_000, Out: out})
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Unix(1_000_000, 0)
+			every := p.o.UncoveredEvery
+			for i := range tc.n {
+				p.Watch(int64(i+1), 0)
+				if tc.spread {
+					p.watched[int64(i+1)].askedAt = start.Add(-time.Duration(i) * every / time.Duration(tc.n))
+				}
+			}
+			worst, asked := time.Duration(0), 0
+			const step = 10 * time.Millisecond
+			for now := start; now.Before(start.Add(3 * every)); now = now.Add(step) {
+				for {
+					_, _, ids, _ := p.nextBatch(now)
+					if len(ids) == 0 {
+						break
+					}
+					for _, id := range ids {
+						e := p.watched[id]
+						if !e.lastOK.IsZero() {
+							worst = max(worst, now.Sub(e.lastOK))
+						}
+						p.setCovered(e, now) // answered at once
+						asked++
+					}
+				}
+			}
+			if limit := every + every/10; worst > limit {
+				t.Errorf("a streamer waited %s between requests, want at most %s (period %s)", worst, limit, every)
+			}
+			if asked < 2*tc.n {
+				t.Errorf("%d streamers asked for in three periods, want at least %d", asked, 2*tc.n)
+			}
+		})
+	}
+}
