@@ -570,9 +570,12 @@ func (p *Poller) extraBatch(now time.Time) ([]int64, time.Time) {
 			p.extra = p.extra[1:] // gone, covered now, or asked for since: see it in the next list
 			continue
 		}
-		if now.Sub(e.askedAt) < every {
-			return ids, e.askedAt.Add(every) // the first not due yet
+		if len(ids) == 0 && now.Sub(e.askedAt) < every {
+			return nil, e.askedAt.Add(every) // the first is not due yet
 		}
+		// Once the first is due, the batch is filled with the next ones a
+		// little early: requests stay full, and each streamer's period
+		// stays about every.
 		ids = append(ids, p.extra[0])
 		p.extra = p.extra[1:]
 	}

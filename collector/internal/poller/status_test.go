@@ -118,13 +118,16 @@ func TestUncoveredAskedWithinThePeriod(t *testing.T) {
 					p.watched[int64(i+1)].askedAt = start.Add(-time.Duration(i) * every / time.Duration(tc.n))
 				}
 			}
-			worst, asked := time.Duration(0), 0
+			worst, asked, extra := time.Duration(0), 0, 0
 			const step = 10 * time.Millisecond
 			for now := start; now.Before(start.Add(3 * every)); now = now.Add(step) {
 				for {
-					_, _, ids, _ := p.nextBatch(now)
+					_, why, ids, _ := p.nextBatch(now)
 					if len(ids) == 0 {
 						break
+					}
+					if why == byUncovered {
+						extra++
 					}
 					for _, id := range ids {
 						e := p.watched[id]
@@ -141,6 +144,11 @@ func TestUncoveredAskedWithinThePeriod(t *testing.T) {
 			}
 			if asked < 2*tc.n {
 				t.Errorf("%d streamers asked for in three periods, want at least %d", asked, 2*tc.n)
+			}
+			// Full batches: three periods are three requests per 50
+			// streamers at most (the rounds' refreshes save some).
+			if batches := (tc.n + batchSize - 1) / batchSize; extra > 3*batches+3 {
+				t.Errorf("%d extra requests in three periods, want at most %d: batches not full", extra, 3*batches+3)
 			}
 		})
 	}
