@@ -141,6 +141,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 	if err != nil {
 		return err
 	}
+	c.metrics.WatchPoller(c.poller.Status)
 	eo := engine.Options{
 		Monitor: monitor.New(monitor.Config{OfflineGrace: cfg.OfflineGrace}),
 		Spool:   c.spool, Poller: c.poller, In: in,

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kickmon/kickmon/collector/internal/logkeys"
+	"github.com/kickmon/kickmon/collector/internal/poller"
 	"github.com/kickmon/kickmon/collector/internal/webhook"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/prometheus/client_golang/prometheus"
@@ -269,4 +270,44 @@ func (c webhookCollector) Collect(ch chan<- prometheus.Metric) {
 	} {
 		ch <- prometheus.MustNewConstMetric(descWebhook, prometheus.CounterValue, float64(n), outcome)
 	}
+}
+
+var (
+	descPollRequests = prometheus.NewDesc("kickmon_collector_poll_requests_total",
+		"Requests the poller sent, by what made them go: round (every streamer once per interval, ⌈N/50⌉), or extra spent on purpose: check (out-of-turn), uncovered (streamers without realtime coverage), livestreams (channel ids).",
+		[]string{"reason"}, nil)
+	descPollRefreshes = prometheus.NewDesc("kickmon_collector_poll_refreshes_total",
+		"Streamers the poller asked for, by why: round, check or uncovered.", []string{"reason"}, nil)
+	descPollUncovered = prometheus.NewDesc("kickmon_collector_poll_uncovered_period_seconds",
+		"How often each streamer without a channel id is refreshed (0: only by the rounds); a session shorter than this, of a streamer never seen live, can be missed.",
+		nil, nil)
+	descPollUncoveredN = prometheus.NewDesc("kickmon_collector_poll_uncovered_streamers",
+		"Watched streamers without a channel id (no realtime coverage), which the poller alone can see.", nil, nil)
+)
+
+// WatchPoller exports the poller's counters by reason, read at each scrape
+// (poller.Status is cheap: it keeps its counts as it goes).
+func (m *Metrics) WatchPoller(status func() poller.Status) {
+	m.reg.MustRegister(pollerCollector(status))
+}
+
+type pollerCollector func() poller.Status
+
+func (pollerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descPollRequests
+	ch <- descPollRefreshes
+	ch <- descPollUncovered
+	ch <- descPollUncoveredN
+}
+
+func (c pollerCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c()
+	for reason, n := range s.RequestsBy {
+		ch <- prometheus.MustNewConstMetric(descPollRequests, prometheus.CounterValue, float64(n), reason)
+	}
+	for reason, n := range s.RefreshesBy {
+		ch <- prometheus.MustNewConstMetric(descPollRefreshes, prometheus.CounterValue, float64(n), reason)
+	}
+	ch <- prometheus.MustNewConstMetric(descPollUncovered, prometheus.GaugeValue, s.UncoveredEvery.Seconds())
+	ch <- prometheus.MustNewConstMetric(descPollUncoveredN, prometheus.GaugeValue, float64(s.Uncovered))
 }

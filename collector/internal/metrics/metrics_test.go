@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kickmon/kickmon/collector/internal/observation"
+	"github.com/kickmon/kickmon/collector/internal/poller"
 	"github.com/kickmon/kickmon/collector/internal/webhook"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -145,6 +146,9 @@ func TestMetricsDocumented(t *testing.T) {
 	})
 	m.ObserveEvents([]*kickmonv1.Event{{Kind: kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED, KickTime: timestamppb.Now(), ObservedAt: timestamppb.Now()}})
 	m.APIRequest("channels", "ok")
+	m.WatchPoller(func() poller.Status {
+		return poller.Status{RequestsBy: map[string]int64{poller.ReasonRound: 1}, RefreshesBy: map[string]int64{poller.ReasonRound: 50}}
+	})
 	families, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -79,10 +79,15 @@ type Options struct {
 	BlindAfter time.Duration
 	// Budget is the request budget per minute (KICKMON_API_BUDGET). Half
 	// of what the routine rounds leave of it refreshes streamers without a
-	// channel id (no realtime coverage) more often: every Interval/3 at
-	// most, so that sessions shorter than the poll interval are seen. 0:
-	// no extra refreshes.
+	// channel id (no realtime coverage) more often, so that sessions
+	// shorter than the poll interval are seen: each such streamer every
+	// UncoveredEvery, or less often when that half cannot pay for it
+	// (Status.UncoveredEvery). 0: no extra refreshes.
 	Budget int
+	// UncoveredEvery is the shortest period of those extra refreshes
+	// (default Interval/3). A session shorter than it, of a streamer never
+	// seen live, can be missed: this is the floor of what polling sees.
+	UncoveredEvery time.Duration
 	// InFlight is how many requests may be in flight at once (default 1).
 	// One at a time, a round of 100k streamers (2000 requests a minute)
 	// is bound by the requests' latency: at 100–200 ms each it cannot fit
@@ -113,27 +118,58 @@ type Poller struct {
 	st      state
 	open    map[string]time.Time // breaker name → when it may half-open
 	learned int                  // channel ids learned since the round started
+	round   round
+	// covered counts watched streamers by the bucket of their lastOK
+	// (coverBucket wide), so that Status counts the covered ones without
+	// walking every entry.
+	covered map[int64]int
 	// Extra refreshes of streamers without a channel id (Options.Budget).
-	extra   []int64   // ids still to refresh in this pass
-	extraAt time.Time // when the next extra request may go
-
-	// Owned by Run.
-	round round
+	uncovered    int       // watched streamers without a channel id
+	extra        []int64   // candidates, least recently asked first
+	extraStale   bool      // a streamer without a channel id was added since extra was built
+	extraAt      time.Time // when the next extra request may go (the spare budget's pace)
+	extraBuildAt time.Time // when extra may be built again
 }
 
 type entry struct {
 	channelID int64
 	lastOK    time.Time // last time a response covered this streamer
+	askedAt   time.Time // last time a request asked for it
 	toldGone  bool      // told the monitor why it has no channel id (livestreams gone)
 }
 
-// round is one pass over every watched streamer.
+// round is one pass over every watched streamer: each is asked for once,
+// in full batches spread over the interval. Streamers watched during a
+// round join it (fresh), ahead of the others: they were never asked.
 type round struct {
 	n          int
 	start, end time.Time
+	fresh      []int64 // streamers watched since the round started, not yet sent
 	queue      []int64 // routine ids not yet sent
 	total      int
 }
+
+// Reasons a request is sent, or a streamer is refreshed (Status.Requests,
+// Status.Refreshes): the round is the base cost, ⌈N/50⌉ requests per
+// interval; the others are extra requests spent on purpose.
+const (
+	ReasonRound       = "round"       // the routine refresh of every streamer once per interval
+	ReasonCheck       = "check"       // out-of-turn checks (CheckNow)
+	ReasonUncovered   = "uncovered"   // extra refreshes of streamers without realtime coverage
+	ReasonLivestreams = "livestreams" // channel ids of live streamers (v1 livestreams)
+)
+
+type reason int
+
+const (
+	byRound reason = iota
+	byCheck
+	byUncovered
+	byLivestreams
+	nReasons
+)
+
+var reasonNames = [nReasons]string{ReasonRound, ReasonCheck, ReasonUncovered, ReasonLivestreams}
 
 // state is what Status reports, guarded by mu.
 type state struct {
@@ -146,6 +182,8 @@ type state struct {
 	blind                  bool
 	blindReason            string
 	rounds                 int
+	// By reason: requests sent, and streamers asked for.
+	byReason, refreshes [nReasons]int64
 	// livestreamsGone is the status (404, 410) with which the deprecated
 	// v1 livestreams endpoint answered; it is not asked again.
 	livestreamsGone int
@@ -184,6 +222,9 @@ func New(client *kickrest.Client, o Options) (*Poller, error) {
 	if o.InFlight <= 0 {
 		o.InFlight = 1
 	}
+	if o.UncoveredEvery <= 0 {
+		o.UncoveredEvery = o.Interval / 3
+	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -196,6 +237,7 @@ func New(client *kickrest.Client, o Options) (*Poller, error) {
 		watched: make(map[int64]*entry),
 		queued:  make(map[int64]bool),
 		open:    make(map[string]time.Time),
+		covered: make(map[int64]int),
 	}
 	p.channels = gobreaker.NewCircuitBreaker[[]kickrest.Channel](p.breakerSettings(EndpointChannels))
 	p.lives = gobreaker.NewCircuitBreaker[[]kickrest.Livestream](p.breakerSettings(EndpointLivestreams))
@@ -227,19 +269,39 @@ func (p *Poller) breakerSettings(name string) gobreaker.Settings {
 }
 
 // Watch adds a streamer, or updates its channel id (0 keeps what is known).
-// It is refreshed from the next round on.
+// A new streamer joins the current round, ahead of the streamers already
+// asked for, so a bulk add is refreshed within the round it was made in.
 func (p *Poller) Watch(userID, channelID int64) {
 	if userID <= 0 {
 		return
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	e, ok := p.watched[userID]
 	if !ok {
 		e = &entry{}
 		p.watched[userID] = e
+		p.uncovered++
+		if !p.round.start.IsZero() {
+			p.round.fresh = append(p.round.fresh, userID)
+			p.round.total++
+		}
 	}
+	p.setChannelID(e, channelID)
+	if !ok && e.channelID == 0 {
+		p.extraStale = true
+	}
+	p.mu.Unlock()
+	if !ok {
+		p.poke()
+	}
+}
+
+// setChannelID records a channel id (0 keeps what is known). Caller holds mu.
+func (p *Poller) setChannelID(e *entry, channelID int64) {
 	if channelID > 0 {
+		if e.channelID == 0 {
+			p.uncovered--
+		}
 		e.channelID = channelID
 	}
 }
@@ -248,7 +310,54 @@ func (p *Poller) Watch(userID, channelID int64) {
 func (p *Poller) Unwatch(userID int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	e, ok := p.watched[userID]
+	if !ok {
+		return
+	}
+	if e.channelID == 0 {
+		p.uncovered--
+	}
+	p.setCovered(e, time.Time{})
 	delete(p.watched, userID)
+}
+
+// coverBucket is the width of the buckets that count covered streamers.
+func (p *Poller) coverBucket() time.Duration { return max(p.o.BlindAfter/64, time.Millisecond) }
+
+// setCovered records when a response last covered e, keeping the bucket
+// counts of Status. Caller holds mu.
+func (p *Poller) setCovered(e *entry, t time.Time) {
+	w := int64(p.coverBucket())
+	if !e.lastOK.IsZero() {
+		k := e.lastOK.UnixNano() / w
+		if p.covered[k]--; p.covered[k] <= 0 {
+			delete(p.covered, k)
+		}
+	}
+	e.lastOK = t
+	if !t.IsZero() {
+		p.covered[t.UnixNano()/w]++
+	}
+}
+
+// coveredSince counts the watched streamers covered at or after t (those
+// of the bucket holding t included). Caller holds mu.
+func (p *Poller) coveredSince(t time.Time) int {
+	from, n := t.UnixNano()/int64(p.coverBucket()), 0
+	for k, c := range p.covered {
+		if k >= from {
+			n += c
+		}
+	}
+	return n
+}
+
+// poke wakes Run without blocking.
+func (p *Poller) poke() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
 }
 
 // CheckNow asks for an out-of-turn refresh of watched streamers. It never
@@ -266,10 +375,7 @@ func (p *Poller) CheckNow(userIDs ...int64) {
 	}
 	p.mu.Unlock()
 	if added {
-		select {
-		case p.wake <- struct{}{}:
-		default:
-		}
+		p.poke()
 	}
 }
 
@@ -311,10 +417,10 @@ func (p *Poller) Run(ctx context.Context) error {
 		wait := p.blindDeadline(now)
 		if until := p.waitUntil(); now.Before(until) {
 			wait = min(wait, until.Sub(now))
-		} else if round, ids, next := p.nextBatch(now); len(ids) > 0 {
+		} else if round, why, ids, next := p.nextBatch(now); len(ids) > 0 {
 			polls.Go(func() {
 				defer func() { <-slots }()
-				p.poll(ctx, round, ids)
+				p.poll(ctx, round, why, ids)
 			})
 			continue
 		} else {
@@ -343,9 +449,11 @@ func (p *Poller) waitUntil() time.Time {
 	return t
 }
 
-// nextBatch returns the ids of the request to send now (pending checks
-// first, then routine ids that are due or fit), or when to look again.
-func (p *Poller) nextBatch(now time.Time) (int, []int64, time.Time) {
+// nextBatch returns the ids of the request to send now and why (pending
+// checks first, filled with routine ids; else routine ids that are due;
+// else an extra refresh of streamers without a channel id), or when to
+// look again.
+func (p *Poller) nextBatch(now time.Time) (int, reason, []int64, time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	r := &p.round
@@ -354,9 +462,11 @@ func (p *Poller) nextBatch(now time.Time) (int, []int64, time.Time) {
 	}
 	slots := max(1, (r.total+batchSize-1)/batchSize)
 	slot := p.o.Interval / time.Duration(slots)
-	sent := r.total - len(r.queue)
+	left := len(r.fresh) + len(r.queue)
+	sent := r.total - left
 	due := min(r.total, batchSize*(int(now.Sub(r.start)/slot)+1))
 
+	why := byRound
 	var ids []int64
 	in := make(map[int64]bool)
 	for len(p.pending) > 0 && len(ids) < batchSize {
@@ -371,74 +481,118 @@ func (p *Poller) nextBatch(now time.Time) (int, []int64, time.Time) {
 	if len(p.pending) == 0 {
 		p.pending = nil // let the backing array go
 	}
-	if len(ids) == 0 && due <= sent {
-		ids = p.extraBatch(now, in)
+	checks := len(ids)
+	if checks > 0 {
+		why = byCheck
 	}
-	if len(ids) > 0 || due > sent {
-		for len(r.queue) > 0 && len(ids) < batchSize {
-			id := r.queue[0]
-			r.queue = r.queue[1:]
-			e, ok := p.watched[id]
-			if !ok || in[id] || !e.lastOK.Before(r.start) {
-				continue // gone, already in, or refreshed this round by a check
+	if checks > 0 || due > sent {
+		for _, q := range []*[]int64{&r.fresh, &r.queue} {
+			for len(*q) > 0 && len(ids) < batchSize {
+				id := (*q)[0]
+				*q = (*q)[1:]
+				if _, ok := p.watched[id]; !ok || in[id] {
+					continue // gone, or already in as a check
+				}
+				in[id] = true
+				ids = append(ids, id)
 			}
-			in[id] = true
-			ids = append(ids, id)
 		}
 	}
+	routine := len(ids) - checks
 	next := r.end
-	if len(r.queue) > 0 {
-		next = r.start.Add(slot * time.Duration((r.total-len(r.queue))/batchSize))
+	if left := len(r.fresh) + len(r.queue); left > 0 {
+		next = r.start.Add(slot * time.Duration((r.total-left)/batchSize))
 	}
-	if p.o.Budget > 0 && p.extraAt.Before(next) {
-		next = p.extraAt
+	if len(ids) == 0 {
+		var at time.Time
+		if ids, at = p.extraBatch(now); len(ids) > 0 {
+			why = byUncovered
+		} else if !at.IsZero() && at.Before(next) {
+			next = at
+		}
 	}
-	return r.n, ids, next
+	for _, id := range ids {
+		p.watched[id].askedAt = now
+	}
+	p.st.refreshes[why] += int64(len(ids) - routine)
+	p.st.refreshes[byRound] += int64(routine)
+	return r.n, why, ids, next
 }
 
-// extraEvery is how often streamers without a channel id are refreshed
-// when the budget allows.
-func (p *Poller) extraEvery() time.Duration { return p.o.Interval / 3 }
+// uncoveredEvery is how often each streamer without a channel id is
+// refreshed: Options.UncoveredEvery, or as often as half of what the
+// rounds leave of the budget pays for; 0 when it pays for nothing.
+// Caller holds mu.
+func (p *Poller) uncoveredEvery() time.Duration {
+	if p.o.Budget <= 0 || p.uncovered == 0 {
+		return 0
+	}
+	perMinute := int(time.Minute / p.o.Interval)
+	spare := p.o.Budget/2 - (len(p.watched)+batchSize-1)/batchSize*max(1, perMinute)
+	if spare <= 0 {
+		return 0
+	}
+	batches := (p.uncovered + batchSize - 1) / batchSize
+	return max(p.o.UncoveredEvery, time.Minute*time.Duration(batches)/time.Duration(spare))
+}
 
 // extraBatch returns up to a batch of streamers without a channel id that
-// are due for an extra refresh, when the budget has room (see
-// Options.Budget), and schedules the next. Caller holds mu.
-func (p *Poller) extraBatch(now time.Time, in map[int64]bool) []int64 {
-	if p.o.Budget <= 0 || now.Before(p.extraAt) {
-		return nil
+// are due for an extra refresh (not asked for within uncoveredEvery), when
+// the budget has room, least recently asked first; or when to look again
+// (zero: never, until something changes). Caller holds mu.
+func (p *Poller) extraBatch(now time.Time) ([]int64, time.Time) {
+	every := p.uncoveredEvery()
+	if every == 0 {
+		p.extra = nil
+		return nil, time.Time{}
 	}
-	every := p.extraEvery()
-	routine := (len(p.watched) + batchSize - 1) / batchSize * int(time.Minute/p.o.Interval)
-	spare := p.o.Budget/2 - routine // per minute
-	if spare <= 0 {
-		p.extraAt = now.Add(p.o.Interval) // look again when the list may have shrunk
-		return nil
+	if now.Before(p.extraAt) {
+		return nil, p.extraAt
 	}
-	if len(p.extra) == 0 {
+	if (len(p.extra) == 0 && !now.Before(p.extraBuildAt)) || p.extraStale {
+		// Candidates: those due within half a period. The list is built
+		// again when it is spent, at the latest half a period later, so
+		// a streamer is a candidate by the time it is due.
+		p.extra = p.extra[:0]
 		for id, e := range p.watched {
-			if e.channelID == 0 && now.Sub(e.lastOK) >= every/2 {
+			if e.channelID == 0 && now.Sub(e.askedAt) >= every/2 {
 				p.extra = append(p.extra, id)
 			}
 		}
-		if len(p.extra) == 0 {
-			p.extraAt = now.Add(every)
-			return nil
-		}
-		slices.SortFunc(p.extra, func(a, b int64) int { return p.watched[a].lastOK.Compare(p.watched[b].lastOK) })
+		slices.SortFunc(p.extra, func(a, b int64) int { return p.watched[a].askedAt.Compare(p.watched[b].askedAt) })
+		p.extraStale = false
+		p.extraBuildAt = now.Add(every / 8) // a bound on walking every entry
 	}
 	var ids []int64
 	for len(p.extra) > 0 && len(ids) < batchSize {
-		id := p.extra[0]
-		p.extra = p.extra[1:]
-		if e, ok := p.watched[id]; ok && !in[id] && e.channelID == 0 && now.Sub(e.lastOK) >= every/2 {
-			in[id] = true
-			ids = append(ids, id)
+		e, ok := p.watched[p.extra[0]]
+		if !ok || e.channelID != 0 || now.Sub(e.askedAt) < every/2 {
+			p.extra = p.extra[1:] // gone, covered now, or asked for since: see it in the next list
+			continue
 		}
+		if len(ids) == 0 && now.Sub(e.askedAt) < every {
+			return nil, e.askedAt.Add(every) // the first is not due yet
+		}
+		// Once the first is due, the batch is filled with the next ones a
+		// little early: requests stay full, and each streamer's period
+		// stays about every.
+		ids = append(ids, p.extra[0])
+		p.extra = p.extra[1:]
 	}
-	// Spread a pass over every, and never faster than the spare budget.
-	passes := max(1, (len(p.extra)+batchSize-1)/batchSize)
-	p.extraAt = now.Add(max(time.Minute/time.Duration(spare), every/time.Duration(passes+1)))
-	return ids
+	if len(p.extra) == 0 {
+		p.extra = nil
+	}
+	if len(ids) > 0 {
+		// Paced by half the spare budget only: a backlog (a bulk add, a
+		// cold start) goes as fast as that and the requests in flight
+		// allow, after the rounds and checks. Spreading it by what is left
+		// held the last due streamers back by up to half a period.
+		perMinute := int(time.Minute / p.o.Interval)
+		spare := p.o.Budget/2 - (len(p.watched)+batchSize-1)/batchSize*max(1, perMinute)
+		p.extraAt = now.Add(time.Minute / time.Duration(max(1, spare)))
+		return ids, time.Time{}
+	}
+	return nil, p.extraBuildAt
 }
 
 // startRound queues every watched streamer, least recently refreshed first.
@@ -476,11 +630,11 @@ func (p *Poller) requeue(ids []int64) {
 }
 
 // poll sends one channels request and emits what it learns.
-func (p *Poller) poll(ctx context.Context, round int, ids []int64) {
+func (p *Poller) poll(ctx context.Context, round int, why reason, ids []int64) {
 	if p.o.onBatch != nil {
 		p.o.onBatch(round, slices.Clone(ids))
 	}
-	p.count()
+	p.count(why)
 	// The answer is at least as fresh as the question: stamp observations
 	// with the time of asking, so an answer that was in flight while push
 	// reported a change is not taken for newer than that report.
@@ -516,7 +670,7 @@ func (p *Poller) poll(ctx context.Context, round int, ids []int64) {
 	p.mu.Lock()
 	for _, ch := range chs {
 		if e, ok := p.watched[ch.BroadcasterUserID]; ok {
-			e.lastOK = now
+			p.setCovered(e, now)
 			if ch.Live && e.channelID == 0 {
 				unknown = append(unknown, ch.BroadcasterUserID)
 			}
@@ -524,7 +678,7 @@ func (p *Poller) poll(ctx context.Context, round int, ids []int64) {
 	}
 	for _, id := range ids { // asked for but absent (unknown to Kick): do not starve the round
 		if e, ok := p.watched[id]; ok && e.lastOK.Before(now) {
-			e.lastOK = now
+			p.setCovered(e, now)
 		}
 	}
 	p.mu.Unlock()
@@ -562,7 +716,7 @@ func (p *Poller) learnChannelIDs(ctx context.Context, ids []int64) {
 	if blocked {
 		return
 	}
-	p.count()
+	p.count(byLivestreams)
 	ls, err := p.lives.Execute(func() ([]kickrest.Livestream, error) { return p.c.Livestreams(ctx, ids) })
 	var ke *kickrest.Error
 	if errors.As(err, &ke) && (ke.Status == http.StatusNotFound || ke.Status == http.StatusGone) {
@@ -588,7 +742,7 @@ func (p *Poller) learnChannelIDs(ctx context.Context, ids []int64) {
 	defer p.mu.Unlock()
 	for _, l := range ls {
 		if e, ok := p.watched[l.BroadcasterUserID]; ok && l.ChannelID > 0 && e.channelID == 0 {
-			e.channelID = l.ChannelID
+			p.setChannelID(e, l.ChannelID)
 			p.learned++
 			// One info line per round says how many (startRound): at 100k
 			// streamers a line per id was 30k lines.
@@ -625,9 +779,10 @@ func (p *Poller) tellGone(ctx context.Context) bool {
 		Blind: true, Reason: fmt.Sprintf("%s (%d)", ReasonLivestreamsGone, gone), ObservedAt: time.Now()})
 }
 
-func (p *Poller) count() {
+func (p *Poller) count(why reason) {
 	p.mu.Lock()
 	p.st.requests++
+	p.st.byReason[why]++
 	p.mu.Unlock()
 }
 
@@ -674,7 +829,7 @@ func (p *Poller) failed(endpoint string, err error, n int) {
 		d = ke.RetryAfter
 	}
 	p.st.backoffUntil = now.Add(d)
-	p.log.Warn("Kick API request failed", logkeys.Endpoint, endpoint, logkeys.ErrKind, reason(err),
+	p.log.Warn("Kick API request failed", logkeys.Endpoint, endpoint, logkeys.ErrKind, cause(err),
 		logkeys.Batch, n, logkeys.Backoff, d, logkeys.Count, p.st.failures, logkeys.Err, err)
 }
 
@@ -697,9 +852,9 @@ func classOf(k kickrest.Kind) backoff.Class {
 	return backoff.Transient
 }
 
-// reason names a failure for health and coverage: the kickrest kind, or
+// cause names a failure for health and coverage: the kickrest kind, or
 // "breaker-open".
-func reason(err error) string {
+func cause(err error) string {
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 		return "breaker-open"
 	}
@@ -729,7 +884,7 @@ func (p *Poller) checkBlind(ctx context.Context, now time.Time) error {
 	case blindNow && !p.st.blind:
 		p.st.blind, p.st.blindReason = true, "no-response"
 		if p.st.lastErr != nil {
-			p.st.blindReason = reason(p.st.lastErr)
+			p.st.blindReason = cause(p.st.lastErr)
 		}
 		o = &observation.Observation{Kind: observation.Coverage, Source: kickmonv1.Source_SOURCE_POLL, Blind: true, Reason: p.st.blindReason, ObservedAt: now}
 		p.log.Error("poller is blind: no answer from Kick's API", logkeys.Reason, p.st.blindReason, logkeys.Backoff, p.st.backoffUntil.Sub(now))

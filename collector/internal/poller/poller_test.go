@@ -295,11 +295,17 @@ func TestUncoveredPolledMoreOften(t *testing.T) {
 		name   string
 		budget int
 		more   bool
+		every  time.Duration // Status.UncoveredEvery
 	}{
-		{"room in the budget", 10_000, true},
+		{"room in the budget", 10_000, true, time.Second / 3},
+		// 50 uncovered (one batch) every 333 ms is 180 requests a minute;
+		// half the budget less the rounds' 120 leaves 380.
+		{"room for less", 1_000, true, time.Second / 3},
+		// 220 − 120 leaves 100 requests a minute: one batch every 0.6 s.
+		{"room for a slower pace", 440, true, 600 * time.Millisecond},
 		// The routine rounds need 120 requests a minute: no room.
-		{"budget taken by the rounds", 100, false},
-		{"no budget given", 0, false},
+		{"budget taken by the rounds", 100, false, 0},
+		{"no budget given", 0, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -317,7 +323,14 @@ func TestUncoveredPolledMoreOften(t *testing.T) {
 			}
 			h.run()
 			h.waitFor("round 4", sawRound(4))
+			st := h.p.Status()
 			h.stop()
+			if st.Uncovered != 50 || st.UncoveredEvery != tc.every {
+				t.Errorf("status: %d uncovered, refreshed every %s; want 50 every %s", st.Uncovered, st.UncoveredEvery, tc.every)
+			}
+			if got := st.RequestsBy[ReasonUncovered] > 0; got != tc.more {
+				t.Errorf("requests by reason %v: extra requests for the uncovered = %v, want %v", st.RequestsBy, got, tc.more)
+			}
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			polled := map[int64]int{}
@@ -504,6 +517,17 @@ func TestCheckNowGoesFirstAndCoalesces(t *testing.T) {
 			t.Errorf("user %d refreshed twice in one round", id)
 		}
 	}
+	// The check's request counts as a check, the routine ids it carries
+	// as the round's refreshes, and the target's channel id as livestreams.
+	st := h.p.Status()
+	wantReq := map[string]int64{ReasonRound: 1, ReasonCheck: 1, ReasonUncovered: 0, ReasonLivestreams: int64(h.sim.Requests(kicksim.EndpointLivestreams))}
+	wantRef := map[string]int64{ReasonRound: 99, ReasonCheck: 1, ReasonUncovered: 0}
+	if diff := cmp.Diff(wantReq, st.RequestsBy); diff != "" {
+		t.Errorf("requests by reason (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantRef, st.RefreshesBy); diff != "" {
+		t.Errorf("refreshes by reason (-want +got):\n%s", diff)
+	}
 }
 
 func TestCheckNowNeverBlocks(t *testing.T) {
@@ -616,6 +640,79 @@ func TestLivestreamsGone(t *testing.T) {
 			}
 			if lives < len(ss) {
 				t.Errorf("%d live observations; polling must carry on", lives)
+			}
+		})
+	}
+}
+
+// Streamers added while a round runs join that round, in full batches.
+// Before, a bulk add waited for the next round, and a round
+// started with an empty watch list (a fresh deployment) refreshed nobody
+// for a whole interval.
+func TestStreamersAddedDuringARoundJoinIt(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		before  int   // watched when the poller starts
+		chunks  []int // then added while it runs, one chunk after the other's first request
+		budget  int
+		wantReq int // channels requests in round 1
+	}{
+		{"fresh deployment, chunks of 50", 0, []int{50, 100, 50}, 0, 4},
+		{"added to a watched 100", 100, []int{100, 50}, 0, 5},
+		{"with budget for the uncovered", 0, []int{100, 100}, 10_000, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			total := tc.before
+			for _, c := range tc.chunks {
+				total += c
+			}
+			h := newHarness(t, setup{sim: []kicksim.Option{kicksim.WithStreamers(total), kicksim.WithLiveFraction(0)},
+				opts: func(o *Options) { o.Interval, o.Budget = 8*time.Second, tc.budget }})
+			ss := h.sim.Streamers()
+			for _, s := range ss[:tc.before] {
+				h.p.Watch(s.UserID, 0)
+			}
+			h.run()
+			h.waitStatus("round 1", func(st Status) bool { return st.Rounds == 1 })
+			at := tc.before
+			for _, c := range tc.chunks {
+				for _, s := range ss[at : at+c] {
+					h.p.Watch(s.UserID, 0)
+				}
+				at += c
+				want := ss[at-1].UserID
+				h.waitFor(fmt.Sprintf("a request for user %d", want), func(_ []observation.Observation, bs []batch) bool {
+					return slices.ContainsFunc(bs, func(b batch) bool { return slices.Contains(b.ids, want) })
+				})
+			}
+			h.waitFor("every streamer asked for", func(_ []observation.Observation, bs []batch) bool {
+				var ids []int64
+				for _, b := range bs {
+					ids = append(ids, b.ids...)
+				}
+				slices.Sort(ids)
+				return len(slices.Compact(ids)) == total
+			})
+			st := h.p.Status()
+			h.stop()
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			reqs := 0
+			for _, b := range h.batches {
+				if b.round != 1 {
+					t.Errorf("a request in round %d: every streamer should have been asked for in round 1", b.round)
+				}
+				reqs++
+			}
+			// Full batches, but the poller may see a chunk half added (one
+			// Watch at a time) and send that part first: one more request
+			// per chunk at most.
+			if most := tc.wantReq + len(tc.chunks); tc.budget == 0 && (reqs < tc.wantReq || reqs > most || st.RequestsBy[ReasonRound] != int64(reqs)) {
+				t.Errorf("%d requests (%d for the round), want %d–%d", reqs, st.RequestsBy[ReasonRound], tc.wantReq, most)
+			}
+			if tc.budget > 0 && st.RequestsBy[ReasonUncovered] == 0 {
+				t.Errorf("requests by reason %v: want new streamers without a channel id asked for as uncovered first", st.RequestsBy)
 			}
 		})
 	}

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kickmon/kickmon/collector/internal/kickrest"
 	"github.com/kickmon/kickmon/collector/internal/observation"
 	"github.com/kickmon/kickmon/collector/kicksim"
 )
@@ -39,15 +38,8 @@ func BenchmarkRecoveryAfterOutage(b *testing.B) {
 
 func recoveryOnce(b *testing.B, interval, outage time.Duration) time.Duration {
 	sim := kicksim.Start(b, kicksim.WithStreamers(50))
-	c, err := kickrest.New(kickrest.Config{
-		ClientID: sim.ClientID(), ClientSecret: sim.ClientSecret(), AuthURL: sim.AuthURL(), APIURL: sim.APIURL(),
-		AllowInsecure: true, Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
 	out := make(chan observation.Observation, 1024)
-	p, err := New(c, Options{Interval: interval, Out: out, Logger: slog.New(slog.DiscardHandler)})
+	p, err := New(simClient(b, sim), Options{Interval: interval, Out: out, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -30,7 +30,8 @@ const (
 type Status struct {
 	Health Health
 	// Streamers is how many streamers are watched; Covered how many of them
-	// a response covered within the last BlindAfter.
+	// a response covered within the last BlindAfter (to within BlindAfter/64:
+	// counted per bucket of time, so that Status does not walk every entry).
 	Streamers, Covered int
 	// Blind is true while the poller reports itself blind (BlindReason why).
 	Blind       bool
@@ -48,6 +49,16 @@ type Status struct {
 	BackoffUntil                 time.Time // zero when not backing off
 	Requests                     int64     // requests the poller sent
 	RateLimitedTotal             int64     // 429 answers so far
+	// RequestsBy counts the requests sent by what made them go (ReasonRound,
+	// ReasonCheck, ReasonUncovered, ReasonLivestreams); RefreshesBy the
+	// streamers asked for by why (a check's request is filled with routine
+	// ids: those count as round).
+	RequestsBy, RefreshesBy map[string]int64
+	// Uncovered is how many watched streamers have no channel id (no
+	// realtime coverage); UncoveredEvery how often each is refreshed (0:
+	// only by the rounds).
+	Uncovered      int
+	UncoveredEvery time.Duration
 
 	// Breakers maps an endpoint to its breaker's state ("closed", "open",
 	// "half-open").
@@ -83,6 +94,17 @@ func (p *Poller) Status() Status {
 			EndpointLivestreams: lsState.String(),
 		},
 		LivestreamsGone: p.st.livestreamsGone,
+		RequestsBy:      make(map[string]int64, nReasons),
+		RefreshesBy:     make(map[string]int64, nReasons),
+		Uncovered:       p.uncovered,
+		UncoveredEvery:  p.uncoveredEvery(),
+		Covered:         p.coveredSince(now.Add(-p.o.BlindAfter)),
+	}
+	for r, name := range reasonNames {
+		s.RequestsBy[name] = p.st.byReason[r]
+		if reason(r) != byLivestreams {
+			s.RefreshesBy[name] = p.st.refreshes[r]
+		}
 	}
 	if s.LivestreamsGone != 0 {
 		s.Breakers[EndpointLivestreams] = fmt.Sprintf("gone(%d)", s.LivestreamsGone)
@@ -91,12 +113,7 @@ func (p *Poller) Status() Status {
 		s.BackoffUntil = p.st.backoffUntil
 	}
 	if p.st.lastErr != nil {
-		s.LastErrorText, s.LastErrorKind = p.st.lastErr.Error(), reason(p.st.lastErr)
-	}
-	for _, e := range p.watched {
-		if now.Sub(e.lastOK) <= p.o.BlindAfter {
-			s.Covered++
-		}
+		s.LastErrorText, s.LastErrorKind = p.st.lastErr.Error(), cause(p.st.lastErr)
 	}
 	p.mu.Unlock()
 

@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"fmt"
+	"math"
 	"slices"
 	"time"
 )
@@ -151,4 +153,50 @@ func sessions(truth []transition, stored []storedSession, watched map[int64]time
 		}
 	}
 	return r
+}
+
+// pollRound says what a poll interval's REST requests were, from kicksim's
+// count (total, over a quiet window of took) and the collector's counters
+// by reason before and after: the base round, the streamers the round
+// refreshed / 50, beside the extra requests spent on purpose, and how
+// often each streamer without a channel id was refreshed.
+func pollRound(n int, total int64, took time.Duration, before, after map[string]float64) string {
+	scale := pollInterval.Seconds() / took.Seconds()
+	delta := func(name, reason string) float64 {
+		k := fmt.Sprintf(`kickmon_collector_poll_%s_total{reason="%s"}`, name, reason)
+		return after[k] - before[k]
+	}
+	per := func(v float64) int64 { return int64(math.Round(v * scale)) }
+	round := delta("refreshes", "round")
+	base := int64(math.Round(round * scale / 50)) // scaled: ceil would count noise as a batch
+	extra := fmt.Sprintf("extra on purpose: %d uncovered, %d checks, %d livestreams",
+		per(delta("requests", "uncovered")), per(delta("requests", "check")), per(delta("requests", "livestreams")))
+	if u := uncoveredPeriod(n, took, before, after); u != "" {
+		extra += " (" + u + ")"
+	}
+	return fmt.Sprintf("base round %d (%d streamers refreshed, %d requests of its own); %s; kicksim answered %d (%d in %s, scaled to %s)",
+		base, per(round), per(delta("requests", "round")), extra, per(float64(total)), total, took.Round(time.Second), pollInterval)
+}
+
+// uncoveredPeriod says how often, over a window of took, each streamer
+// without a channel id was refreshed, from the collector's counters before
+// and after ("" when none is uncovered).
+func uncoveredPeriod(n int, took time.Duration, before, after map[string]float64) string {
+	u := after["kickmon_collector_poll_uncovered_streamers"]
+	if u <= 0 || n <= 0 {
+		return ""
+	}
+	delta := func(reason string) float64 {
+		k := `kickmon_collector_poll_refreshes_total{reason="` + reason + `"}`
+		return after[k] - before[k]
+	}
+	// Each is refreshed by the extra requests, and by the round (and
+	// checks) as any other streamer.
+	refreshed := delta("uncovered") + (delta("round")+delta("check"))*u/float64(n)
+	period := "never"
+	if refreshed > 0 {
+		period = "every " + time.Duration(u/refreshed*float64(took)).Round(100*time.Millisecond).String()
+	}
+	return fmt.Sprintf("%.0f streamers without a channel id, each refreshed %s; target %s", u, period,
+		time.Duration(after["kickmon_collector_poll_uncovered_period_seconds"]*float64(time.Second)).Round(100*time.Millisecond))
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -105,5 +106,37 @@ func TestProcFigures(t *testing.T) {
 	rss, peak, err := memory(pid)
 	if err != nil || rss <= 0 || peak < rss {
 		t.Fatalf("memory = %d, %d, %v", rss, peak, err)
+	}
+}
+
+func TestPollRound(t *testing.T) {
+	m := func(kv ...any) map[string]float64 {
+		out := map[string]float64{}
+		for i := 0; i < len(kv); i += 2 {
+			out[kv[i].(string)] = float64(kv[i+1].(int))
+		}
+		return out
+	}
+	const req, ref = `kickmon_collector_poll_requests_total{reason="%s"}`, `kickmon_collector_poll_refreshes_total{reason="%s"}`
+	r := func(f, reason string) string { return fmt.Sprintf(f, reason) }
+	before := m(r(req, "round"), 100, r(ref, "round"), 5000, r(req, "uncovered"), 10)
+	tests := []struct {
+		name  string
+		after map[string]float64
+		total int64
+		want  string
+	}{
+		{"a quiet round, nothing uncovered",
+			m(r(req, "round"), 167, r(ref, "round"), 8334, r(req, "uncovered"), 10), 67,
+			"base round 200 (10002 streamers refreshed, 201 requests of its own); extra on purpose: 0 uncovered, 0 checks, 0 livestreams; kicksim answered 201 (67 in 20s, scaled to 1m0s)"},
+		{"checks carry routine ids; uncovered streamers every 20 s",
+			m(r(req, "round"), 160, r(ref, "round"), 8334, r(req, "check"), 7, r(ref, "uncovered"), 4000, r(req, "uncovered"), 90, r(req, "livestreams"), 2,
+				"kickmon_collector_poll_uncovered_streamers", 6000, "kickmon_collector_poll_uncovered_period_seconds", 20), 159,
+			"base round 200 (10002 streamers refreshed, 180 requests of its own); extra on purpose: 240 uncovered, 21 checks, 6 livestreams (6000 streamers without a channel id, each refreshed every 20s; target 20s); kicksim answered 477 (159 in 20s, scaled to 1m0s)"},
+	}
+	for _, tt := range tests {
+		if got := pollRound(10_000, tt.total, 20*time.Second, before, tt.after); got != tt.want {
+			t.Errorf("%s:\n got %s\nwant %s", tt.name, got, tt.want)
+		}
 	}
 }

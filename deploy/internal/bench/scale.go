@@ -36,12 +36,12 @@ const (
 
 // deployment is kicksim, kickcollector and kickwriter for one world size.
 type deployment struct {
-	dir, socket, control, dsn string
-	collEnv                   []string
-	sim, coll, writer         *proc.Process
-	api                       *kickapi.Conn
-	writerMetrics             string
-	http                      *http.Client
+	dir, socket, control, dsn  string
+	collEnv                    []string
+	sim, coll, writer          *proc.Process
+	api                        *kickapi.Conn
+	writerMetrics, collMetrics string
+	http                       *http.Client
 	// pprof addresses (empty unless profiles are asked for) and where
 	// profiles go.
 	collPprof, writerPprof, profileDir string
@@ -85,6 +85,10 @@ func runScale(ctx context.Context, o Options, ph phases, pg *pgtest.Cluster, n i
 	if err := d.setRate(ctx, rate); err != nil {
 		return nil, err
 	}
+	pmFrom, err := d.scrape(ctx, d.collMetrics)
+	if err != nil {
+		return nil, err
+	}
 	from := time.Now()
 	watched, addTook, err := d.add(ctx, world)
 	if err != nil {
@@ -95,6 +99,10 @@ func runScale(ctx context.Context, o Options, ph phases, pg *pgtest.Cluster, n i
 	}
 	to := time.Now()
 	if err := d.setRate(ctx, 0); err != nil {
+		return nil, err
+	}
+	pmTo, err := d.scrape(ctx, d.collMetrics)
+	if err != nil {
 		return nil, err
 	}
 	if err := d.caughtUp(ctx, 3*time.Minute); err != nil {
@@ -117,7 +125,8 @@ func runScale(ctx context.Context, o Options, ph phases, pg *pgtest.Cluster, n i
 		row{fmt.Sprintf("sessions missed in the first %s of a fresh deployment, %s streamers at %.0f changes/s", ph.fresh, scale, rate), "0",
 			fmt.Sprintf("%d of %d (%.1f %%); %d still live, unseen yet; adding took %s (load %s)", sr.Missed, sr.Started, pct(sr.Missed, sr.Started), sr.Pending, addTook.Round(100*time.Millisecond), loadAvg())},
 		row{fmt.Sprintf("detection of streamers without a channel id, %s streamers, p50 / p99", scale), "p99 ≤ poll interval (60 s)",
-			fmt.Sprintf("%s / %s of %d first sessions; %d missed", ms(percentile(sr.NoChannel, 50)), ms(percentile(sr.NoChannel, 99)), len(sr.NoChannel), sr.NoChannelMissed)},
+			fmt.Sprintf("%s / %s of %d first sessions; %d missed; in the window %s", ms(percentile(sr.NoChannel, 50)), ms(percentile(sr.NoChannel, 99)), len(sr.NoChannel), sr.NoChannelMissed,
+				uncoveredPeriod(n, to.Sub(from), pmFrom, pmTo))},
 	)
 
 	// A quiet world: what watching costs.
@@ -130,6 +139,10 @@ func runScale(ctx context.Context, o Options, ph phases, pg *pgtest.Cluster, n i
 		return nil, err
 	}
 	req0, err := d.requests(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pm0, err := d.scrape(ctx, d.collMetrics)
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +162,10 @@ func runScale(ctx context.Context, o Options, ph phases, pg *pgtest.Cluster, n i
 	if err != nil {
 		return nil, err
 	}
+	pm1, err := d.scrape(ctx, d.collMetrics)
+	if err != nil {
+		return nil, err
+	}
 	quietFor := time.Since(t0)
 	_, peak, _ := memory(d.coll.Pid())
 	rows = append(rows,
@@ -156,8 +173,8 @@ func runScale(ctx context.Context, o Options, ph phases, pg *pgtest.Cluster, n i
 			fmt.Sprintf("%.1f %% (load %s)", 100*(cpu1-cpu0).Seconds()/quietFor.Seconds(), loadAvg())},
 		row{fmt.Sprintf("collector RSS, %s streamers", scale), fmt.Sprintf("≤ %s (3 KB/streamer)", mb(int64(n)*3000)),
 			fmt.Sprintf("quiet %s–%s, peak so far %s (%.1f KB/streamer)", mb(lo), mb(hi), mb(peak), float64(hi)/float64(n)/1000)},
-		row{fmt.Sprintf("REST requests per poll round, %s streamers", scale), fmt.Sprintf("⌈N/50⌉ = %d", (n+49)/50),
-			fmt.Sprintf("%.0f (%d in %s, scaled to %s)", float64(req1-req0)*pollInterval.Seconds()/quietFor.Seconds(), req1-req0, quietFor.Round(time.Second), pollInterval)},
+		row{fmt.Sprintf("REST requests per poll round, %s streamers", scale), fmt.Sprintf("base round ⌈N/50⌉ = %d", (n+49)/50),
+			pollRound(n, req1-req0, quietFor, pm0, pm1)},
 	)
 	confirm, err := d.confirmDurations(ctx)
 	if err != nil {
@@ -277,6 +294,12 @@ func (d *deployment) start(ctx context.Context, bin string, n int) error {
 		}
 		collExtra, writerExtra = []string{"KICKMON_PPROF_ADDR=" + d.collPprof}, []string{"KICKMON_PPROF_ADDR=" + d.writerPprof}
 	}
+	mport, err := freePort()
+	if err != nil {
+		return err
+	}
+	d.collMetrics = "http://127.0.0.1:" + strconv.Itoa(mport) + "/metrics"
+	collExtra = append(collExtra, "KICKMON_METRICS_ADDR=127.0.0.1:"+strconv.Itoa(mport))
 	d.collEnv = append(append(append(env, common...), collExtra...), "KICKMON_STATE_DIR="+filepath.Join(d.dir, "state"),
 		"KICKMON_POLL_INTERVAL="+pollInterval.String(), "KICKMON_API_BUDGET="+strconv.Itoa(apiBudget))
 	if err := d.startCollector(ctx, bin, 0); err != nil {
@@ -647,20 +670,20 @@ LEFT JOIN (SELECT session_id, min(observed_at) AS seen FROM kickmon.status_event
 	return out, err
 }
 
-// confirmDurations reads the writer's confirmation refresh histogram.
-func (d *deployment) confirmDurations(ctx context.Context) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.writerMetrics, nil)
+// scrape reads a daemon's /metrics: each sample by its name with labels.
+func (d *deployment) scrape(ctx context.Context, url string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	resp, err := d.http.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("writer metrics: %w", err)
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return "", err
+		return nil, fmt.Errorf("metrics %s: %w", url, err)
 	}
 	values := map[string]float64{}
 	for _, line := range strings.Split(string(b), "\n") {
@@ -672,6 +695,15 @@ func (d *deployment) confirmDurations(ctx context.Context) (string, error) {
 		if err == nil {
 			values[f[0]] = v
 		}
+	}
+	return values, nil
+}
+
+// confirmDurations reads the writer's confirmation refresh histogram.
+func (d *deployment) confirmDurations(ctx context.Context) (string, error) {
+	values, err := d.scrape(ctx, d.writerMetrics)
+	if err != nil {
+		return "", err
 	}
 	n := values["kickmon_writer_confirm_duration_seconds_count"]
 	if n == 0 {
