@@ -234,9 +234,10 @@ type lostRange struct {
 }
 
 // txn runs fn in a transaction holding the cursor row lock. fn receives the
-// cursor and returns the new one. Result counters are updated only when
-// the transaction commits.
-func (s *Store) txn(ctx context.Context, fn func(tx pgx.Tx, cursor uint64, res *Result) (uint64, error), res *Result) error {
+// cursor and returns the new one; it may queue statements in p, which are
+// sent with the cursor's update before the commit. Result counters are
+// updated only when the transaction commits.
+func (s *Store) txn(ctx context.Context, fn func(tx pgx.Tx, p *pipeline, cursor uint64, res *Result) (uint64, error), res *Result) error {
 	var part Result
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		s.hook(ctx, "lock cursor")
@@ -245,15 +246,17 @@ func (s *Store) txn(ctx context.Context, fn func(tx pgx.Tx, cursor uint64, res *
 			return fmt.Errorf("lock writer cursor: %w", err)
 		}
 		cursor := uint64(c)
-		next, err := fn(tx, cursor, &part)
+		var p pipeline
+		next, err := fn(tx, &p, cursor, &part)
 		if err != nil {
 			return err
 		}
 		if next > cursor {
 			s.hook(ctx, "cursor")
-			if _, err := tx.Exec(ctx, `UPDATE kickmon.writer_cursor SET last_seq = $1, updated_at = now()`, int64(next)); err != nil {
-				return fmt.Errorf("move writer cursor to %d: %w", next, err)
-			}
+			p.text(queued{name: "writer cursor"}, `UPDATE kickmon.writer_cursor SET last_seq = $1, updated_at = now()`, int8Text(next))
+		}
+		if err := p.send(ctx, tx, &part); err != nil {
+			return err
 		}
 		part.Cursor = max(next, cursor)
 		s.hook(ctx, "commit")
@@ -302,7 +305,7 @@ func (s *Store) apply(ctx context.Context, evs []*kickmonv1.Event, enc *encoded,
 }
 
 func (s *Store) applyTx(ctx context.Context, evs []*kickmonv1.Event, enc *encoded, skipTo uint64, useCopy bool, res *Result) error {
-	return s.txn(ctx, func(tx pgx.Tx, cursor uint64, res *Result) (uint64, error) {
+	return s.txn(ctx, func(tx pgx.Tx, p *pipeline, cursor uint64, res *Result) (uint64, error) {
 		fresh := evs
 		for len(fresh) > 0 && fresh[0].GetSeq() <= cursor {
 			fresh = fresh[1:]
@@ -336,7 +339,14 @@ func (s *Store) applyTx(ctx context.Context, evs []*kickmonv1.Event, enc *encode
 			if err := s.enqueue(ctx, tx, fresh); err != nil { // before exec: it reads the streamers rows as they were
 				return 0, err
 			}
-			if err := s.exec(ctx, tx, enc, useCopy, res); err != nil {
+			if err := s.exec(ctx, tx, p, enc, useCopy, res); err != nil {
+				return 0, err
+			}
+		}
+		if len(lost) > 0 {
+			// A lost range's start is read from the status_events row
+			// before it, which may be queued.
+			if err := p.send(ctx, tx, res); err != nil {
 				return 0, err
 			}
 		}
@@ -349,9 +359,7 @@ func (s *Store) applyTx(ctx context.Context, evs []*kickmonv1.Event, enc *encode
 		if len(fresh) > 0 {
 			s.hook(ctx, "notify")
 			payload := fmt.Sprintf("%d-%d", fresh[0].GetSeq(), fresh[len(fresh)-1].GetSeq())
-			if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, payload); err != nil {
-				return 0, fmt.Errorf("notify %s: %w", NotifyChannel, err)
-			}
+			p.text(queued{name: "notify " + NotifyChannel}, `SELECT pg_notify($1, $2)`, NotifyChannel, payload)
 		}
 		return last, nil
 	}, res)
@@ -411,45 +419,49 @@ func encode(evs []*kickmonv1.Event) (*encoded, error) {
 	return enc, nil
 }
 
-// exec runs one statement per table for an encoded run of fresh events;
-// status_events by COPY when enc has its stream and useCopy, else by
-// insertEvents.
-func (s *Store) exec(ctx context.Context, tx pgx.Tx, enc *encoded, useCopy bool, res *Result) error {
+// exec writes an encoded run of fresh events, one statement per table:
+// status_events by COPY, sent at once, when enc has its stream and
+// useCopy; the others (and status_events by insertEvents otherwise) are
+// queued in p.
+func (s *Store) exec(ctx context.Context, tx pgx.Tx, p *pipeline, enc *encoded, useCopy bool, res *Result) error {
 	rows := enc.rows
-	events := func() (pgconn.CommandTag, error) {
-		switch {
-		case enc.events == nil:
-			return enc.insert.exec(ctx, tx, "kickmon_events", insertEvents)
-		case useCopy:
-			return tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(enc.events), copyEvents)
-		default:
-			return tx.Exec(ctx, insertEvents, encodeEvents(rows.Events)...)
+	events := enc.insert
+	if enc.events != nil && !useCopy {
+		m := typeMaps.Get().(*pgtype.Map)
+		var err error
+		events, err = encodeParams(m, encodeEvents(rows.Events))
+		typeMaps.Put(m)
+		if err != nil {
+			return invalid("encode seq %d-%d: %v", enc.first, enc.last, err)
 		}
 	}
-	with := func(name, sql string, p params) func() (pgconn.CommandTag, error) {
-		return func() (pgconn.CommandTag, error) { return p.exec(ctx, tx, "kickmon_"+name, sql) }
-	}
 	stmts := []struct {
-		name string
-		n    int
-		run  func() (pgconn.CommandTag, error)
+		name, stmt, sql string
+		n               int
+		p               params
 	}{
-		{"streamers", len(rows.Streamers), with("streamers", upsertStreamers, enc.streamers)},
-		{"stream_sessions", len(rows.Sessions), with("sessions", upsertSessions, enc.sessions)},
-		{"status_events", len(rows.Events), events},
-		{"coverage_gaps close", len(rows.Closes), with("close_gaps", closeGaps, enc.closes)},
-		{"coverage_gaps open", len(rows.Gaps), with("open_gaps", openGaps, enc.gaps)},
+		{"streamers", "kickmon_streamers", upsertStreamers, len(rows.Streamers), enc.streamers},
+		{"stream_sessions", "kickmon_sessions", upsertSessions, len(rows.Sessions), enc.sessions},
+		{"status_events", "kickmon_events", insertEvents, len(rows.Events), events},
+		{"coverage_gaps close", "kickmon_close_gaps", closeGaps, len(rows.Closes), enc.closes},
+		{"coverage_gaps open", "kickmon_open_gaps", openGaps, len(rows.Gaps), enc.gaps},
 	}
 	for _, q := range stmts {
 		if q.n == 0 {
 			continue
 		}
 		s.hook(ctx, q.name)
-		tag, err := q.run()
-		if err != nil {
-			return fmt.Errorf("write %s (seq %d-%d): %w", q.name, enc.first, enc.last, err)
+		if q.name == "status_events" && enc.events != nil && useCopy {
+			tag, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(enc.events), copyEvents)
+			if err != nil {
+				return fmt.Errorf("write %s (seq %d-%d): %w", q.name, enc.first, enc.last, err)
+			}
+			res.Rows += tag.RowsAffected()
+			continue
 		}
-		res.Rows += tag.RowsAffected()
+		if err := p.prepared(ctx, tx, queued{name: q.name, first: enc.first, last: enc.last, rows: true}, q.stmt, q.sql, q.p); err != nil {
+			return err
+		}
 	}
 	res.Applied += len(rows.Events)
 	return nil
@@ -484,7 +496,7 @@ func (s *Store) recordLost(ctx context.Context, tx pgx.Tx, l lostRange, res *Res
 // quarantine stores a bad event in kickmon.quarantine and moves the cursor
 // past it, in one transaction, recording any loss before it.
 func (s *Store) quarantine(ctx context.Context, e *kickmonv1.Event, cause error, res *Result) error {
-	return s.txn(ctx, func(tx pgx.Tx, cursor uint64, res *Result) (uint64, error) {
+	return s.txn(ctx, func(tx pgx.Tx, _ *pipeline, cursor uint64, res *Result) (uint64, error) {
 		if e.GetSeq() <= cursor {
 			res.Skipped++
 			return cursor, nil
