@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -42,6 +43,10 @@ type Store struct {
 	// beforeStmt, when set (tests), runs before each statement of a flush
 	// transaction with the statement's name.
 	beforeStmt func(ctx context.Context, name string)
+
+	// known is the cursor the last transaction committed plus one (0:
+	// not known), for fastTxn.
+	known atomic.Uint64
 
 	outbox    *river.Client[pgx.Tx] // inserts notification jobs (outbox.go)
 	outboxOff bool
@@ -237,34 +242,27 @@ type lostRange struct {
 // cursor and returns the new one; it may queue statements in p, which are
 // sent with the cursor's update before the commit. Result counters are
 // updated only when the transaction commits.
-func (s *Store) txn(ctx context.Context, fn func(tx pgx.Tx, p *pipeline, cursor uint64, res *Result) (uint64, error), res *Result) error {
+//
+// When the cursor the last transaction committed is known, the transaction
+// takes the round trips of a flush down to BEGIN with the lock, the COPY,
+// and everything else with the COMMIT (fastTxn); otherwise, or if the
+// cursor has moved meanwhile (an operator, a log switch), it reads the
+// cursor first and commits on its own (slowTxn).
+func (s *Store) txn(ctx context.Context, fn txnFunc, res *Result) error {
 	var part Result
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		s.hook(ctx, "lock cursor")
-		var c int64
-		if err := tx.QueryRow(ctx, `SELECT last_seq FROM kickmon.writer_cursor FOR UPDATE`).Scan(&c); err != nil {
-			return fmt.Errorf("lock writer cursor: %w", err)
-		}
-		cursor := uint64(c)
-		var p pipeline
-		next, err := fn(tx, &p, cursor, &part)
-		if err != nil {
-			return err
-		}
-		if next > cursor {
-			s.hook(ctx, "cursor")
-			p.text(queued{name: "writer cursor"}, `UPDATE kickmon.writer_cursor SET last_seq = $1, updated_at = now()`, int8Text(next))
-		}
-		if err := p.send(ctx, tx, &part); err != nil {
-			return err
-		}
-		part.Cursor = max(next, cursor)
-		s.hook(ctx, "commit")
-		return nil
-	})
+	err := errCursorMoved
+	if k := s.known.Load(); k > 0 {
+		err = s.fastTxn(ctx, fn, k-1, &part)
+	}
+	if errors.Is(err, errCursorMoved) {
+		part = Result{}
+		err = s.slowTxn(ctx, fn, &part)
+	}
 	if err != nil {
+		s.known.Store(0) // the outcome may be unknown: read the cursor next time
 		return err
 	}
+	s.known.Store(part.Cursor + 1)
 	res.Applied += part.Applied
 	res.Skipped += part.Skipped
 	res.Quarantined += part.Quarantined
@@ -272,6 +270,93 @@ func (s *Store) txn(ctx context.Context, fn func(tx pgx.Tx, p *pipeline, cursor 
 	res.Rows += part.Rows
 	res.Cursor = part.Cursor
 	return nil
+}
+
+type txnFunc func(tx pgx.Tx, p *pipeline, cursor uint64, res *Result) (uint64, error)
+
+// errCursorMoved is a fast transaction finding the cursor other than it
+// assumed; nothing of it was committed.
+var errCursorMoved = errors.New("the writer cursor moved")
+
+// slowTxn reads and locks the cursor, runs fn, and commits.
+func (s *Store) slowTxn(ctx context.Context, fn txnFunc, part *Result) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		s.hook(ctx, "lock cursor")
+		var c int64
+		if err := tx.QueryRow(ctx, `SELECT last_seq FROM kickmon.writer_cursor FOR UPDATE`).Scan(&c); err != nil {
+			return fmt.Errorf("lock writer cursor: %w", err)
+		}
+		cursor := uint64(c)
+		var p pipeline
+		next, err := fn(tx, &p, cursor, part)
+		if err != nil {
+			return err
+		}
+		if next > cursor {
+			s.hook(ctx, "cursor")
+			p.text(queued{name: "writer cursor"}, `UPDATE kickmon.writer_cursor SET last_seq = $1, updated_at = now()`, int8Text(next))
+		}
+		if err := p.send(ctx, tx, part); err != nil {
+			return err
+		}
+		part.Cursor = max(next, cursor)
+		s.hook(ctx, "commit")
+		return nil
+	})
+}
+
+// fastTxn runs fn assuming the cursor is cursor: BEGIN and the row lock go
+// in one round trip, and the cursor's update, which fails on the cursor's
+// CHECK constraint unless the cursor was as assumed, is queued with the
+// COMMIT at the end of fn's statements. A failed statement skips the
+// COMMIT, so the transaction commits only if the assumption held.
+func (s *Store) fastTxn(ctx context.Context, fn txnFunc, cursor uint64, part *Result) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("lock writer cursor: %w", err)
+	}
+	defer conn.Release() // in a transaction still if the COMMIT was not reached: the pool closes it then
+	s.hook(ctx, "lock cursor")
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{BeginQuery: `BEGIN; SELECT FROM kickmon.writer_cursor FOR UPDATE`})
+	if err != nil {
+		return fmt.Errorf("lock writer cursor: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = tx.Rollback(ctx) // on failure pgx closes the connection, which rolls back
+		}
+	}()
+	var p pipeline
+	next, err := fn(tx, &p, cursor, part)
+	if err != nil {
+		return err
+	}
+	next = max(next, cursor)
+	s.hook(ctx, "cursor")
+	p.text(queued{name: "writer cursor"}, `UPDATE kickmon.writer_cursor
+SET last_seq = CASE WHEN last_seq = $1::bigint THEN $2::bigint ELSE -1 END,
+    updated_at = CASE WHEN $2::bigint > $1::bigint THEN now() ELSE updated_at END`, int8Text(cursor), int8Text(next))
+	s.hook(ctx, "commit")
+	p.text(queued{name: "commit"}, `COMMIT`)
+	err = p.send(ctx, tx, part)
+	if isCursorCheck(err) {
+		return errCursorMoved
+	}
+	if err != nil {
+		return err
+	}
+	committed = true
+	part.Cursor = next
+	return nil
+}
+
+// isCursorCheck reports whether err is the fast transaction's cursor
+// update finding another cursor than assumed (it sets -1, which the
+// cursor's CHECK constraint refuses).
+func isCursorCheck(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23514" && pe.ConstraintName == "writer_cursor_last_seq_check"
 }
 
 func (s *Store) hook(ctx context.Context, name string) {
