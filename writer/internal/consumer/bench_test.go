@@ -54,6 +54,15 @@ import (
 // runs with fsync off, so commits are cheap here; on a real disk each
 // commit also waits for a WAL flush, which only batching amortises
 // (synchronous_commit stays on: durability is the point).
+//
+// Since then the notification outbox (River) enqueues a job for every
+// event here (each one a title change while live): measured 2026-12-07
+// (load 6-8, 3 runs each, interleaved), PostgreSQL's CPU is 38-45 µs an
+// event with it and 13-14 µs with KICKMON_BENCH_OUTBOX=off, this process's
+// 27-30 and 16-18 µs; batched 5.5k-8.8k events/s with it, 12k-49k
+// without, as noisy as the load. Fewer round trips a flush (9 → 4) and
+// acks off the flush path changed neither the CPU per event nor, within
+// that noise, the rate: with 5000-event flushes the rows are the cost.
 func BenchmarkWriter(b *testing.B) {
 	const (
 		batchedEvents = 100_000
@@ -165,6 +174,13 @@ func BenchmarkWriter(b *testing.B) {
 // (published, not acknowledged). Without the collector, kicksim and the
 // polling of make bench-system on the machine, it isolates the writer and
 // PostgreSQL.
+//
+// Measured 2026-12-07 with KICKMON_BENCH_OUTBOX=off (load 4.3-5.3, runs
+// interleaved): p99 204 / 182 / 222 ms before the round trips a flush went
+// from 9 to 4 and acks left the flush path (a584514), 52 / 151 / 426 ms
+// after; PostgreSQL 37-52 µs of CPU an event either way (the session
+// inserts and is_live flips are not HOT updates), this process 40-55 µs
+// (the fake collector included). Above load ~7 both fall seconds behind.
 //
 //	go test -run '^$' -bench BenchmarkWriterLatency -benchtime 1x ./internal/consumer/
 func BenchmarkWriterLatency(b *testing.B) {
