@@ -1,6 +1,6 @@
 // Command kicknotify delivers kickmon's go-live (and other) notifications
-// to Discord, Slack, ntfy and signed webhooks, from the River jobs the
-// writer enqueues. See internal/app.
+// to Discord, Slack, ntfy and signed webhooks, from the notable events the
+// writer records in kickmon.notify_outbox. See internal/app.
 package main
 
 import (

@@ -36,7 +36,7 @@ var ErrUsage = errors.New("usage")
 
 const usage = `Usage: kicknotify [run|check|version] [--env-file FILE]
 
-  run       deliver the writer's notification jobs to the targets (default)
+  run       deliver the writer's notable events to the targets (default)
   check     validate the configuration and notify.yaml, then exit
   version   print the version
 
@@ -123,7 +123,7 @@ func daemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		if err := pool.Ping(hctx); err != nil {
 			return fmt.Errorf("database: %w", err)
 		}
-		return nil
+		return n.Alive(time.Now())
 	}
 
 	aux, stopAux := context.WithCancel(ctx)
@@ -188,7 +188,8 @@ func waitForQueue(ctx context.Context, pool *pgxpool.Pool, notify *systemd.Notif
 	}
 }
 
-// statusLines keeps systemctl status's line and the backlog gauges current.
+// statusLines keeps systemctl status's line and the backlog gauges (the
+// queue's and the outbox's) current.
 func statusLines(ctx context.Context, n *jobs.Notifier, notify *systemd.Notifier, m *metrics.Metrics) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
@@ -196,6 +197,13 @@ func statusLines(ctx context.Context, n *jobs.Notifier, notify *systemd.Notifier
 	for {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		st, err := n.Status(qctx)
+		if rows, oldest, oerr := n.OutboxBacklog(qctx); oerr == nil {
+			age := time.Duration(0)
+			if !oldest.IsZero() {
+				age = time.Since(oldest)
+			}
+			m.SetOutbox(rows, age)
+		}
 		cancel()
 		var line string
 		if err != nil {
@@ -208,8 +216,8 @@ func statusLines(ctx context.Context, n *jobs.Notifier, notify *systemd.Notifier
 				m.SetBacklog(t.GetName(), "pending", t.GetPending())
 				m.SetBacklog(t.GetName(), "retrying", t.GetRetrying())
 			}
-			line = fmt.Sprintf("%d targets; %d events to fan out, %d deliveries pending, %d retrying, %d failed in 24 h",
-				len(st.GetTargets()), st.GetEventsPending(), pending, retrying, failed)
+			line = fmt.Sprintf("%d target%s; %d events to fan out, %d deliveries pending, %d retrying, %d failed in 24 h",
+				len(st.GetTargets()), plural(len(st.GetTargets())), st.GetEventsPending(), pending, retrying, failed)
 		}
 		if line != last && ctx.Err() == nil {
 			notify.Status(line)
@@ -221,4 +229,12 @@ func statusLines(ctx context.Context, n *jobs.Notifier, notify *systemd.Notifier
 		case <-t.C:
 		}
 	}
+}
+
+// plural is the plural ending of a count ("1 target", "2 targets").
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

@@ -1,6 +1,9 @@
-// Package jobs holds kicknotify's River workers. The writer enqueues one
-// EventArgs job per notable event in the transaction that stores it; the
-// fan-out worker turns it into one DeliveryArgs job per matching target
+// Package jobs holds kicknotify's River workers and the outbox pump. The
+// writer records each notable event in kickmon.notify_outbox in the
+// transaction that stores it; the pump moves those rows into River's queue
+// as EventArgs jobs (deleting them in the transaction that inserts the
+// jobs: exactly once), and EventArgs jobs an older writer enqueued itself
+// are worked alike. The fan-out worker turns it into one DeliveryArgs job per matching target
 // (unique per target and seq, so a retried fan-out never doubles a
 // message), and the delivery worker sends it, retried with backoff,
 // honouring a target's Retry-After. Delivery is at least once on the
@@ -18,6 +21,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,8 +39,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// The outbox contract with kickwriter (writer/internal/store/outbox.go):
-// schema, queue and job kind of the jobs it enqueues.
+// River's schema (migrated by kickwriter, writer/internal/store/outbox.go),
+// and the queue and job kind of the fan-out jobs: the pump enqueues them
+// from the outbox, and writers before the outbox enqueued them themselves.
 const (
 	Schema      = "kickmon_river"
 	EventsQueue = "events"
@@ -49,8 +54,8 @@ const (
 	MaxAttempts = 20
 )
 
-// EventArgs is the writer's job: one notable event, by seq (the event is
-// read from kickmon.status_events, stored in the same transaction).
+// EventArgs is a fan-out job: one notable event, by seq (the event is read
+// from kickmon.status_events, stored with its outbox row).
 type EventArgs struct {
 	Seq     uint64   `json:"seq" river:"unique"`
 	Changes []string `json:"changes"`
@@ -95,6 +100,11 @@ type Options struct {
 	// Timeout bounds one attempt (default 30 s). A job still running after
 	// twice that (its process died) is retried.
 	Timeout time.Duration
+	// OutboxBatch is the most outbox rows moved in one transaction
+	// (default DefaultOutboxBatch); OutboxPoll how often the pump looks
+	// without a NOTIFY (default DefaultOutboxPoll).
+	OutboxBatch int
+	OutboxPoll  time.Duration
 }
 
 // Notifier runs the workers on a River client.
@@ -109,6 +119,16 @@ type Notifier struct {
 
 	mu   sync.Mutex
 	last map[string]*targetLast // by target name
+
+	outboxBatch int
+	outboxPoll  time.Duration
+	stopPump    context.CancelFunc
+	pumpDone    chan struct{}
+	// pumpBeat is when the pump's loop last came round (Unix nanoseconds),
+	// for Alive.
+	pumpBeat atomic.Int64
+	// beforeStmt, when set (tests), runs before each step of MoveOutbox.
+	beforeStmt func(ctx context.Context, name string)
 }
 
 type targetLast struct {
@@ -121,7 +141,8 @@ type targetLast struct {
 func New(pool *pgxpool.Pool, o Options) (*Notifier, error) {
 	timeout := cmp.Or(o.Timeout, 30*time.Second)
 	n := &Notifier{pool: pool, targets: map[string]*config.Target{}, order: o.Targets, sender: o.Sender,
-		log: o.Log, m: o.Metrics, last: map[string]*targetLast{}}
+		log: o.Log, m: o.Metrics, last: map[string]*targetLast{},
+		outboxBatch: cmp.Or(o.OutboxBatch, DefaultOutboxBatch), outboxPoll: cmp.Or(o.OutboxPoll, DefaultOutboxPoll)}
 	for _, t := range o.Targets {
 		n.targets[t.Name] = t
 		n.last[t.Name] = &targetLast{}
@@ -140,7 +161,7 @@ func New(pool *pgxpool.Pool, o Options) (*Notifier, error) {
 		// Jobs are announced by LISTEN/NOTIFY; polling is the fallback
 		// for a missed announcement (River's default, 1 s, shows in p99).
 		FetchPollInterval:    250 * time.Millisecond,
-		RetryPolicy:          backoff{},
+		RetryPolicy:          deliveryBackoff{},
 		Logger:               cmp.Or(o.RiverLog, o.Log),
 		JobTimeout:           timeout,
 		RescueStuckJobsAfter: 2 * timeout,
@@ -152,17 +173,29 @@ func New(pool *pgxpool.Pool, o Options) (*Notifier, error) {
 	return n, nil
 }
 
-// Start starts working jobs.
+// Start starts working jobs and the outbox pump (until ctx ends or Stop).
 func (n *Notifier) Start(ctx context.Context) error {
 	if err := n.client.Start(ctx); err != nil {
 		return fmt.Errorf("start river: %w", err)
 	}
+	pctx, stop := context.WithCancel(ctx)
+	n.stopPump, n.pumpDone = stop, make(chan struct{})
+	n.beat()
+	go func() {
+		defer close(n.pumpDone)
+		n.pump(pctx)
+	}()
 	return nil
 }
 
-// Stop lets running jobs finish for up to grace, then cancels them (a
-// cancelled delivery is retried later: at least once).
+// Stop stops the pump (a move in progress rolls back: its rows stay in
+// the outbox), lets running jobs finish for up to grace, then cancels them
+// (a cancelled delivery is retried later: at least once).
 func (n *Notifier) Stop(grace time.Duration) {
+	if n.stopPump != nil {
+		n.stopPump()
+		<-n.pumpDone
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := n.client.Stop(ctx); err != nil {
@@ -172,12 +205,12 @@ func (n *Notifier) Stop(grace time.Duration) {
 	}
 }
 
-// backoff retries after 1 s, 2 s, 4 s, … up to 10 minutes, each wait
+// deliveryBackoff retries after 1 s, 2 s, 4 s, … up to 10 minutes, each wait
 // between half and all of that (jitter, so a recovered target is not hit
 // by every retry at once).
-type backoff struct{}
+type deliveryBackoff struct{}
 
-func (backoff) NextRetry(job *rivertype.JobRow) time.Time {
+func (deliveryBackoff) NextRetry(job *rivertype.JobRow) time.Time {
 	d := time.Second << min(max(job.Attempt-1, 0), 10)
 	d = min(d, 10*time.Minute)
 	return time.Now().Add(d/2 + rand.N(d/2+1))
@@ -438,10 +471,19 @@ WHERE state IN ('available', 'pending', 'running', 'retryable', 'scheduled')`, E
 	if err != nil {
 		return nil, fmt.Errorf("read the queue's backlog: %w", err)
 	}
+	// Rows still in the outbox are events not yet fanned out too.
+	rows, outboxOldest, err := n.OutboxBacklog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out.EventsPending += rows
+	if !outboxOldest.IsZero() && (oldest == nil || outboxOldest.Before(*oldest)) {
+		oldest = &outboxOldest
+	}
 	if oldest != nil {
 		out.OldestPendingAt = timestamppb.New(*oldest)
 	}
-	rows, err := n.pool.Query(ctx, `SELECT args->>'target', state::text, count(*) FROM `+Schema+`.river_job
+	deliveries, err := n.pool.Query(ctx, `SELECT args->>'target', state::text, count(*) FROM `+Schema+`.river_job
 WHERE kind = $1 AND (finalized_at IS NULL OR finalized_at > now() - interval '24 hours') GROUP BY 1, 2`, DeliveryKind)
 	if err != nil {
 		return nil, fmt.Errorf("read deliveries: %w", err)
@@ -449,7 +491,7 @@ WHERE kind = $1 AND (finalized_at IS NULL OR finalized_at > now() - interval '24
 	counts := map[string]map[string]int64{}
 	var name, state string
 	var c int64
-	if _, err := pgx.ForEachRow(rows, []any{&name, &state, &c}, func() error {
+	if _, err := pgx.ForEachRow(deliveries, []any{&name, &state, &c}, func() error {
 		if counts[name] == nil {
 			counts[name] = map[string]int64{}
 		}

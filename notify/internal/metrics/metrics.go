@@ -1,6 +1,7 @@
 // Package metrics owns kicknotify's Prometheus metrics and its /metrics and
-// /healthz endpoints: deliveries by target and outcome, and the latency
-// from kickmon seeing a change to the target accepting its message.
+// /healthz endpoints: deliveries by target and outcome, the latency from
+// kickmon seeing a change to the target accepting its message, the queue's
+// backlog and the outbox's.
 package metrics
 
 import (
@@ -33,6 +34,9 @@ type Metrics struct {
 	deliveries *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
 	backlog    *prometheus.GaugeVec
+	outboxRows prometheus.Gauge
+	outboxAge  prometheus.Gauge
+	outboxMove prometheus.Counter
 }
 
 // New registers the metrics on a registry of their own.
@@ -50,8 +54,17 @@ func New() *Metrics {
 		backlog: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "kickmon_notify_backlog", Help: "Jobs waiting, by target (\"\" for events not yet fanned out) and state (pending, retrying); refreshed every 5 s.",
 		}, []string{"target", "state"}),
+		outboxRows: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kickmon_notify_outbox_rows", Help: "Notable events the writer recorded in kickmon.notify_outbox, not yet moved into the queue; refreshed every 5 s.",
+		}),
+		outboxAge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kickmon_notify_outbox_oldest_seconds", Help: "Age of the oldest kickmon.notify_outbox row (0 when empty); refreshed every 5 s.",
+		}),
+		outboxMove: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kickmon_notify_outbox_moved_total", Help: "kickmon.notify_outbox rows moved into the queue as fan-out jobs.",
+		}),
 	}
-	m.reg.MustRegister(m.deliveries, m.latency, m.backlog, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.deliveries, m.latency, m.backlog, m.outboxRows, m.outboxAge, m.outboxMove, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -72,6 +85,23 @@ func (m *Metrics) SetBacklog(target, state string, n int64) {
 		return
 	}
 	m.backlog.WithLabelValues(target, state).Set(float64(n))
+}
+
+// SetOutbox sets the outbox's backlog: rows, and the oldest one's age.
+func (m *Metrics) SetOutbox(rows int64, oldest time.Duration) {
+	if m == nil {
+		return
+	}
+	m.outboxRows.Set(float64(rows))
+	m.outboxAge.Set(oldest.Seconds())
+}
+
+// OutboxMoved counts outbox rows moved into the queue.
+func (m *Metrics) OutboxMoved(n int) {
+	if m == nil {
+		return
+	}
+	m.outboxMove.Add(float64(n))
 }
 
 // Serve serves /metrics and /healthz (200 while healthy returns nil) on

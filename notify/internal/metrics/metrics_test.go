@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,6 +19,8 @@ func TestServe(t *testing.T) {
 	m.Delivered("d", OutcomeDelivered, 300*time.Millisecond)
 	m.Delivered("d", OutcomeRetry, 0)
 	m.SetBacklog("d", "retrying", 2)
+	m.SetOutbox(3, 1500*time.Millisecond)
+	m.OutboxMoved(4)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +57,9 @@ func TestServe(t *testing.T) {
 		`kickmon_notify_deliveries_total{outcome="retry",target="d"} 1`,
 		`kickmon_notify_latency_seconds_count{target="d"} 1`,
 		`kickmon_notify_backlog{state="retrying",target="d"} 2`,
+		"kickmon_notify_outbox_rows 3",
+		"kickmon_notify_outbox_oldest_seconds 1.5",
+		"kickmon_notify_outbox_moved_total 4",
 	} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("/metrics (%d) lacks %s", code, want)
@@ -69,5 +75,35 @@ func TestServe(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Serve = %v", err)
+	}
+}
+
+// Every metric kicknotify exports is documented in README.md's metrics
+// table, with its meaning.
+func TestMetricsDocumented(t *testing.T) {
+	readme, err := os.ReadFile("../../../README.md")
+	if err != nil {
+		t.Fatalf("README.md: %v", err)
+	}
+	m := New()
+	m.Delivered("d", OutcomeDelivered, time.Second)
+	m.SetBacklog("d", "pending", 1)
+	m.SetOutbox(1, time.Second)
+	m.OutboxMoved(1)
+	families, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range families {
+		if name := f.GetName(); strings.HasPrefix(name, "kickmon_") {
+			n++
+			if !strings.Contains(string(readme), "| `"+name+"` |") {
+				t.Errorf("README.md's metrics table lacks a row for %s", name)
+			}
+		}
+	}
+	if n < 6 {
+		t.Errorf("only %d kickmon metrics gathered", n)
 	}
 }

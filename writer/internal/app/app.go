@@ -147,7 +147,7 @@ func daemon(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	defer st.Close()
 	if cfg.NoOutbox {
 		st.DisableOutbox()
-		log.Info("KICKMON_NOTIFY_OUTBOX=false: no notification jobs are enqueued")
+		log.Info("KICKMON_NOTIFY_OUTBOX=false: notable events are not recorded in kickmon.notify_outbox")
 	}
 	if err := prepare(ctx, st, notify, log); err != nil || ctx.Err() != nil {
 		return err

@@ -5,31 +5,35 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
-	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 )
 
 // The notification outbox: for every notable event the writer stores, it
-// enqueues one River job in the same transaction, so a notification is
-// neither lost (the job commits with the event) nor doubled (replayed
-// events are at or below the cursor and skipped before this point; the job
-// is unique per seq besides, for a cursor rewound by hand). kicknotify
-// works the jobs. These names are the contract between the two modules.
+// inserts one kickmon.notify_outbox row (seq, changes) in the same
+// transaction, so a notification is neither lost (the row commits with
+// the event) nor doubled (replayed events are at or below the cursor and
+// skipped before this point; seq is the primary key besides). kicknotify
+// moves the rows into its River queue (deleting them in the transaction
+// that inserts the jobs) and works the jobs: the writer's transaction pays
+// for one small insert, not for River's indexed job rows. These names are
+// the contract between the two modules.
 const (
-	// RiverSchema is the PostgreSQL schema holding River's tables.
+	// RiverSchema is the PostgreSQL schema holding River's tables,
+	// migrated by the writer (MigrateRiver) for kicknotify.
 	RiverSchema = "kickmon_river"
-	// OutboxQueue is the River queue the writer's jobs go to.
-	OutboxQueue = "events"
-	// OutboxJobKind is the River job kind of EventArgs.
-	OutboxJobKind = "kickmon_event"
+	// OutboxChannel is NOTIFYed (empty payload) by the outbox table's
+	// trigger when a statement inserted rows, sent at commit: kicknotify
+	// LISTENs on it.
+	OutboxChannel = "kickmon_outbox"
 )
 
-// Changes named in EventArgs.Changes, as in notify.yaml's events list.
+// Changes named in an outbox row, as in notify.yaml's events list.
 const (
 	ChangeLive     = "live"
 	ChangeOffline  = "offline"
@@ -38,41 +42,13 @@ const (
 	ChangeRenamed  = "renamed"
 )
 
-// EventArgs is the job the writer enqueues for a notable event. It is kept
-// small on purpose: River indexes job args (GIN), and with the whole event
-// in them (~1 KB) the enqueue cost the writer most of its throughput when
-// every event was a notable one. kicknotify reads the event from
-// kickmon.status_events by seq, committed in the same transaction.
-type EventArgs struct {
-	// Seq is the event's seq; the job is unique per seq.
-	Seq uint64 `json:"seq" river:"unique"`
-	// Changes says what is notable: live, offline, title, category, renamed.
-	Changes []string `json:"changes"`
-}
-
-// Kind is the River job kind.
-func (EventArgs) Kind() string { return OutboxJobKind }
-
-// InsertOpts makes the job unique per seq for as long as River keeps it.
-func (EventArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: OutboxQueue, UniqueOpts: river.UniqueOpts{ByArgs: true}}
-}
-
-// newOutbox returns an insert-only River client on pool.
-func newOutbox(pool *pgxpool.Pool) (*river.Client[pgx.Tx], error) {
-	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Schema: RiverSchema})
-	if err != nil {
-		return nil, fmt.Errorf("river client: %w", err)
-	}
-	return c, nil
-}
-
 // MigrateRiver creates RiverSchema and applies River's own migrations
 // (River's migrator: one transaction per version, as some of its steps
-// cannot share one).
+// cannot share one). The writer no longer inserts jobs; it keeps River's
+// tables migrated so that kicknotify finds them.
 func MigrateRiver(ctx context.Context, pool *pgxpool.Pool) error {
 	if _, err := pool.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+RiverSchema+`;
-COMMENT ON SCHEMA `+RiverSchema+` IS 'River job queue: the notification outbox, filled by kickwriter, worked by kicknotify.'`); err != nil {
+COMMENT ON SCHEMA `+RiverSchema+` IS 'River job queue of kicknotify, migrated by kickwriter; kicknotify fills it from kickmon.notify_outbox.'`); err != nil {
 		return fmt.Errorf("create schema %s: %w", RiverSchema, err)
 	}
 	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: RiverSchema, Logger: slog.New(slog.DiscardHandler)})
@@ -85,83 +61,111 @@ COMMENT ON SCHEMA `+RiverSchema+` IS 'River job queue: the notification outbox, 
 	return nil
 }
 
-// DisableOutbox stops enqueueing notification jobs (KICKMON_NOTIFY_OUTBOX=false).
+// DisableOutbox stops writing the notification outbox (KICKMON_NOTIFY_OUTBOX=false).
 func (s *Store) DisableOutbox() { s.outboxOff = true }
 
-// enqueue inserts one job per notable event of fresh (ascending, all
-// above the cursor) in tx. The jobs do not depend on how events are
-// batched (the consumer tests compare databases written in different
-// batchings). Title and category changes are found by
-// comparing each STREAM_UPDATED with the streamer's previous state: the
-// earlier events of the batch, else the streamers row (not yet updated by
-// this transaction).
-func (s *Store) enqueue(ctx context.Context, tx pgx.Tx, fresh []*kickmonv1.Event) error {
-	if s.outboxOff || s.outbox == nil {
-		return nil
+// outboxRows returns the parameters of the outbox rows of the notable
+// events of fresh (ascending, all above the cursor), or nil for none. A
+// title or category change is found by comparing a STREAM_UPDATED with the
+// streamer's previous state: the earlier events of the batch (here, in
+// Go), or else the streamers row (in the statement, which runs with the
+// streamers upsert and sees the rows as they were before it). The rows do
+// not depend on how events are batched (the consumer tests compare
+// databases written in different batchings).
+func (s *Store) outboxRows(fresh []*kickmonv1.Event) (*params, error) {
+	if s.outboxOff {
+		return nil, nil
 	}
 	type shown struct{ title, category string }
-	var prev map[int64]shown
-	var ids []int64
-	for _, e := range fresh {
-		if e.GetKind() == kickmonv1.EventKind_EVENT_KIND_STREAM_UPDATED {
-			ids = append(ids, e.GetStreamer().GetBroadcasterUserId())
-		}
-	}
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	if len(ids) > 0 {
-		s.hook(ctx, "outbox previous state")
-		rows, err := tx.Query(ctx, `SELECT broadcaster_user_id, coalesce(title, ''), coalesce(category_name, '')
-FROM kickmon.streamers WHERE broadcaster_user_id = ANY($1)`, ids)
-		if err != nil {
-			return fmt.Errorf("outbox: read previous titles: %w", err)
-		}
-		prev = map[int64]shown{}
-		var id int64
-		var sh shown
-		if _, err := pgx.ForEachRow(rows, []any{&id, &sh.title, &sh.category}, func() error {
-			prev[id] = sh
-			return nil
-		}); err != nil {
-			return fmt.Errorf("outbox: read previous titles: %w", err)
-		}
-	}
-	var params []river.InsertManyParams
+	seen := map[int64]shown{} // the latest state of each streamer in the batch so far
+	var (
+		seq, uid          []int64
+		changes, title, c []string
+	)
 	for _, e := range fresh {
 		st := e.GetStreamer()
-		uid := st.GetBroadcasterUserId()
-		var changes []string
+		id := st.GetBroadcasterUserId()
+		var ch string
 		switch e.GetKind() {
 		case kickmonv1.EventKind_EVENT_KIND_STREAM_STARTED:
-			changes = []string{ChangeLive}
+			ch = ChangeLive
 		case kickmonv1.EventKind_EVENT_KIND_STREAM_ENDED:
-			changes = []string{ChangeOffline}
+			ch = ChangeOffline
 		case kickmonv1.EventKind_EVENT_KIND_STREAMER_RENAMED:
-			changes = []string{ChangeRenamed}
+			ch = ChangeRenamed
 		case kickmonv1.EventKind_EVENT_KIND_STREAM_UPDATED:
-			if p, ok := prev[uid]; ok && st.GetState() == kickmonv1.LiveState_LIVE_STATE_LIVE {
-				if p.title != st.GetTitle() {
-					changes = append(changes, ChangeTitle)
-				}
-				if p.category != st.GetCategoryName() {
-					changes = append(changes, ChangeCategory)
-				}
+			if st.GetState() != kickmonv1.LiveState_LIVE_STATE_LIVE {
+				break
 			}
+			p, ok := seen[id]
+			if !ok { // the statement compares with the streamers row
+				seq, uid, changes = append(seq, int64(e.GetSeq())), append(uid, id), append(changes, "")
+				title, c = append(title, st.GetTitle()), append(c, st.GetCategoryName())
+				break
+			}
+			var cs []string
+			if p.title != st.GetTitle() {
+				cs = append(cs, ChangeTitle)
+			}
+			if p.category != st.GetCategoryName() {
+				cs = append(cs, ChangeCategory)
+			}
+			ch = strings.Join(cs, ",")
 		}
-		if prev != nil {
-			prev[uid] = shown{st.GetTitle(), st.GetCategoryName()}
+		seen[id] = shown{st.GetTitle(), st.GetCategoryName()}
+		if ch != "" {
+			seq, uid, changes = append(seq, int64(e.GetSeq())), append(uid, id), append(changes, ch)
+			title, c = append(title, ""), append(c, "")
 		}
-		if len(changes) == 0 {
-			continue
-		}
-		params = append(params, river.InsertManyParams{Args: EventArgs{Seq: e.GetSeq(), Changes: changes}})
 	}
-	if len(params) == 0 {
-		return nil
+	if len(seq) == 0 {
+		return nil, nil
 	}
-	s.hook(ctx, "outbox")
-	if _, err := s.outbox.InsertManyTx(ctx, tx, params); err != nil {
-		return fmt.Errorf("outbox: enqueue %d notification jobs: %w", len(params), err)
+	m := typeMaps.Get().(*pgtype.Map)
+	defer typeMaps.Put(m)
+	p, err := encodeParams(m, []any{seq, uid, changes, title, c})
+	if err != nil {
+		return nil, invalid("encode outbox rows: %v", err)
 	}
-	return nil
+	return &p, nil
 }
+
+// streamersWithOutbox returns the statement (its name and SQL) and the
+// parameters of the streamers upsert (sp, its encoded parameters) with the
+// outbox rows (ob, from outboxRows; nil for none) in one statement: the
+// outbox insert is a data-modifying WITH in front of the upsert, so it
+// costs the flush no statement of its own, and it reads the streamers rows
+// from the statement's snapshot, before the upsert. The command tag is the
+// upsert's. (Every fresh event has a streamers row, so this statement runs
+// whenever there are outbox rows.)
+func streamersWithOutbox(sp params, ob *params) (stmt, sql string, p params) {
+	if ob == nil {
+		return "kickmon_streamers", upsertStreamers, sp
+	}
+	both := params{
+		values:  append(slices.Clip(sp.values), ob.values...),
+		oids:    append(slices.Clip(sp.oids), ob.oids...),
+		formats: append(slices.Clip(sp.formats), ob.formats...),
+	}
+	n := len(sp.values)
+	return "kickmon_streamers_outbox", fmt.Sprintf(withOutbox, n+1, n+2, n+3, n+4, n+5) + upsertStreamers, both
+}
+
+// withOutbox inserts the outbox rows, given as (seq, broadcaster_user_id,
+// changes, title, category) arrays in the parameters after the upsert's
+// (their numbers are filled in): changes
+// decided by the writer (comma-separated), or "" for a live STREAM_UPDATED
+// whose previous state is the streamers row: a row is inserted if its
+// title or category differs. The table's trigger NOTIFYs OutboxChannel.
+const withOutbox = `
+WITH outbox AS (
+    INSERT INTO kickmon.notify_outbox (seq, changes)
+    SELECT o.seq, CASE WHEN o.changes <> '' THEN string_to_array(o.changes, ',')
+        ELSE array_remove(ARRAY[CASE WHEN coalesce(s.title, '') <> o.title THEN 'title' END,
+                                CASE WHEN coalesce(s.category_name, '') <> o.cat THEN 'category' END], NULL) END
+    FROM unnest($%[1]d::bigint[], $%[2]d::bigint[], $%[3]d::text[], $%[4]d::text[], $%[5]d::text[])
+        AS o(seq, uid, changes, title, cat)
+    LEFT JOIN kickmon.streamers s ON o.changes = '' AND s.broadcaster_user_id = o.uid
+    WHERE o.changes <> '' OR (s.broadcaster_user_id IS NOT NULL
+        AND (coalesce(s.title, '') <> o.title OR coalesce(s.category_name, '') <> o.cat))
+    ON CONFLICT (seq) DO NOTHING)`

@@ -1,15 +1,20 @@
 package store_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/writer/internal/store"
 	"github.com/kickmon/kickmon/writer/internal/writertest"
+	"github.com/kickmon/kickmon/writer/pgtest"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 )
 
 type job struct {
@@ -18,37 +23,27 @@ type job struct {
 	Slug    string
 }
 
-// outbox lists the queued notification jobs by seq, each with the slug of
-// the stored event it names (kicknotify reads the event by seq).
+// outbox lists the notification outbox's rows by seq, each with the slug
+// of the stored event it names (kicknotify reads the event by seq).
 func outbox(t *testing.T, s *store.Store) []job {
 	t.Helper()
 	type row struct {
-		Kind, Queue string
-		Args        []byte
-		Slug        *string
+		Seq     int64
+		Changes []string
+		Slug    *string
 	}
 	var out []job
-	for _, r := range query[row](t, s, `SELECT j.kind, j.queue, j.args::text::bytea, e.state->>'slug'
-FROM `+store.RiverSchema+`.river_job j LEFT JOIN kickmon.status_events e ON e.seq = (j.args->>'seq')::bigint
-ORDER BY (j.args->>'seq')::bigint`) {
-		if r.Kind != store.OutboxJobKind || r.Queue != store.OutboxQueue {
-			t.Errorf("job kind %q queue %q, want %q %q", r.Kind, r.Queue, store.OutboxJobKind, store.OutboxQueue)
-		}
-		var args store.EventArgs
-		dec := json.NewDecoder(bytes.NewReader(r.Args))
-		dec.DisallowUnknownFields() // small args: River indexes them
-		if err := dec.Decode(&args); err != nil {
-			t.Fatalf("job args %s: %v", r.Args, err)
-		}
+	for _, r := range query[row](t, s, `SELECT o.seq, o.changes, e.state->>'slug'
+FROM kickmon.notify_outbox o LEFT JOIN kickmon.status_events e ON e.seq = o.seq ORDER BY o.seq`) {
 		if r.Slug == nil {
-			t.Fatalf("job seq %d: no such event in kickmon.status_events", args.Seq)
+			t.Fatalf("outbox seq %d: no such event in kickmon.status_events", r.Seq)
 		}
-		out = append(out, job{args.Seq, args.Changes, *r.Slug})
+		out = append(out, job{uint64(r.Seq), r.Changes, *r.Slug})
 	}
 	return out
 }
 
-// The writer enqueues exactly the notable events, with what changed,
+// The writer records exactly the notable events, with what changed,
 // whether the previous title comes from the same batch or from the
 // streamers row; replays and a rewound cursor enqueue nothing more.
 func TestOutbox(t *testing.T) {
@@ -83,7 +78,7 @@ func TestOutbox(t *testing.T) {
 			}
 			write(t, s, evs) // a replay
 			setCursor(t, s, 0)
-			write(t, s, evs) // the cursor rewound by hand: River's unique key holds
+			write(t, s, evs) // the cursor rewound by hand: the outbox's key holds
 			if d := cmp.Diff(want, outbox(t, s)); d != "" {
 				t.Errorf("outbox after replays (-want +got):\n%s", d)
 			}
@@ -144,7 +139,7 @@ func TestOutboxIndependentOfBatching(t *testing.T) {
 	}
 }
 
-// With the outbox disabled, events are stored and nothing is enqueued.
+// With the outbox disabled, events are stored and nothing is recorded.
 func TestOutboxDisabled(t *testing.T) {
 	s, _ := open(t)
 	s.DisableOutbox()
@@ -155,5 +150,101 @@ func TestOutboxDisabled(t *testing.T) {
 	var n int
 	if err := s.Pool().QueryRow(context.Background(), `SELECT count(*) FROM kickmon.status_events`).Scan(&n); err != nil || n != 12 {
 		t.Errorf("status_events = %d (%v), want 12", n, err)
+	}
+}
+
+// A flush that recorded outbox rows wakes kicknotify (NOTIFY on
+// store.OutboxChannel, at commit); one that recorded none does not.
+func TestOutboxNotifiesOnlyWithRows(t *testing.T) {
+	s, url := open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	if _, err := conn.Exec(ctx, "LISTEN "+store.OutboxChannel); err != nil {
+		t.Fatal(err)
+	}
+	evs := writertest.Number(1, writertest.Scenario())
+	write(t, s, evs[:2]) // streamers added: nothing notable
+	// A marker sent after that commit: it must be the first notification.
+	if _, err := s.Pool().Exec(ctx, `SELECT pg_notify($1, 'marker')`, store.OutboxChannel); err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, evs[2:3]) // a go-live
+	var got []string
+	for len(got) < 2 {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			t.Fatalf("after %q: %v", got, err)
+		}
+		got = append(got, n.Payload)
+	}
+	if d := cmp.Diff([]string{"marker", ""}, got); d != "" {
+		t.Errorf("notifications (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]job{{3, []string{"live"}, "alpha"}}, outbox(t, s)); d != "" {
+		t.Errorf("outbox (-want +got):\n%s", d)
+	}
+}
+
+// oldEventArgs is the job writers before migration 004 enqueued.
+type oldEventArgs struct {
+	Seq     uint64   `json:"seq" river:"unique"`
+	Changes []string `json:"changes"`
+}
+
+func (oldEventArgs) Kind() string { return "kickmon_event" }
+
+// Migration 004 over a database holding River jobs an older writer
+// enqueued leaves them as they are (kicknotify works them), and the
+// writer records notable events in the outbox from then on.
+func TestOutboxMigrationKeepsPendingJobs(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.New(t)
+	pool, err := pgxpool.New(ctx, db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, _, err := store.MigrateTo(ctx, pool, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.MigrateRiver(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	old, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Schema: store.RiverSchema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Insert(ctx, oldEventArgs{Seq: 1, Changes: []string{"live"}},
+		&river.InsertOpts{Queue: "events", UniqueOpts: river.UniqueOpts{ByArgs: true}}); err != nil {
+		t.Fatal(err)
+	}
+	jobs := func() string {
+		t.Helper()
+		var out string
+		if err := pool.QueryRow(ctx, `SELECT string_agg(kind || ' ' || state || ' ' || args::text, '; ') FROM `+store.RiverSchema+`.river_job`).Scan(&out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	before := jobs()
+	s, err := store.Open(ctx, db.URL, writertest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if from, to, err := s.Migrate(ctx); err != nil || from != 3 || to != store.LatestVersion() {
+		t.Fatalf("Migrate = %d, %d, %v; want 3, %d", from, to, err, store.LatestVersion())
+	}
+	if after := jobs(); after != before || !strings.Contains(after, "available") {
+		t.Errorf("River jobs after the migration: %q, before: %q", after, before)
+	}
+	write(t, s, writertest.Number(1, writertest.Scenario())[:3])
+	if d := cmp.Diff([]job{{3, []string{"live"}, "alpha"}}, outbox(t, s)); d != "" {
+		t.Errorf("outbox (-want +got):\n%s", d)
 	}
 }

@@ -25,7 +25,6 @@ import (
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/writer/internal/batch"
 	"github.com/kickmon/kickmon/writer/internal/logkeys"
-	"github.com/riverqueue/river"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -48,8 +47,7 @@ type Store struct {
 	// not known), for fastTxn.
 	known atomic.Uint64
 
-	outbox    *river.Client[pgx.Tx] // inserts notification jobs (outbox.go)
-	outboxOff bool
+	outboxOff bool // no notify_outbox rows (outbox.go)
 }
 
 // Open creates a connection pool (8 connections unless the DSN says
@@ -66,12 +64,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database pool: %w", err)
 	}
-	outbox, err := newOutbox(pool)
-	if err != nil {
-		pool.Close()
-		return nil, err
-	}
-	return &Store{pool: pool, log: log, outbox: outbox}, nil
+	return &Store{pool: pool, log: log}, nil
 }
 
 // Close closes the pool.
@@ -421,10 +414,11 @@ func (s *Store) applyTx(ctx context.Context, evs []*kickmonv1.Event, enc *encode
 			if err := s.ensureEventPartitions(ctx, tx, fresh); err != nil {
 				return 0, err
 			}
-			if err := s.enqueue(ctx, tx, fresh); err != nil { // before exec: it reads the streamers rows as they were
+			outbox, err := s.outboxRows(fresh)
+			if err != nil {
 				return 0, err
 			}
-			if err := s.exec(ctx, tx, p, enc, useCopy, res); err != nil {
+			if err := s.exec(ctx, tx, p, enc, outbox, useCopy, res); err != nil {
 				return 0, err
 			}
 		}
@@ -507,8 +501,9 @@ func encode(evs []*kickmonv1.Event) (*encoded, error) {
 // exec writes an encoded run of fresh events, one statement per table:
 // status_events by COPY, sent at once, when enc has its stream and
 // useCopy; the others (and status_events by insertEvents otherwise) are
-// queued in p.
-func (s *Store) exec(ctx context.Context, tx pgx.Tx, p *pipeline, enc *encoded, useCopy bool, res *Result) error {
+// queued in p, the notification outbox's rows (outboxRows) with the
+// streamers upsert.
+func (s *Store) exec(ctx context.Context, tx pgx.Tx, p *pipeline, enc *encoded, outbox *params, useCopy bool, res *Result) error {
 	rows := enc.rows
 	events := enc.insert
 	if enc.events != nil && !useCopy {
@@ -520,12 +515,13 @@ func (s *Store) exec(ctx context.Context, tx pgx.Tx, p *pipeline, enc *encoded, 
 			return invalid("encode seq %d-%d: %v", enc.first, enc.last, err)
 		}
 	}
+	streamersStmt, streamersSQL, streamers := streamersWithOutbox(enc.streamers, outbox)
 	stmts := []struct {
 		name, stmt, sql string
 		n               int
 		p               params
 	}{
-		{"streamers", "kickmon_streamers", upsertStreamers, len(rows.Streamers), enc.streamers},
+		{"streamers", streamersStmt, streamersSQL, len(rows.Streamers), streamers},
 		{"stream_sessions", "kickmon_sessions", upsertSessions, len(rows.Sessions), enc.sessions},
 		{"status_events", "kickmon_events", insertEvents, len(rows.Events), events},
 		{"coverage_gaps close", "kickmon_close_gaps", closeGaps, len(rows.Closes), enc.closes},
