@@ -63,6 +63,10 @@ import (
 // without, as noisy as the load. Fewer round trips a flush (9 → 4) and
 // acks off the flush path changed neither the CPU per event nor, within
 // that noise, the rate: with 5000-event flushes the rows are the cost.
+// With the outbox as a table (migration 004) instead of River jobs
+// (load 9-11): PostgreSQL 19-22 µs an event, this process 18-22 µs,
+// 12k-30k events/s. One backend at ~20 µs an event caps the batched rate
+// near 50k/s even on an idle core.
 func BenchmarkWriter(b *testing.B) {
 	const (
 		batchedEvents = 100_000
