@@ -109,12 +109,16 @@ type Consumer struct {
 
 	mu     sync.Mutex
 	status Status
+
+	// ackNow wakes the acker (buffer 1: wakes coalesce, the acker always
+	// sends the newest cursor).
+	ackNow chan struct{}
 }
 
 // New returns a pipeline reading from conn and writing to st; m may be nil.
 func New(conn *kickapi.Conn, st *store.Store, log *slog.Logger, m *metrics.Metrics, opts Options) *Consumer {
 	opts.defaults()
-	c := &Consumer{conn: conn, st: st, log: log, m: m, opts: opts, born: time.Now()}
+	c := &Consumer{conn: conn, st: st, log: log, m: m, opts: opts, born: time.Now(), ackNow: make(chan struct{}, 1)}
 	return c
 }
 
@@ -174,14 +178,41 @@ func (c *Consumer) Run(ctx context.Context) error {
 	wg.Go(func() { c.watch(ctx, pos, items) })
 	defer wg.Wait()
 
+	ackCtx, stopAcks := context.WithCancel(context.WithoutCancel(ctx))
+	var acker sync.WaitGroup
+	acker.Go(func() { c.acker(ackCtx) })
+
 	flushCtx, cancelFlush := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelFlush()
 	err = c.loop(ctx, flushCtx, cancelFlush, items, &wg)
 	wg.Wait()
+	stopAcks()
+	acker.Wait()
+	select {
+	case <-c.ackNow: // the last flushes committed after the acker's last ack
+		c.ack()
+	default:
+	}
 	if err == nil {
 		err = c.fatal
 	}
 	return err
+}
+
+// acker acknowledges the cursor each time a flush commits, off the flush
+// path: an ack is a round trip to the collector, which records it in its
+// spool (a disk write), and the next flush need not wait for that. Wakes
+// that come while an ack is on its way coalesce into one ack of the
+// newest cursor.
+func (c *Consumer) acker(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.ackNow:
+			c.ack()
+		}
+	}
 }
 
 // setPosition publishes the cursor's log, for acks and status.
@@ -209,17 +240,19 @@ func (c *Consumer) readCursor(ctx context.Context) (store.Position, error) {
 }
 
 // loop owns the batcher and runs at most one flush at a time, in seq
-// order. Under saturation it pipelines: while a flush is in flight and a
-// full batch (MaxBatch events) is already waiting, that batch is taken and
-// encoded (store.Prepare) so that its transaction starts the moment the
-// previous one has committed and been acknowledged; the database no longer
-// waits for the encoder. Below saturation batches are taken only when the
-// previous flush is done, so that group commit lets them grow.
+// order. When it falls behind it pipelines: while a flush is in flight and
+// at least as many events as that flush holds are already waiting (or a
+// full batch), they are taken and encoded (store.Prepare) so that their
+// transaction starts the moment the previous one has committed; the
+// database no longer waits for the encoder, and batches stay as large as
+// the load needs. Below that, batches are taken only when the previous
+// flush is done, so that group commit lets them grow.
 func (c *Consumer) loop(ctx, flushCtx context.Context, cancelFlush context.CancelFunc, items <-chan item, flushers *sync.WaitGroup) error {
 	b := batch.New(c.opts.BatchSize, c.opts.MaxBatch, c.opts.Interval)
 	done := make(chan flushResult, 1)
 	prepared := make(chan *store.Prepared, 1)
 	inflight := false
+	inflightSize := 0        // events in the flush in flight
 	preparing := false       // a Prepare goroutine is running
 	var next *store.Prepared // prepared, to flush after the one in flight
 	var received uint64
@@ -237,14 +270,14 @@ func (c *Consumer) loop(ctx, flushCtx context.Context, cancelFlush context.Cance
 		switch {
 		case !inflight && next != nil:
 			pp := next
-			next, inflight = nil, true
+			next, inflight, inflightSize = nil, true, len(pp.Pending().Events)
 			flushers.Go(func() { done <- c.flush(flushCtx, pp) })
 		case !inflight && !preparing && (b.Ready(now) || (draining && b.Len() > 0)):
 			p := b.Take(now)
-			inflight = true
+			inflight, inflightSize = true, len(p.Events)
 			flushers.Go(func() { done <- c.flush(flushCtx, store.Prepare(p)) })
 		}
-		if inflight && !preparing && next == nil && b.Len() >= c.opts.MaxBatch {
+		if inflight && !preparing && next == nil && b.Len() >= c.aheadAt(inflightSize) {
 			p := b.Take(now)
 			preparing = true
 			flushers.Go(func() { prepared <- store.Prepare(p) })
@@ -312,6 +345,14 @@ func (c *Consumer) loop(ctx, flushCtx context.Context, cancelFlush context.Cance
 	}
 }
 
+// aheadAt is how many pending events make the loop take and encode the
+// next batch while a flush of inflight events is still running: as many
+// (the pipeline is behind: waiting for the commit would only let the
+// backlog grow), at least BatchSize and at most MaxBatch.
+func (c *Consumer) aheadAt(inflight int) int {
+	return min(max(inflight, c.opts.BatchSize), c.opts.MaxBatch)
+}
+
 func firstSeq(p batch.Pending) uint64 {
 	if len(p.Events) > 0 {
 		return p.Events[0].GetSeq()
@@ -320,7 +361,7 @@ func firstSeq(p batch.Pending) uint64 {
 }
 
 // flush writes pp, retrying with backoff until it commits or ctx ends,
-// then acknowledges the new cursor to the collector.
+// then has the acker acknowledge the new cursor to the collector.
 func (c *Consumer) flush(ctx context.Context, pp *store.Prepared) flushResult {
 	p := pp.Pending()
 	start := time.Now()
@@ -373,7 +414,10 @@ func (c *Consumer) committed(p batch.Pending, res store.Result, took time.Durati
 		Lost: res.Lost, Rows: res.Rows, Duration: took, Cursor: res.Cursor, Lag: lag})
 	c.log.Debug("flushed", logkeys.FirstSeq, firstSeq(p), logkeys.LastSeq, p.Last(), logkeys.Events, len(p.Events),
 		logkeys.Rows, res.Rows, logkeys.Duration, took)
-	c.ack()
+	select {
+	case c.ackNow <- struct{}{}:
+	default: // a wake is pending: that ack will carry this cursor
+	}
 }
 
 // ack tells the collector that everything up to the cursor is stored, in

@@ -1,15 +1,11 @@
 package store
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
@@ -145,19 +141,6 @@ func encodeParams(m *pgtype.Map, args []any) (params, error) {
 		p.values[i], p.oids[i], p.formats[i] = v, oid, pgtype.BinaryFormatCode
 	}
 	return p, nil
-}
-
-// exec runs sql, prepared on the connection under name (once), with the
-// encoded parameters.
-func (p params) exec(ctx context.Context, tx pgx.Tx, name, sql string) (pgconn.CommandTag, error) {
-	sd, err := tx.Conn().Prepare(ctx, name, sql)
-	if err != nil {
-		return pgconn.CommandTag{}, err
-	}
-	if !slices.Equal(sd.ParamOIDs, p.oids) {
-		return pgconn.CommandTag{}, fmt.Errorf("statement %s takes parameters of types %v, not %v", name, sd.ParamOIDs, p.oids)
-	}
-	return tx.Conn().PgConn().ExecPrepared(ctx, name, p.values, p.formats, nil).Close()
 }
 
 // typeMaps hold the pgx type maps encodeParams uses: one is not safe for

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
@@ -132,16 +130,17 @@ func (s *Store) outboxRows(fresh []*kickmonv1.Event) (*params, error) {
 	return &p, nil
 }
 
-// upsertStreamersWithOutbox runs the streamers upsert (sp, its encoded
-// parameters) with the outbox rows (ob, from outboxRows; nil for none) in
-// one statement: the outbox insert is a data-modifying WITH in front of
-// the upsert, so it costs the flush no round trip of its own, and it reads
-// the streamers rows from the statement's snapshot, before the upsert. The
-// command tag is the upsert's. (Every fresh event has a streamers row, so
-// this statement runs whenever there are outbox rows.)
-func upsertStreamersWithOutbox(ctx context.Context, tx pgx.Tx, sp params, ob *params) (pgconn.CommandTag, error) {
+// streamersWithOutbox returns the statement (its name and SQL) and the
+// parameters of the streamers upsert (sp, its encoded parameters) with the
+// outbox rows (ob, from outboxRows; nil for none) in one statement: the
+// outbox insert is a data-modifying WITH in front of the upsert, so it
+// costs the flush no statement of its own, and it reads the streamers rows
+// from the statement's snapshot, before the upsert. The command tag is the
+// upsert's. (Every fresh event has a streamers row, so this statement runs
+// whenever there are outbox rows.)
+func streamersWithOutbox(sp params, ob *params) (stmt, sql string, p params) {
 	if ob == nil {
-		return sp.exec(ctx, tx, "kickmon_streamers", upsertStreamers)
+		return "kickmon_streamers", upsertStreamers, sp
 	}
 	both := params{
 		values:  append(slices.Clip(sp.values), ob.values...),
@@ -149,7 +148,7 @@ func upsertStreamersWithOutbox(ctx context.Context, tx pgx.Tx, sp params, ob *pa
 		formats: append(slices.Clip(sp.formats), ob.formats...),
 	}
 	n := len(sp.values)
-	return both.exec(ctx, tx, "kickmon_streamers_outbox", fmt.Sprintf(withOutbox, n+1, n+2, n+3, n+4, n+5)+upsertStreamers)
+	return "kickmon_streamers_outbox", fmt.Sprintf(withOutbox, n+1, n+2, n+3, n+4, n+5) + upsertStreamers, both
 }
 
 // withOutbox inserts the outbox rows, given as (seq, broadcaster_user_id,

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -41,6 +42,10 @@ type Store struct {
 	// beforeStmt, when set (tests), runs before each statement of a flush
 	// transaction with the statement's name.
 	beforeStmt func(ctx context.Context, name string)
+
+	// known is the cursor the last transaction committed plus one (0:
+	// not known), for fastTxn.
+	known atomic.Uint64
 
 	outboxOff bool // no notify_outbox rows (outbox.go)
 }
@@ -227,34 +232,30 @@ type lostRange struct {
 }
 
 // txn runs fn in a transaction holding the cursor row lock. fn receives the
-// cursor and returns the new one. Result counters are updated only when
-// the transaction commits.
-func (s *Store) txn(ctx context.Context, fn func(tx pgx.Tx, cursor uint64, res *Result) (uint64, error), res *Result) error {
+// cursor and returns the new one; it may queue statements in p, which are
+// sent with the cursor's update before the commit. Result counters are
+// updated only when the transaction commits.
+//
+// When the cursor the last transaction committed is known, the transaction
+// takes the round trips of a flush down to BEGIN with the lock, the COPY,
+// and everything else with the COMMIT (fastTxn); otherwise, or if the
+// cursor has moved meanwhile (an operator, a log switch), it reads the
+// cursor first and commits on its own (slowTxn).
+func (s *Store) txn(ctx context.Context, fn txnFunc, res *Result) error {
 	var part Result
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		s.hook(ctx, "lock cursor")
-		var c int64
-		if err := tx.QueryRow(ctx, `SELECT last_seq FROM kickmon.writer_cursor FOR UPDATE`).Scan(&c); err != nil {
-			return fmt.Errorf("lock writer cursor: %w", err)
-		}
-		cursor := uint64(c)
-		next, err := fn(tx, cursor, &part)
-		if err != nil {
-			return err
-		}
-		if next > cursor {
-			s.hook(ctx, "cursor")
-			if _, err := tx.Exec(ctx, `UPDATE kickmon.writer_cursor SET last_seq = $1, updated_at = now()`, int64(next)); err != nil {
-				return fmt.Errorf("move writer cursor to %d: %w", next, err)
-			}
-		}
-		part.Cursor = max(next, cursor)
-		s.hook(ctx, "commit")
-		return nil
-	})
+	err := errCursorMoved
+	if k := s.known.Load(); k > 0 {
+		err = s.fastTxn(ctx, fn, k-1, &part)
+	}
+	if errors.Is(err, errCursorMoved) {
+		part = Result{}
+		err = s.slowTxn(ctx, fn, &part)
+	}
 	if err != nil {
+		s.known.Store(0) // the outcome may be unknown: read the cursor next time
 		return err
 	}
+	s.known.Store(part.Cursor + 1)
 	res.Applied += part.Applied
 	res.Skipped += part.Skipped
 	res.Quarantined += part.Quarantined
@@ -262,6 +263,93 @@ func (s *Store) txn(ctx context.Context, fn func(tx pgx.Tx, cursor uint64, res *
 	res.Rows += part.Rows
 	res.Cursor = part.Cursor
 	return nil
+}
+
+type txnFunc func(tx pgx.Tx, p *pipeline, cursor uint64, res *Result) (uint64, error)
+
+// errCursorMoved is a fast transaction finding the cursor other than it
+// assumed; nothing of it was committed.
+var errCursorMoved = errors.New("the writer cursor moved")
+
+// slowTxn reads and locks the cursor, runs fn, and commits.
+func (s *Store) slowTxn(ctx context.Context, fn txnFunc, part *Result) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		s.hook(ctx, "lock cursor")
+		var c int64
+		if err := tx.QueryRow(ctx, `SELECT last_seq FROM kickmon.writer_cursor FOR UPDATE`).Scan(&c); err != nil {
+			return fmt.Errorf("lock writer cursor: %w", err)
+		}
+		cursor := uint64(c)
+		var p pipeline
+		next, err := fn(tx, &p, cursor, part)
+		if err != nil {
+			return err
+		}
+		if next > cursor {
+			s.hook(ctx, "cursor")
+			p.text(queued{name: "writer cursor"}, `UPDATE kickmon.writer_cursor SET last_seq = $1, updated_at = now()`, int8Text(next))
+		}
+		if err := p.send(ctx, tx, part); err != nil {
+			return err
+		}
+		part.Cursor = max(next, cursor)
+		s.hook(ctx, "commit")
+		return nil
+	})
+}
+
+// fastTxn runs fn assuming the cursor is cursor: BEGIN and the row lock go
+// in one round trip, and the cursor's update, which fails on the cursor's
+// CHECK constraint unless the cursor was as assumed, is queued with the
+// COMMIT at the end of fn's statements. A failed statement skips the
+// COMMIT, so the transaction commits only if the assumption held.
+func (s *Store) fastTxn(ctx context.Context, fn txnFunc, cursor uint64, part *Result) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("lock writer cursor: %w", err)
+	}
+	defer conn.Release() // in a transaction still if the COMMIT was not reached: the pool closes it then
+	s.hook(ctx, "lock cursor")
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{BeginQuery: `BEGIN; SELECT FROM kickmon.writer_cursor FOR UPDATE`})
+	if err != nil {
+		return fmt.Errorf("lock writer cursor: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = tx.Rollback(ctx) // on failure pgx closes the connection, which rolls back
+		}
+	}()
+	var p pipeline
+	next, err := fn(tx, &p, cursor, part)
+	if err != nil {
+		return err
+	}
+	next = max(next, cursor)
+	s.hook(ctx, "cursor")
+	p.text(queued{name: "writer cursor"}, `UPDATE kickmon.writer_cursor
+SET last_seq = CASE WHEN last_seq = $1::bigint THEN $2::bigint ELSE -1 END,
+    updated_at = CASE WHEN $2::bigint > $1::bigint THEN now() ELSE updated_at END`, int8Text(cursor), int8Text(next))
+	s.hook(ctx, "commit")
+	p.text(queued{name: "commit"}, `COMMIT`)
+	err = p.send(ctx, tx, part)
+	if isCursorCheck(err) {
+		return errCursorMoved
+	}
+	if err != nil {
+		return err
+	}
+	committed = true
+	part.Cursor = next
+	return nil
+}
+
+// isCursorCheck reports whether err is the fast transaction's cursor
+// update finding another cursor than assumed (it sets -1, which the
+// cursor's CHECK constraint refuses).
+func isCursorCheck(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23514" && pe.ConstraintName == "writer_cursor_last_seq_check"
 }
 
 func (s *Store) hook(ctx context.Context, name string) {
@@ -295,7 +383,7 @@ func (s *Store) apply(ctx context.Context, evs []*kickmonv1.Event, enc *encoded,
 }
 
 func (s *Store) applyTx(ctx context.Context, evs []*kickmonv1.Event, enc *encoded, skipTo uint64, useCopy bool, res *Result) error {
-	return s.txn(ctx, func(tx pgx.Tx, cursor uint64, res *Result) (uint64, error) {
+	return s.txn(ctx, func(tx pgx.Tx, p *pipeline, cursor uint64, res *Result) (uint64, error) {
 		fresh := evs
 		for len(fresh) > 0 && fresh[0].GetSeq() <= cursor {
 			fresh = fresh[1:]
@@ -330,7 +418,14 @@ func (s *Store) applyTx(ctx context.Context, evs []*kickmonv1.Event, enc *encode
 			if err != nil {
 				return 0, err
 			}
-			if err := s.exec(ctx, tx, enc, outbox, useCopy, res); err != nil {
+			if err := s.exec(ctx, tx, p, enc, outbox, useCopy, res); err != nil {
+				return 0, err
+			}
+		}
+		if len(lost) > 0 {
+			// A lost range's start is read from the status_events row
+			// before it, which may be queued.
+			if err := p.send(ctx, tx, res); err != nil {
 				return 0, err
 			}
 		}
@@ -343,9 +438,7 @@ func (s *Store) applyTx(ctx context.Context, evs []*kickmonv1.Event, enc *encode
 		if len(fresh) > 0 {
 			s.hook(ctx, "notify")
 			payload := fmt.Sprintf("%d-%d", fresh[0].GetSeq(), fresh[len(fresh)-1].GetSeq())
-			if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, payload); err != nil {
-				return 0, fmt.Errorf("notify %s: %w", NotifyChannel, err)
-			}
+			p.text(queued{name: "notify " + NotifyChannel}, `SELECT pg_notify($1, $2)`, NotifyChannel, payload)
 		}
 		return last, nil
 	}, res)
@@ -405,48 +498,51 @@ func encode(evs []*kickmonv1.Event) (*encoded, error) {
 	return enc, nil
 }
 
-// exec runs one statement per table for an encoded run of fresh events;
-// status_events by COPY when enc has its stream and useCopy, else by
-// insertEvents; the notification outbox's rows (outboxRows) with the
+// exec writes an encoded run of fresh events, one statement per table:
+// status_events by COPY, sent at once, when enc has its stream and
+// useCopy; the others (and status_events by insertEvents otherwise) are
+// queued in p, the notification outbox's rows (outboxRows) with the
 // streamers upsert.
-func (s *Store) exec(ctx context.Context, tx pgx.Tx, enc *encoded, outbox *params, useCopy bool, res *Result) error {
+func (s *Store) exec(ctx context.Context, tx pgx.Tx, p *pipeline, enc *encoded, outbox *params, useCopy bool, res *Result) error {
 	rows := enc.rows
-	events := func() (pgconn.CommandTag, error) {
-		switch {
-		case enc.events == nil:
-			return enc.insert.exec(ctx, tx, "kickmon_events", insertEvents)
-		case useCopy:
-			return tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(enc.events), copyEvents)
-		default:
-			return tx.Exec(ctx, insertEvents, encodeEvents(rows.Events)...)
+	events := enc.insert
+	if enc.events != nil && !useCopy {
+		m := typeMaps.Get().(*pgtype.Map)
+		var err error
+		events, err = encodeParams(m, encodeEvents(rows.Events))
+		typeMaps.Put(m)
+		if err != nil {
+			return invalid("encode seq %d-%d: %v", enc.first, enc.last, err)
 		}
 	}
-	with := func(name, sql string, p params) func() (pgconn.CommandTag, error) {
-		return func() (pgconn.CommandTag, error) { return p.exec(ctx, tx, "kickmon_"+name, sql) }
-	}
+	streamersStmt, streamersSQL, streamers := streamersWithOutbox(enc.streamers, outbox)
 	stmts := []struct {
-		name string
-		n    int
-		run  func() (pgconn.CommandTag, error)
+		name, stmt, sql string
+		n               int
+		p               params
 	}{
-		{"streamers", len(rows.Streamers), func() (pgconn.CommandTag, error) {
-			return upsertStreamersWithOutbox(ctx, tx, enc.streamers, outbox)
-		}},
-		{"stream_sessions", len(rows.Sessions), with("sessions", upsertSessions, enc.sessions)},
-		{"status_events", len(rows.Events), events},
-		{"coverage_gaps close", len(rows.Closes), with("close_gaps", closeGaps, enc.closes)},
-		{"coverage_gaps open", len(rows.Gaps), with("open_gaps", openGaps, enc.gaps)},
+		{"streamers", streamersStmt, streamersSQL, len(rows.Streamers), streamers},
+		{"stream_sessions", "kickmon_sessions", upsertSessions, len(rows.Sessions), enc.sessions},
+		{"status_events", "kickmon_events", insertEvents, len(rows.Events), events},
+		{"coverage_gaps close", "kickmon_close_gaps", closeGaps, len(rows.Closes), enc.closes},
+		{"coverage_gaps open", "kickmon_open_gaps", openGaps, len(rows.Gaps), enc.gaps},
 	}
 	for _, q := range stmts {
 		if q.n == 0 {
 			continue
 		}
 		s.hook(ctx, q.name)
-		tag, err := q.run()
-		if err != nil {
-			return fmt.Errorf("write %s (seq %d-%d): %w", q.name, enc.first, enc.last, err)
+		if q.name == "status_events" && enc.events != nil && useCopy {
+			tag, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(enc.events), copyEvents)
+			if err != nil {
+				return fmt.Errorf("write %s (seq %d-%d): %w", q.name, enc.first, enc.last, err)
+			}
+			res.Rows += tag.RowsAffected()
+			continue
 		}
-		res.Rows += tag.RowsAffected()
+		if err := p.prepared(ctx, tx, queued{name: q.name, first: enc.first, last: enc.last, rows: true}, q.stmt, q.sql, q.p); err != nil {
+			return err
+		}
 	}
 	res.Applied += len(rows.Events)
 	return nil
@@ -481,7 +577,7 @@ func (s *Store) recordLost(ctx context.Context, tx pgx.Tx, l lostRange, res *Res
 // quarantine stores a bad event in kickmon.quarantine and moves the cursor
 // past it, in one transaction, recording any loss before it.
 func (s *Store) quarantine(ctx context.Context, e *kickmonv1.Event, cause error, res *Result) error {
-	return s.txn(ctx, func(tx pgx.Tx, cursor uint64, res *Result) (uint64, error) {
+	return s.txn(ctx, func(tx pgx.Tx, _ *pipeline, cursor uint64, res *Result) (uint64, error) {
 		if e.GetSeq() <= cursor {
 			res.Skipped++
 			return cursor, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -385,6 +386,55 @@ func TestLostSeqsBecomeGapRows(t *testing.T) {
 	}
 	if c, _ := s.Cursor(ctx); c != 20 {
 		t.Errorf("cursor %d, want 20", c)
+	}
+}
+
+// The store remembers the cursor it committed to save a round trip; a
+// cursor moved meanwhile (by hand here; a log switch does too) is noticed
+// within the transaction, which then reads it: events at or below it are
+// skipped, and the cursor never goes back.
+func TestCursorMovedBehindTheStore(t *testing.T) {
+	s, _ := open(t)
+	write(t, s, writertest.Updates(1, 3, 2))
+	setCursor(t, s, 10)
+	res := write(t, s, writertest.Updates(4, 2, 2))
+	if res.Skipped != 2 || res.Applied != 0 || res.Cursor != 10 {
+		t.Errorf("result %+v, want 2 skipped, cursor 10", res)
+	}
+	if c, _ := s.Cursor(context.Background()); c != 10 {
+		t.Errorf("cursor %d, want 10", c)
+	}
+	type seq struct{ Seq int64 }
+	if got := query[seq](t, s, `SELECT seq FROM kickmon.status_events ORDER BY seq`); len(got) != 3 {
+		t.Errorf("status_events seqs %v, want 1-3", got)
+	}
+	res = write(t, s, writertest.Updates(11, 2, 2))
+	if res.Applied != 2 || res.Cursor != 12 {
+		t.Errorf("result %+v, want 2 applied, cursor 12", res)
+	}
+}
+
+// A loss inside one flush starts when the event before it was observed,
+// although that event's row is written in the same transaction (queued
+// with the flush's other statements when it is not sent by COPY).
+func TestLostSeqsWithinAFlush(t *testing.T) {
+	for _, n := range []int{2, 20} { // by insertEvents, by COPY
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			s, _ := open(t)
+			evs := append(writertest.Updates(1, n, 2), writertest.Updates(uint64(n+3), 1, 2)...)
+			if res := write(t, s, evs); res.Lost != 2 {
+				t.Fatalf("result %+v, want 2 lost", res)
+			}
+			type gap struct {
+				First, Last int64
+				Start       time.Time
+			}
+			got := query[gap](t, s, `SELECT first_seq, last_seq, coalesce(started_at, 'epoch') FROM kickmon.coverage_gaps`)
+			want := []gap{{int64(n + 1), int64(n + 2), evs[n-1].GetObservedAt().AsTime()}}
+			if d := cmp.Diff(want, got); d != "" {
+				t.Errorf("coverage_gaps (-want +got):\n%s", d)
+			}
+		})
 	}
 }
 
