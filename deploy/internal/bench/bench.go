@@ -74,6 +74,12 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("%w (run make build first)", err)
 		}
 	}
+	if o.ProfileDir != "" {
+		// Found missing only when the first profile is written, minutes in.
+		if err := os.MkdirAll(o.ProfileDir, 0o755); err != nil {
+			return fmt.Errorf("profile directory: %w", err)
+		}
+	}
 	started := time.Now()
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(o.Log, "kickbench %5.0fs load %s: %s\n", time.Since(started).Seconds(), loadAvg(), fmt.Sprintf(format, args...))
