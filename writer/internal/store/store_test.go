@@ -667,3 +667,35 @@ func TestSessionComesBackUnderANewID(t *testing.T) {
 		t.Errorf("sessions (-want +got):\n%s", d)
 	}
 }
+
+// The writer's connections run without PostgreSQL's JIT (it compiled the
+// confirmation refresh's plans for ~40 ms a statement), unless the
+// database URL asks for it.
+func TestOpenTurnsJITOff(t *testing.T) {
+	s, url := open(t)
+	withJIT := url + " jit=on" // a key=value DSN
+	if strings.Contains(url, "://") {
+		withJIT = url + "?jit=on"
+		if strings.Contains(url, "?") {
+			withJIT = url + "&jit=on"
+		}
+	}
+	on, err := store.Open(context.Background(), withJIT, writertest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(on.Close)
+	for _, c := range []struct {
+		name string
+		s    *store.Store
+		want string
+	}{{"default", s, "off"}, {"jit=on in the URL", on, "on"}} {
+		var got string
+		if err := c.s.Pool().QueryRow(context.Background(), "SHOW jit").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("%s: jit = %q, want %q", c.name, got, c.want)
+		}
+	}
+}
