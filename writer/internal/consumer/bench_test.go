@@ -67,21 +67,29 @@ import (
 // (load 9-11): PostgreSQL 19-22 µs an event, this process 18-22 µs,
 // 12k-30k events/s. One backend at ~20 µs an event caps the batched rate
 // near 50k/s even on an idle core.
+// benchStore opens a store on a fresh database, closed when b ends;
+// KICKMON_BENCH_OUTBOX=off leaves the notification outbox out.
+func benchStore(b *testing.B) *store.Store {
+	b.Helper()
+	db := writertest.NewDB(b)
+	st, err := store.Open(context.Background(), db.URL, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(st.Close)
+	if os.Getenv("KICKMON_BENCH_OUTBOX") == "off" {
+		st.DisableOutbox()
+	}
+	return st
+}
+
 func BenchmarkWriter(b *testing.B) {
 	const (
 		batchedEvents = 100_000
 		singleEvents  = 3_000
 		users         = 1_000
 	)
-	db := writertest.NewDB(b)
-	st, err := store.Open(context.Background(), db.URL, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	if os.Getenv("KICKMON_BENCH_OUTBOX") == "off" {
-		st.DisableOutbox()
-	}
+	st := benchStore(b)
 	fake := kickapitest.NewServer(b)
 	conn := fake.Dial(b)
 
@@ -194,15 +202,7 @@ func BenchmarkWriterLatency(b *testing.B) {
 		tick  = 5 * time.Millisecond
 		span  = 5 * time.Second
 	)
-	db := writertest.NewDB(b)
-	st, err := store.Open(context.Background(), db.URL, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	if os.Getenv("KICKMON_BENCH_OUTBOX") == "off" {
-		st.DisableOutbox()
-	}
+	st := benchStore(b)
 	fake := kickapitest.NewServer(b)
 	c := consumer.New(fake.Dial(b), st, slog.New(slog.DiscardHandler), nil, consumer.Options{})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -4,10 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	kickmonv1 "github.com/kickmon/kickmon/proto/gen/kickmon/v1"
 	"github.com/kickmon/kickmon/writer/internal/store"
@@ -157,31 +155,15 @@ func TestOutboxDisabled(t *testing.T) {
 // store.OutboxChannel, at commit); one that recorded none does not.
 func TestOutboxNotifiesOnlyWithRows(t *testing.T) {
 	s, url := open(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = conn.Close(context.Background()) }()
-	if _, err := conn.Exec(ctx, "LISTEN "+store.OutboxChannel); err != nil {
-		t.Fatal(err)
-	}
+	next := listen(t, url, store.OutboxChannel)
 	evs := writertest.Number(1, writertest.Scenario())
 	write(t, s, evs[:2]) // streamers added: nothing notable
 	// A marker sent after that commit: it must be the first notification.
-	if _, err := s.Pool().Exec(ctx, `SELECT pg_notify($1, 'marker')`, store.OutboxChannel); err != nil {
+	if _, err := s.Pool().Exec(context.Background(), `SELECT pg_notify($1, 'marker')`, store.OutboxChannel); err != nil {
 		t.Fatal(err)
 	}
 	write(t, s, evs[2:3]) // a go-live
-	var got []string
-	for len(got) < 2 {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			t.Fatalf("after %q: %v", got, err)
-		}
-		got = append(got, n.Payload)
-	}
+	got := next(2)
 	if d := cmp.Diff([]string{"marker", ""}, got); d != "" {
 		t.Errorf("notifications (-want +got):\n%s", d)
 	}

@@ -457,28 +457,40 @@ func TestCoverageAcrossFlushes(t *testing.T) {
 	}
 }
 
-func TestNotifyAfterCommit(t *testing.T) {
-	s, url := open(t)
+// listen LISTENs on channel on a connection of its own and returns a
+// function that waits (10 s at most) for the next n notifications' payloads.
+func listen(t *testing.T, url, channel string) func(n int) []string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = conn.Close(context.Background()) }()
-	if _, err := conn.Exec(ctx, "LISTEN "+store.NotifyChannel); err != nil {
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
 		t.Fatal(err)
 	}
+	return func(n int) []string {
+		t.Helper()
+		var got []string
+		for len(got) < n {
+			m, err := conn.WaitForNotification(ctx)
+			if err != nil {
+				t.Fatalf("after %q: %v", got, err)
+			}
+			got = append(got, m.Payload)
+		}
+		return got
+	}
+}
+
+func TestNotifyAfterCommit(t *testing.T) {
+	s, url := open(t)
+	next := listen(t, url, store.NotifyChannel)
 	write(t, s, writertest.Updates(1, 3, 2))
 	write(t, s, writertest.Updates(4, 2, 2))
-	var got []string
-	for len(got) < 2 {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			t.Fatalf("after %v: %v", got, err)
-		}
-		got = append(got, n.Payload)
-	}
+	got := next(2)
 	if d := cmp.Diff([]string{"1-3", "4-5"}, got); d != "" {
 		t.Errorf("notifications (-want +got):\n%s", d)
 	}
