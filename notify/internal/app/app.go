@@ -188,8 +188,8 @@ func waitForQueue(ctx context.Context, pool *pgxpool.Pool, notify *systemd.Notif
 	}
 }
 
-// statusLines keeps systemctl status's line and the backlog gauges (the
-// queue's and the outbox's) current.
+// statusLines keeps systemctl status's line and the backlog gauges current
+// (the outbox's are set by Status itself).
 func statusLines(ctx context.Context, n *jobs.Notifier, notify *systemd.Notifier, m *metrics.Metrics) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
@@ -197,13 +197,6 @@ func statusLines(ctx context.Context, n *jobs.Notifier, notify *systemd.Notifier
 	for {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		st, err := n.Status(qctx)
-		if rows, oldest, oerr := n.OutboxBacklog(qctx); oerr == nil {
-			age := time.Duration(0)
-			if !oldest.IsZero() {
-				age = time.Since(oldest)
-			}
-			m.SetOutbox(rows, age)
-		}
 		cancel()
 		var line string
 		if err != nil {

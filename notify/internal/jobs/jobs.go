@@ -477,6 +477,11 @@ WHERE state IN ('available', 'pending', 'running', 'retryable', 'scheduled')`, E
 		return nil, err
 	}
 	out.EventsPending += rows
+	age := time.Duration(0)
+	if !outboxOldest.IsZero() {
+		age = time.Since(outboxOldest)
+	}
+	n.m.SetOutbox(rows, age) // the outbox's own gauges, read here once
 	if !outboxOldest.IsZero() && (oldest == nil || outboxOldest.Before(*oldest)) {
 		oldest = &outboxOldest
 	}
